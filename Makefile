@@ -1,0 +1,28 @@
+# Two entry points: `make demo` (restore sample images, print metrics) and `make test`.
+# Both create .venv/ at the repository root on first use.
+PYTHON ?= python3
+TORCH ?= torch==2.13.0
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet "$(TORCH)"
+	$(BIN)/python -m pip install --quiet -e ".[test,demo]"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/restormixer demo --out demo
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/scan_speed.py
+	$(BIN)/python benchmarks/inference_speed.py
+
+clean:
+	rm -rf $(VENV) demo

@@ -1,0 +1,3 @@
+"""restormixer: command-line image restoration with RestorMixer."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,251 @@
+"""The ``restormixer`` command line: thin wrappers over the library's functions."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from .. import __version__
+
+app = typer.Typer(
+    name="restormixer",
+    help="Image restoration (deraining, desnowing, denoising) with RestorMixer.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+err = Console(stderr=True)
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    """Print a one-line error and return the exit to raise."""
+    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    return typer.Exit(code)
+
+
+def _version(value: bool) -> None:
+    if value:
+        console.print(f"restormixer {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")] = False,
+) -> None:
+    """Image restoration (deraining, desnowing, denoising) with RestorMixer."""
+
+
+# ------------------------------------------------------------------------------------------ info
+@app.command()
+def info(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+    """Versions, devices, and the active selective-scan backend."""
+    from ..info import environment_report
+
+    try:
+        report = environment_report()
+    except ValueError as exc:
+        raise fail(str(exc))
+    if as_json:
+        console.print_json(json.dumps(report))
+        return
+    table = Table(show_header=False, box=None)
+    table.add_row("restormixer", report["restormixer"])
+    table.add_row("python", f"{report['python']} ({report['platform']})")
+    for name, version in report["packages"].items():
+        table.add_row(name, version)
+    for device, description in report["devices"].items():
+        table.add_row(f"device {device}", description)
+    scan = report["scan"]
+    table.add_row("scan requested", f"{scan['requested']} (RESTORMIXER_SCAN)")
+    for device in ("cpu", "cuda", "mps"):
+        if device in scan:
+            table.add_row(f"scan backend on {device}", scan[device])
+    table.add_row("scan backends installed", ", ".join(scan["installed"]))
+    console.print(table)
+
+
+# ---------------------------------------------------------------------------------------- models
+@app.command()
+def models() -> None:
+    """The task registry: checkpoints, their status, size and scores."""
+    from ..hub.catalog import registry_rows
+
+    table = Table(title="RestorMixer checkpoints")
+    for column in ("task", "status", "size", "scores", "source"):
+        table.add_column(column)
+    for row in registry_rows():
+        table.add_row(row.task, row.status, row.size, row.scores, row.source)
+    console.print(table)
+
+
+@app.command("download-weights")
+def download_weights(
+    tasks: Annotated[Optional[list[str]], typer.Argument(help="Tasks to download (see `restormixer models`).")] = None,
+    all_tasks: Annotated[bool, typer.Option("--all", help="Every task that has a published checkpoint.")] = False,
+    repo: Annotated[Optional[str], typer.Option(help="Download from this hub repo instead of the registry.")] = None,
+    filename: Annotated[str, typer.Option(help="File to download with --repo.")] = "model.safetensors",
+    revision: Annotated[str, typer.Option(help="Branch, tag or commit with --repo.")] = "main",
+    endpoint: Annotated[Optional[str], typer.Option(help="Hub endpoint (default: $HF_ENDPOINT or huggingface.co).")] = None,
+) -> None:
+    """Download checkpoints into the Hugging Face cache (verified by sha256)."""
+    from ..hub.catalog import download_tasks
+    from ..hub.download import HubError
+
+    try:
+        paths = download_tasks(tasks or [], all_tasks, repo, filename, revision, endpoint)
+    except (HubError, ValueError) as exc:
+        raise fail(str(exc))
+    for label, path in paths:
+        console.print(f"{label}: {path}")
+
+
+# --------------------------------------------------------------------------------------- restore
+RESTORE_EXAMPLES = """
+Examples:
+
+  restormixer restore photo.jpg --task derain
+
+  restormixer restore photos/ 'more/*.png' --task desnow -o out/ --suffix _clean
+
+  restormixer restore noisy/ --task denoise --gt clean/ --compare side_by_side/ --json report.json
+
+  restormixer restore big.tif --task derain --tile 256 --tile-overlap 32 --device cuda --precision fp16
+"""
+
+
+@app.command(epilog=RESTORE_EXAMPLES)
+def restore(
+    inputs: Annotated[list[str], typer.Argument(help="Image files, folders (recursive) or glob patterns.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Output folder (mirrors input folders).")] = Path("restored"),
+    task: Annotated[Optional[str], typer.Option(help="derain, desnow or denoise (see `restormixer models`).")] = None,
+    weights: Annotated[Optional[str], typer.Option(help="Weights file, hub-layout folder, or hub repo_id[@revision].")] = None,
+    tile: Annotated[Optional[int], typer.Option(help="Tile size in pixels; 0 = whole image; default: fit memory.")] = None,
+    tile_overlap: Annotated[int, typer.Option(help="Overlap between tiles in pixels.")] = 32,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N or mps.")] = "auto",
+    precision: Annotated[str, typer.Option(help="auto (fp16 on CUDA, fp32 elsewhere), fp32, fp16 or bf16.")] = "auto",
+    batch_size: Annotated[int, typer.Option(help="Tiles per forward pass.")] = 1,
+    suffix: Annotated[str, typer.Option(help="Appended to output file stems.")] = "",
+    ext: Annotated[str, typer.Option(help="Output format: png, jpg, tif, webp, bmp or same.")] = "same",
+    skip_existing: Annotated[bool, typer.Option("--skip-existing", help="Keep outputs that exist (resume a run).")] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace outputs that exist.")] = False,
+    gt: Annotated[Optional[Path], typer.Option(help="Ground-truth folder: print PSNR/SSIM per image.")] = None,
+    y_channel: Annotated[bool, typer.Option("--y-channel", help="With --gt: score on the Y channel.")] = False,
+    crop_border: Annotated[int, typer.Option(help="With --gt: pixels cropped from each side before scoring.")] = 0,
+    compare: Annotated[Optional[Path], typer.Option(help="Folder for side-by-side comparison pictures.")] = None,
+    json_report: Annotated[Optional[Path], typer.Option("--json", help="Write a JSON report of every file.")] = None,
+    compile: Annotated[bool, typer.Option("--compile", help="torch.compile the model (slow start, faster large runs).")] = False,
+    endpoint: Annotated[Optional[str], typer.Option(help="Hub endpoint for downloads.")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only errors.")] = False,
+) -> None:
+    """Restore image files and folders."""
+    from .restore import RestoreRequest, run_restore
+
+    if skip_existing and overwrite:
+        raise fail("--skip-existing and --overwrite exclude each other")
+    request = RestoreRequest(
+        inputs=inputs, output=output, task=task, weights=weights, tile=tile, tile_overlap=tile_overlap,
+        device=device, precision=precision, batch_size=batch_size, suffix=suffix, ext=ext,
+        existing="skip" if skip_existing else "overwrite" if overwrite else "error",
+        gt=gt, y_channel=y_channel, crop_border=crop_border, compare=compare, json_report=json_report,
+        compile=compile, endpoint=endpoint, quiet=quiet,
+    )
+    raise typer.Exit(run_restore(request, console, err))
+
+
+# ------------------------------------------------------------------------------------------ eval
+@app.command("eval")
+def evaluate(
+    pred: Annotated[Path, typer.Option(help="Folder of restored images.")],
+    gt: Annotated[Path, typer.Option(help="Folder of ground-truth images.")],
+    y_channel: Annotated[bool, typer.Option("--y-channel", help="Score luma only (MATLAB BT.601).")] = False,
+    crop_border: Annotated[int, typer.Option(help="Pixels cropped from each side before scoring.")] = 0,
+    suffix: Annotated[str, typer.Option(help="Suffix stripped from prediction stems, e.g. _restored.")] = "",
+    json_report: Annotated[Optional[Path], typer.Option("--json", help="Write the report as JSON.")] = None,
+    csv_report: Annotated[Optional[Path], typer.Option("--csv", help="Write the report as CSV.")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the mean and errors.")] = False,
+) -> None:
+    """PSNR/SSIM of restored images against ground truth (BasicSR / MATLAB conventions)."""
+    from .evaluate import run_eval
+
+    raise typer.Exit(run_eval(pred, gt, y_channel, crop_border, suffix, json_report, csv_report, quiet, console, err))
+
+
+# ----------------------------------------------------------------------------------------- train
+@app.command()
+def train(
+    task: Annotated[str, typer.Option(help="Task name (denoise, derain, desnow or your own).")],
+    train_dirs: Annotated[list[Path], typer.Option("--train", help="Training folder: input/+target/ pairs, or clean images (repeatable).")],
+    out: Annotated[Path, typer.Option(help="Run folder (created, or resumed if it holds a run).")],
+    val: Annotated[Optional[Path], typer.Option(help="Validation folder (pairs, or clean images degraded with a fixed seed).")] = None,
+    config: Annotated[Optional[Path], typer.Option(help="JSON file with TrainConfig fields; options below override it.")] = None,
+    degradation: Annotated[Optional[str], typer.Option(help="Synthetic degradation for clean images: noise[:SIGMA], rain, snow.")] = None,
+    steps: Annotated[Optional[int], typer.Option(help="Total optimisation steps.")] = None,
+    batch: Annotated[Optional[int], typer.Option(help="Patches per step (per process).")] = None,
+    patch: Annotated[Optional[int], typer.Option(help="Patch size (multiple of 16).")] = None,
+    lr: Annotated[Optional[float], typer.Option(help="Peak learning rate.")] = None,
+    base_channel: Annotated[Optional[int], typer.Option(help="Model width.")] = None,
+    num_blocks: Annotated[Optional[str], typer.Option(help="Blocks per stage, e.g. 4,4,4.")] = None,
+    val_every: Annotated[Optional[int], typer.Option(help="Validate every N steps.")] = None,
+    val_limit: Annotated[Optional[int], typer.Option(help="Validate on the first N images only (0 = all).")] = None,
+    ckpt_every: Annotated[Optional[int], typer.Option(help="Checkpoint every N steps.")] = None,
+    time_limit: Annotated[Optional[float], typer.Option(help="Stop (resumably) after this many minutes.")] = None,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N or mps.")] = "auto",
+    threads: Annotated[int, typer.Option(help="CPU threads (0 = PyTorch default).")] = 0,
+) -> None:
+    """Train (or resume) a RestorMixer checkpoint. Under torchrun, trains with DDP."""
+    from .training import build_train_config, run_training
+
+    overrides = dict(degradation=degradation, steps=steps, batch=batch, patch=patch, lr=lr, base_channel=base_channel,
+                     num_blocks=num_blocks, val_every=val_every, val_limit=val_limit, ckpt_every=ckpt_every,
+                     time_limit_min=time_limit)
+    try:
+        cfg = build_train_config(task, train_dirs, val, config, overrides)
+    except (ValueError, OSError) as exc:
+        raise fail(str(exc))
+    raise typer.Exit(run_training(cfg, out, device, threads, console, err))
+
+
+@app.command()
+def export(
+    run_dir: Annotated[Path, typer.Argument(help="Training run folder.")],
+    out: Annotated[Path, typer.Option(help="Output folder in hub layout.")],
+    push: Annotated[Optional[str], typer.Option(help="Also upload to this hub repo.")] = None,
+) -> None:
+    """Write a run's weights in hub layout: model.safetensors, config.json, README.md."""
+    from ..training.export import export_run, push_to_hub
+
+    try:
+        folder = export_run(run_dir, out)
+        console.print(f"exported to {folder}")
+        if push:
+            console.print(f"uploaded: {push_to_hub(folder, push)}")
+    except (ValueError, OSError, RuntimeError) as exc:
+        raise fail(str(exc))
+
+
+# ------------------------------------------------------------------------------------------ demo
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option(help="Folder for the demo's images and pictures.")] = Path("demo"),
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N or mps.")] = "auto",
+) -> None:
+    """Restore sample photos degraded with a fixed seed, for every embedded checkpoint; print PSNR/SSIM."""
+    from .demo import run_demo
+
+    raise typer.Exit(run_demo(out, device, console, err))
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        sys.exit(130)

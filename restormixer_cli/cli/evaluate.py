@@ -1,0 +1,69 @@
+"""`restormixer eval`: pairing, progress, the per-image table and reports."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+from rich.table import Table
+
+from ..metrics.evaluate import EvalReport, EvalSettings, evaluate_folders, pair_folders
+
+
+def _fmt(value: float | None, digits: int) -> str:
+    if value is None:
+        return "-"
+    return "inf" if math.isinf(value) else f"{value:.{digits}f}"
+
+
+def _table(report: EvalReport, quiet: bool) -> Table:
+    s = report.settings
+    table = Table(title=f"PSNR/SSIM ({'Y channel' if s.y_channel else 'RGB'}, crop {s.crop_border})")
+    table.add_column("image")
+    table.add_column("PSNR (dB)", justify="right")
+    table.add_column("SSIM", justify="right")
+    if not quiet:
+        for score in report.scored:
+            table.add_row(score.name, _fmt(score.psnr, 2), _fmt(score.ssim, 4))
+    mean = report.mean
+    infinite = report.infinite_psnr
+    label = f"mean of {len(report.scored)}" + (f" ({infinite} infinite)" if infinite else "")
+    table.add_row(f"[bold]{label}", f"[bold]{_fmt(mean['psnr'], 2)}", f"[bold]{_fmt(mean['ssim'], 4)}")
+    if any(s.sixteen_bit for s in report.scored):
+        table.caption = "16-bit images scored on the 0..255 scale (values scaled from 0..65535)"
+    return table
+
+
+def run_eval(pred: Path, gt: Path, y_channel: bool, crop_border: int, suffix: str, json_report: Path | None,
+             csv_report: Path | None, quiet: bool, console: Console, err: Console) -> int:
+    """Evaluate and report; returns the exit code (1 when nothing could be scored)."""
+    try:
+        settings = EvalSettings(y_channel, crop_border)
+        total = len(pair_folders(pred, gt, suffix)[0])
+    except (ValueError, FileNotFoundError) as exc:
+        err.print(f"[bold red]error:[/] {exc}", highlight=False)
+        return 1
+    progress = Progress(TextColumn("scoring"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[name]}"),
+                        console=err, transient=True, disable=quiet)
+    with progress:
+        bar = progress.add_task("scoring", total=total, name="")
+        report = evaluate_folders(pred, gt, settings, suffix,
+                                  on_image=lambda score: progress.update(bar, advance=1, name=score.name))
+    for score in report.images:
+        if score.error:
+            err.print(f"[red]skipped[/] {score.name}: {score.error}", highlight=False)
+    for label, names in (("prediction", report.unpaired_pred), ("ground truth", report.unpaired_gt)):
+        if names:
+            shown = ", ".join(names[:5]) + (f" (+{len(names) - 5} more)" if len(names) > 5 else "")
+            err.print(f"[yellow]unpaired {label}:[/] {shown}", highlight=False)
+    console.print(_table(report, quiet))
+    if json_report:
+        report.write_json(json_report)
+    if csv_report:
+        report.write_csv(csv_report)
+    if not report.scored:
+        err.print("[bold red]error:[/] no image pairs could be scored", highlight=False)
+        return 1
+    return 0

@@ -1,0 +1,175 @@
+"""`restormixer restore`: option checks, progress display, summary and report."""
+
+from __future__ import annotations
+
+import errno
+import json
+import math
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from ..api import load_restorer
+from ..hub.download import HubError
+from ..hub.loading import WeightsError
+from ..inference.files import Existing, FileRestorer, FileResult, OutputOptions, PlanError, plan_jobs
+from ..io.atomic import atomic_path
+from ..io.discovery import expand_inputs
+from ..metrics.evaluate import EvalSettings
+
+
+@dataclass
+class RestoreRequest:
+    inputs: list[str]
+    output: Path = Path("restored")
+    task: str | None = None
+    weights: str | None = None
+    tile: int | None = None
+    tile_overlap: int = 32
+    device: str = "auto"
+    precision: str = "auto"
+    batch_size: int = 1
+    suffix: str = ""
+    ext: str = "same"
+    existing: Existing = "error"
+    gt: Path | None = None
+    y_channel: bool = False
+    crop_border: int = 0
+    compare: Path | None = None
+    json_report: Path | None = None
+    compile: bool = False
+    endpoint: str | None = None
+    quiet: bool = False
+
+
+def _format_score(value: float | None, digits: int) -> str:
+    if value is None:
+        return "-"
+    return "inf" if math.isinf(value) else f"{value:.{digits}f}"
+
+
+def _summary(results: list[FileResult], elapsed: float, with_scores: bool) -> Table:
+    done = [r for r in results if r.status == "done"]
+    table = Table(title="restore summary")
+    for column in ("done", "skipped", "failed", "megapixels", "time"):
+        table.add_column(column, justify="right")
+    table.add_row(str(len(done)), str(sum(r.status == "skipped" for r in results)),
+                  str(sum(r.status == "failed" for r in results)),
+                  f"{sum(r.megapixels for r in done):.2f}", f"{elapsed:.1f} s")
+    if with_scores:
+        scored = [r for r in done if r.psnr is not None]
+        if scored:
+            finite = [r.psnr for r in scored if not math.isinf(r.psnr)]
+            table.caption = (f"mean PSNR {sum(finite) / max(1, len(finite)):.2f} dB"
+                             f"{f' ({len(scored) - len(finite)} infinite, excluded from the mean)' if len(finite) < len(scored) else ''}, "
+                             f"mean SSIM {sum(r.ssim for r in scored) / len(scored):.4f} over {len(scored)} images")
+    return table
+
+
+def _write_report(path: Path, request: RestoreRequest, source: str, results: list[FileResult], elapsed: float) -> None:
+    def clean(value):
+        return "inf" if isinstance(value, float) and math.isinf(value) else value
+
+    report = {
+        "weights": source,
+        "settings": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(request).items()
+                     if k not in ("inputs", "json_report", "quiet")},
+        "files": [{k: clean(v) for k, v in asdict(r).items()} for r in results],
+        "summary": {status: sum(r.status == status for r in results) for status in ("done", "skipped", "failed")},
+        "seconds": elapsed,
+    }
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(report, indent=2) + "\n")
+
+
+def _progress(console: Console, quiet: bool) -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        TimeRemainingColumn(), TextColumn("{task.fields[name]}"), console=console, disable=quiet, transient=True,
+    )
+
+
+def run_restore(request: RestoreRequest, console: Console, err: Console) -> int:
+    """Run a restore request; returns the process exit code (0 only if every file succeeded)."""
+    def error(message: str) -> int:
+        err.print(f"[bold red]error:[/] {message}", highlight=False)
+        return 1
+
+    def notice(message: str) -> None:
+        err.print(f"[yellow]note:[/] {message}", highlight=False)
+
+    if request.task is None and request.weights is None:
+        return error("give --task (see `restormixer models`) or --weights")
+    try:
+        options = OutputOptions(request.output, request.suffix, request.ext, request.existing, request.gt,
+                                request.compare, EvalSettings(request.y_channel, request.crop_border))
+        jobs = plan_jobs(expand_inputs(request.inputs), options)
+        restorer = load_restorer(request.task, request.weights, request.device, request.precision, request.tile,
+                                 request.tile_overlap, request.batch_size, request.compile, request.endpoint, notice)
+    except (ValueError, FileNotFoundError, PlanError, WeightsError, HubError, RuntimeError) as exc:
+        return error(str(exc))
+    if not request.quiet:
+        err.print(f"restoring {len(jobs)} image(s) with {restorer.source} on {restorer.settings.device}", highlight=False)
+    runner = FileRestorer(restorer, options)
+    results: list[FileResult] = []
+    started = time.perf_counter()
+    interrupted = False
+    with _progress(err, request.quiet) as progress:
+        overall = progress.add_task("images", total=len(jobs), name="")
+        tiles = progress.add_task("tiles", total=None, name="", visible=False)
+        for job in jobs:
+            progress.update(overall, name=job.source.path.name)
+
+            def on_tile(done: int, total: int) -> None:
+                progress.update(tiles, completed=done, total=total, visible=total > 1)
+
+            try:
+                result = runner.run(job, on_tile)
+            except KeyboardInterrupt:
+                interrupted = True
+                break
+            except OSError as exc:
+                if exc.errno == errno.ENOSPC:
+                    err.print(f"[bold red]error:[/] disk full while writing {job.output}; stopping", highlight=False)
+                    results.append(FileResult(str(job.source.path), None, "failed", error="disk full"))
+                    break
+                raise
+            results.append(result)
+            progress.update(tiles, visible=False, completed=0)
+            progress.advance(overall)
+            _print_result(result, request, progress.console)
+    elapsed = time.perf_counter() - started
+    if not request.quiet:
+        console.print(_summary(results, elapsed, request.gt is not None))
+    if request.json_report:
+        _write_report(request.json_report, request, restorer.source, results, elapsed)
+    failed = [r for r in results if r.status == "failed"]
+    if interrupted:
+        err.print(f"interrupted after {len(results)} of {len(jobs)} images; finished outputs are complete, "
+                  "rerun with --skip-existing to resume")
+        return 130
+    if failed:
+        err.print(f"[bold red]{len(failed)} of {len(jobs)} file(s) failed[/]", highlight=False)
+        return 1
+    return 0
+
+
+def _print_result(result: FileResult, request: RestoreRequest, console: Console) -> None:
+    if result.status == "failed":
+        console.print(f"[red]failed[/] {result.input}: {result.error}", highlight=False)
+        return
+    if request.quiet:
+        return
+    for note in result.notes:
+        console.print(f"[yellow]note:[/] {result.input}: {note}", highlight=False)
+    if result.status == "skipped":
+        console.print(f"skipped {result.input} (output exists)", highlight=False)
+    elif result.psnr is not None:
+        console.print(f"{result.input} -> {result.output}  PSNR {_format_score(result.psnr, 2)} dB  "
+                      f"SSIM {_format_score(result.ssim, 4)}", highlight=False)
+    else:
+        console.print(f"{result.input} -> {result.output}", highlight=False)

@@ -1,0 +1,1 @@
+"""Checkpoints: the task registry, Hugging Face Hub downloads and safe loading."""

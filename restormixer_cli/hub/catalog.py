@@ -1,0 +1,86 @@
+"""What `restormixer models` shows and what `download-weights` fetches."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from .download import HubError, download_checkpoint
+from .registry import Checkpoint, load_registry
+
+
+@dataclass
+class RegistryRow:
+    task: str
+    status: str
+    size: str
+    scores: str
+    source: str
+
+
+def _cached(entry: Checkpoint) -> bool:
+    if not (entry.repo_id and entry.published):
+        return False
+    try:
+        download_checkpoint(entry.repo_id, entry.revision, entry.filename, entry.sha256, local_files_only=True)
+    except HubError:
+        return False
+    return True
+
+
+def _status(entry: Checkpoint) -> str:
+    if not entry.available:
+        return "unavailable"
+    if _cached(entry):
+        return "downloaded"
+    if entry.embedded_path is not None:
+        return "embedded"
+    return "not downloaded"
+
+
+def _scores(entry: Checkpoint) -> str:
+    parts = []
+    for s in entry.scores:
+        line = f"{s['dataset']}: {s['psnr']:.2f} dB / {s['ssim']:.3f}"
+        if "input_psnr" in s:
+            line += f" (input {s['input_psnr']:.2f} dB)"
+        parts.append(line)
+    return "\n".join(parts) or "-"
+
+
+def _size(entry: Checkpoint) -> str:
+    return f"{entry.size_bytes / 2**20:.1f} MiB" if entry.size_bytes else "-"
+
+
+def _source(entry: Checkpoint) -> str:
+    if not entry.available:
+        return entry.note or "-"
+    hub = f"{entry.repo_id}" + ("" if entry.published else " (not yet published)") if entry.repo_id else ""
+    return "\n".join(filter(None, [hub, entry.training.get("summary", "")]))
+
+
+def registry_rows(registry: dict[str, Checkpoint] | None = None) -> list[RegistryRow]:
+    registry = registry if registry is not None else load_registry()
+    return [RegistryRow(e.task, _status(e), _size(e), _scores(e), _source(e)) for e in registry.values()]
+
+
+def download_tasks(tasks: list[str], all_tasks: bool, repo: str | None, filename: str, revision: str,
+                   endpoint: str | None, registry: dict[str, Checkpoint] | None = None) -> list[tuple[str, Path]]:
+    """Download the given tasks' checkpoints (or one explicit ``repo``); returns (label, cached path)."""
+    if repo:
+        return [(f"{repo}@{revision}", download_checkpoint(repo, revision, filename, endpoint=endpoint))]
+    registry = registry if registry is not None else load_registry()
+    if all_tasks:
+        tasks = [name for name, e in registry.items() if e.available and e.repo_id]
+    if not tasks:
+        raise ValueError("name the tasks to download, or pass --all or --repo")
+    unknown = [t for t in tasks if t not in registry]
+    if unknown:
+        raise ValueError(f"unknown task(s) {', '.join(unknown)}; known: {', '.join(sorted(registry))}")
+    paths = []
+    for task in tasks:
+        entry = registry[task]
+        if not (entry.available and entry.repo_id):
+            raise ValueError(f"task {task!r} has no checkpoint on the hub ({entry.note or 'unavailable'})")
+        paths.append((task, download_checkpoint(entry.repo_id, entry.revision, entry.filename, entry.sha256, endpoint)))
+    return paths

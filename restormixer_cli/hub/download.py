@@ -1,0 +1,86 @@
+"""Hugging Face Hub downloads, checksum-verified, with one-line errors that say what to do.
+
+Caching, ``HF_HOME``, ``HF_HUB_OFFLINE``, ``HF_ENDPOINT``, resumption and progress bars are
+huggingface_hub's own; nothing here re-implements them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+from huggingface_hub import errors as hub_errors
+from huggingface_hub import hf_hub_download
+
+from .loading import CONFIG_NAME, WEIGHTS_NAME
+
+_NOT_FOUND = (hub_errors.RepositoryNotFoundError, hub_errors.RevisionNotFoundError, hub_errors.EntryNotFoundError)
+_HINT = "pass --weights FILE, or set HF_ENDPOINT to a reachable mirror"
+
+
+class HubError(RuntimeError):
+    """A download that failed; the message is one line and names a remedy."""
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _remove_cached(path: Path) -> None:
+    """Delete a cached file: the snapshot link and the blob it points to."""
+    blob = Path(os.path.realpath(path))
+    Path(path).unlink(missing_ok=True)
+    blob.unlink(missing_ok=True)
+
+
+def _describe(exc: Exception, repo_id: str, filename: str, revision: str) -> str:
+    where = f"{repo_id}@{revision}"
+    if isinstance(exc, hub_errors.OfflineModeIsEnabled):
+        return f"{filename} from {where} is not in the local cache and HF_HUB_OFFLINE is set; unset it or {_HINT}"
+    if isinstance(exc, hub_errors.GatedRepoError):
+        return f"{where} is gated: accept its terms on the hub and log in (hf auth login)"
+    if isinstance(exc, hub_errors.RevisionNotFoundError):
+        return f"revision {revision!r} does not exist in {repo_id}"
+    if isinstance(exc, hub_errors.EntryNotFoundError):
+        return f"{where} has no file {filename!r}"
+    if isinstance(exc, hub_errors.RepositoryNotFoundError):
+        return f"repository {repo_id!r} not found on the hub (or private: log in with hf auth login)"
+    if isinstance(exc, hub_errors.LocalEntryNotFoundError):
+        return f"cannot reach the hub to fetch {filename} from {where} and it is not cached; check the network or {_HINT}"
+    first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return f"download of {filename} from {where} failed: {first_line}; {_HINT}"
+
+
+def download_file(repo_id: str, filename: str = WEIGHTS_NAME, revision: str = "main", sha256: str | None = None,
+                  endpoint: str | None = None, local_files_only: bool = False) -> Path:
+    """Path of ``filename`` from the hub cache, downloading it if needed, checksum-verified.
+
+    A file whose sha256 differs from ``sha256`` is deleted from the cache before HubError is raised.
+    """
+    try:
+        path = Path(hf_hub_download(repo_id, filename, revision=revision, endpoint=endpoint,
+                                    local_files_only=local_files_only))
+    except (hub_errors.HfHubHTTPError, *_NOT_FOUND, hub_errors.LocalEntryNotFoundError,
+            hub_errors.OfflineModeIsEnabled, hub_errors.HFValidationError, OSError, ValueError) as exc:
+        raise HubError(_describe(exc, repo_id, filename, revision)) from None
+    if sha256 and sha256_of(path) != sha256.lower():
+        _remove_cached(path)
+        raise HubError(f"{filename} from {repo_id}@{revision} failed its sha256 check and was removed from the cache; "
+                       "retry the download, or report the mismatch if it persists")
+    return path
+
+
+def download_checkpoint(repo_id: str, revision: str = "main", filename: str = WEIGHTS_NAME, sha256: str | None = None,
+                        endpoint: str | None = None, local_files_only: bool = False) -> Path:
+    """Download weights (and ``config.json`` when the repo has one); returns the weights path."""
+    weights = download_file(repo_id, filename, revision, sha256, endpoint, local_files_only)
+    try:
+        download_file(repo_id, CONFIG_NAME, revision, None, endpoint, local_files_only)
+    except HubError:
+        pass  # config.json is optional: the configuration is then inferred from the tensor shapes
+    return weights

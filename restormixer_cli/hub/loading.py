@@ -1,0 +1,148 @@
+"""Loading RestorMixer checkpoints safely: file formats, state-dict canonicalisation, configuration.
+
+Loading is separate from the architecture: a checkpoint becomes a canonical state dict plus a
+model configuration (from ``config.json`` beside the weights, or inferred from tensor shapes),
+and only then a model. No pickled code is ever executed.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file
+
+from ..model import RestorMixer
+
+WEIGHTS_NAME = "model.safetensors"
+CONFIG_NAME = "config.json"
+PICKLE_SUFFIXES = (".pth", ".pt", ".ckpt", ".bin")
+_WRAPPER_KEYS = ("params_ema", "params", "state_dict", "model", "net", "ema")
+_PREFIXES = ("module.", "_orig_mod.", "model.", "net.")
+_MODEL_ARGS = ("base_channel", "num_blocks", "window_size", "num_heads", "mlp_ratio", "d_state", "expand")
+
+
+class WeightsError(ValueError):
+    """A checkpoint that cannot be read or does not fit RestorMixer."""
+
+
+@dataclass
+class LoadedWeights:
+    state_dict: dict[str, torch.Tensor]
+    config: dict = field(default_factory=dict)
+    source: str = ""
+
+
+def canonicalize_state_dict(obj: object) -> dict[str, torch.Tensor]:
+    """Unwrap training-framework containers and strip wrapper prefixes from parameter names."""
+    while isinstance(obj, Mapping):
+        wrapped = next((obj[k] for k in _WRAPPER_KEYS if isinstance(obj.get(k), Mapping)), None)
+        if wrapped is None or any(isinstance(v, torch.Tensor) for v in obj.values()):
+            break
+        obj = wrapped
+    if not isinstance(obj, Mapping):
+        raise WeightsError("checkpoint holds no state dict")
+    tensors = {str(k): v for k, v in obj.items() if isinstance(v, torch.Tensor)}
+    if not tensors:
+        raise WeightsError("checkpoint holds no tensors")
+    for prefix in _PREFIXES:
+        if all(k.startswith(prefix) for k in tensors):
+            tensors = {k[len(prefix):]: v for k, v in tensors.items()}
+    return tensors
+
+
+def _count_indices(state: Mapping[str, torch.Tensor], prefix: str) -> int:
+    pattern = re.compile(re.escape(prefix) + r"\.(\d+)\.")
+    return len({m.group(1) for k in state if (m := pattern.match(k))})
+
+
+def infer_config(state: Mapping[str, torch.Tensor]) -> dict:
+    """Model configuration implied by tensor shapes (window size and heads cannot be seen; defaults)."""
+    try:
+        base = state["encoder.cnn_stem.0.main.0.weight"].shape[0]
+        ss = "encoder.emix_stage1.0.0.self_attention_1"
+        d_state = state[f"{ss}.A_logs"].shape[1]
+        expand = state[f"{ss}.in_proj.weight"].shape[0] / 2 / (2 * base)
+        hidden = state["encoder.emix_stage1.0.1.mlp.fc1.weight"].shape[0]
+    except KeyError as exc:
+        raise WeightsError(f"not a RestorMixer checkpoint: no tensor {exc.args[0]!r}") from None
+    blocks = [
+        _count_indices(state, "encoder.ecnn_stage"),
+        2 * _count_indices(state, "encoder.emix_stage1"),
+        2 * _count_indices(state, "encoder.emix_stage2"),
+    ]
+    mlp_ratio = 2.66 if int(2 * base * 2.66) == hidden else hidden / (2 * base)
+    return {"base_channel": base, "num_blocks": blocks, "d_state": d_state, "expand": expand, "mlp_ratio": mlp_ratio}
+
+
+def _read_config(folder: Path) -> dict:
+    path = folder / CONFIG_NAME
+    if not path.exists():
+        return {}
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise WeightsError(f"{path}: invalid JSON ({exc})") from None
+    return {k: v for k, v in data.items() if k in _MODEL_ARGS}
+
+
+def load_weights_file(path: Path) -> LoadedWeights:
+    """Read a ``.safetensors`` / ``.pth`` / ``.pt`` / ``.ckpt`` file, or a folder in hub layout."""
+    path = Path(path)
+    if path.is_dir():
+        weights = path / WEIGHTS_NAME
+        if not weights.exists():
+            raise WeightsError(f"{path}: folder has no {WEIGHTS_NAME}")
+        loaded = load_weights_file(weights)
+        loaded.config = {**loaded.config, **_read_config(path)}
+        return loaded
+    if not path.exists():
+        raise WeightsError(f"{path}: no such weights file")
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".safetensors":
+            state = load_file(path)
+        elif suffix in PICKLE_SUFFIXES:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        else:
+            raise WeightsError(f"{path}: unsupported weights format {suffix!r} (use .safetensors, .pth, .pt or .ckpt)")
+    except (SafetensorError, OSError, RuntimeError, EOFError) as exc:
+        raise WeightsError(f"{path}: cannot read weights ({str(exc).splitlines()[0]})") from None
+    except Exception as exc:  # torch.load's UnpicklingError for refused (unsafe) content
+        raise WeightsError(f"{path}: refused to load ({type(exc).__name__}: {str(exc).splitlines()[0]})") from None
+    return LoadedWeights(canonicalize_state_dict(state), _read_config(path.parent), str(path))
+
+
+def _mismatch_message(model: RestorMixer, state: Mapping[str, torch.Tensor]) -> str | None:
+    expected = model.state_dict()
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    wrong = [f"{k} {tuple(state[k].shape)} != {tuple(v.shape)}"
+             for k, v in expected.items() if k in state and state[k].shape != v.shape]
+    if not (missing or unexpected or wrong):
+        return None
+    parts = []
+    for label, items in (("missing", missing), ("unexpected", unexpected), ("wrong shape", wrong)):
+        if items:
+            more = f" (+{len(items) - 3} more)" if len(items) > 3 else ""
+            parts.append(f"{len(items)} {label}: {', '.join(items[:3])}{more}")
+    cause = ("the checkpoint is for a different architecture" if len(missing) > len(expected) // 2
+             else "config.json does not match the weights" if wrong
+             else "the checkpoint is incomplete or from another version")
+    return f"{'; '.join(parts)}. Likely cause: {cause}"
+
+
+def build_model(weights: LoadedWeights, scan_backend: str | None = None) -> RestorMixer:
+    """A RestorMixer with the weights loaded (strict), in eval mode, on CPU."""
+    config = {**infer_config(weights.state_dict), **weights.config}
+    model = RestorMixer(**config, scan_backend=scan_backend)
+    problem = _mismatch_message(model, weights.state_dict)
+    if problem:
+        raise WeightsError(f"{weights.source or 'weights'} do not fit RestorMixer {config}: {problem}")
+    model.load_state_dict(weights.state_dict, strict=True)
+    return model.eval()

@@ -1,0 +1,1 @@
+"""Running a restoration model on images: devices, precision, tiling."""

@@ -1,0 +1,50 @@
+"""Device and precision selection."""
+
+from __future__ import annotations
+
+import torch
+
+PRECISIONS = ("auto", "fp32", "fp16", "bf16")
+_DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+
+
+def mps_available() -> bool:
+    return getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """``auto`` -> first CUDA GPU, else MPS, else CPU; ``cpu``, ``cuda``, ``cuda:N``, ``mps`` as given.
+
+    Raises ValueError for an unknown or unavailable device.
+    """
+    name = name.strip().lower()
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        return torch.device("mps") if mps_available() else torch.device("cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError as exc:
+        raise ValueError(f"unknown device {name!r}: use auto, cpu, cuda, cuda:N or mps") from exc
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"device {name!r} requested but CUDA is not available in this PyTorch build/machine")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise ValueError(f"device {name!r} requested but only {torch.cuda.device_count()} CUDA device(s) exist")
+    elif device.type == "mps" and not mps_available():
+        raise ValueError("device 'mps' requested but MPS is not available")
+    elif device.type not in ("cpu", "cuda", "mps"):
+        raise ValueError(f"unsupported device {name!r}: use auto, cpu, cuda, cuda:N or mps")
+    return device
+
+
+def resolve_precision(name: str, device: torch.device) -> torch.dtype:
+    """``auto`` -> fp16 on CUDA, fp32 elsewhere. Raises ValueError for unknown or unsupported choices."""
+    name = name.strip().lower()
+    if name not in PRECISIONS:
+        raise ValueError(f"unknown precision {name!r}: use {', '.join(PRECISIONS)}")
+    if name == "auto":
+        return torch.float16 if device.type == "cuda" else torch.float32
+    if name == "fp16" and device.type == "cpu":
+        raise ValueError("fp16 is not supported on CPU; use bf16 or fp32")
+    return _DTYPES[name]

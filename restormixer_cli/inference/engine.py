@@ -1,0 +1,200 @@
+"""Restoring whole images with a model: tiles on the device, the image in host memory."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from ..model import SIZE_MULTIPLE
+from .tiling import Tile, blend_weights, plan_tiles
+
+DEFAULT_OVERLAP = 32
+MIN_TILE = 64
+#: Peak activation memory per tile pixel of the default model in fp32 (measured; see BENCHMARKS.md),
+#: used to size tiles automatically.
+BYTES_PER_PIXEL = 6 * 1024
+
+TileCallback = Callable[[int, int], None]
+
+
+class NonFiniteOutput(RuntimeError):
+    """The model produced NaN/Inf even in fp32: the image is not written."""
+
+
+@dataclass
+class InferenceSettings:
+    """How to run a model: device, compute precision, tile size (0 = whole image, None = auto)."""
+
+    device: torch.device = torch.device("cpu")
+    precision: torch.dtype = torch.float32
+    tile: int | None = None
+    overlap: int = DEFAULT_OVERLAP
+    batch_size: int = 1
+
+    def __post_init__(self) -> None:
+        if self.tile is not None and self.tile < 0:
+            raise ValueError("tile size must be >= 0 (0 = whole image)")
+        if self.tile and self.tile < 2 * SIZE_MULTIPLE:
+            raise ValueError(f"tile size must be 0 or at least {2 * SIZE_MULTIPLE}")
+        if self.overlap < 0:
+            raise ValueError("tile overlap must be >= 0")
+        if self.tile and self.overlap >= self.tile:
+            raise ValueError("tile overlap must be smaller than the tile size")
+        if self.batch_size < 1:
+            raise ValueError("batch size must be >= 1")
+
+
+def free_memory_bytes(device: torch.device) -> int:
+    """Memory available for activations on ``device`` (CUDA: free device memory; else free RAM)."""
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        return free
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return 4 * 2**30
+
+
+def auto_tile_size(device: torch.device, precision: torch.dtype, batch_size: int = 1,
+                   bytes_per_pixel: int = BYTES_PER_PIXEL) -> int:
+    """Largest tile (multiple of 64, 64..1024 on GPUs, ..512 on CPUs) whose activations fit in half the free memory."""
+    scale = 0.5 if precision in (torch.float16, torch.bfloat16) else 1.0
+    budget = free_memory_bytes(device) * 0.5 / batch_size
+    side = int(math.sqrt(budget / (bytes_per_pixel * scale)))
+    upper = 1024 if device.type in ("cuda", "mps") else 512
+    return max(MIN_TILE, min(upper, side // 64 * 64))
+
+
+def fold_batchnorm(model: nn.Module) -> nn.Module:
+    """Fold every eval-mode BatchNorm that directly follows a (transposed) convolution into it.
+
+    Returns the same model, modified in place; outputs stay equal up to float rounding.
+    """
+    convs = (nn.Conv2d, nn.ConvTranspose2d)
+    for parent in model.modules():
+        children = list(parent.named_children())
+        for (_, conv), (bn_name, bn) in zip(children, children[1:]):
+            if isinstance(conv, convs) and isinstance(bn, nn.BatchNorm2d) and conv.out_channels == bn.num_features:
+                _fold_into(conv, bn)
+                setattr(parent, bn_name, nn.Identity())
+    return model
+
+
+@torch.no_grad()
+def _fold_into(conv: nn.Conv2d | nn.ConvTranspose2d, bn: nn.BatchNorm2d) -> None:
+    scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+    bias = conv.bias if conv.bias is not None else torch.zeros_like(bn.running_mean)
+    if isinstance(conv, nn.ConvTranspose2d):
+        groups = conv.groups
+        w = conv.weight.view(groups, -1, *conv.weight.shape[1:])
+        w.mul_(scale.view(groups, 1, -1, 1, 1))
+    else:
+        conv.weight.mul_(scale.view(-1, 1, 1, 1))
+    conv.bias = nn.Parameter((bias - bn.running_mean) * scale + bn.bias)
+
+
+def prepare_model(model: nn.Module, settings: InferenceSettings, compile: bool = False) -> nn.Module:
+    """Eval mode, BatchNorm folded, on the device; channels-last on CPU; optionally torch.compile'd."""
+    model = fold_batchnorm(model.eval())
+    memory_format = torch.channels_last if settings.device.type == "cpu" else torch.contiguous_format
+    model = model.to(settings.device, memory_format=memory_format)
+    return torch.compile(model) if compile else model
+
+
+class Restorer:
+    """Runs a prepared model over images of any size, tile by tile, with feathered blending."""
+
+    def __init__(self, model: nn.Module, settings: InferenceSettings, on_notice: Callable[[str], None] | None = None,
+                 source: str = ""):
+        self.model = model
+        self.source = source
+        self.settings = settings
+        self.notice = on_notice or (lambda message: warnings.warn(message, stacklevel=2))
+        self.tile = settings.tile
+
+    def _autocast(self, dtype: torch.dtype):
+        if dtype == torch.float32:
+            return contextlib.nullcontext()
+        return torch.autocast(self.settings.device.type, dtype=dtype)
+
+    def _forward(self, batch: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+        device = self.settings.device
+        memory_format = torch.channels_last if device.type == "cpu" else torch.contiguous_format
+        x = batch.to(device, non_blocking=True).contiguous(memory_format=memory_format)
+        with torch.inference_mode(), self._autocast(dtype):
+            return self.model(x).float().cpu()
+
+    def _run_batch(self, batch: torch.Tensor) -> torch.Tensor:
+        """Model outputs for a batch of tiles; reduced-precision NaN/Inf tiles are redone in fp32."""
+        dtype = self.settings.precision
+        out = self._forward(batch, dtype)
+        bad = ~torch.isfinite(out).flatten(1).all(1)
+        if dtype != torch.float32 and bad.any():
+            self.notice(f"{int(bad.sum())} tile(s) overflowed in {str(dtype).removeprefix('torch.')}; redone in fp32")
+            out[bad] = self._forward(batch[bad], torch.float32)
+            bad = ~torch.isfinite(out).flatten(1).all(1)
+        if bad.any():
+            raise NonFiniteOutput("the model produced NaN/Inf values; the output would be wrong")
+        return out
+
+    def restore(self, image: torch.Tensor, on_tile: TileCallback | None = None) -> torch.Tensor:
+        """Restore a (3, H, W) float image in [0, 1]; returns (3, H, W) float32 on the CPU, unclipped."""
+        while True:
+            tile = self.tile if self.tile is not None else auto_tile_size(
+                self.settings.device, self.settings.precision, self.settings.batch_size)
+            try:
+                return self._restore_tiled(image, tile, on_tile)
+            except torch.OutOfMemoryError:
+                if self.settings.device.type != "cuda" or (tile and tile // 2 < MIN_TILE):
+                    raise
+                torch.cuda.empty_cache()
+                current = tile or max(image.shape[-2:])
+                self.tile = max(MIN_TILE, current // 2 // SIZE_MULTIPLE * SIZE_MULTIPLE)
+                self.notice(f"out of GPU memory with tile {current}; retrying with tile {self.tile}")
+
+    def _restore_tiled(self, image: torch.Tensor, tile: int, on_tile: TileCallback | None) -> torch.Tensor:
+        _, height, width = image.shape
+        overlap = self.settings.overlap
+        tiles = plan_tiles(height, width, tile, overlap)
+        if len(tiles) == 1:
+            out = self._run_batch(image[None])[0]
+            if on_tile:
+                on_tile(1, 1)
+            return out
+        output = torch.zeros(3, height, width)
+        weight_sum = torch.zeros(1, height, width)
+        for first in range(0, len(tiles), self.settings.batch_size):
+            group = tiles[first : first + self.settings.batch_size]
+            batch = torch.stack([image[(slice(None), *t.slices)] for t in group])
+            for t, restored in zip(group, self._run_batch(batch)):
+                self._accumulate(output, weight_sum, t, restored, blend_weights(t, height, width, overlap))
+            if on_tile:
+                on_tile(first + len(group), len(tiles))
+        return output.div_(weight_sum)
+
+    @staticmethod
+    def _accumulate(output: torch.Tensor, weight_sum: torch.Tensor, tile: Tile, restored: torch.Tensor,
+                    weight: torch.Tensor) -> None:
+        region = (slice(None), *tile.slices)
+        output[region].addcmul_(restored, weight)
+        weight_sum[region].add_(weight)
+
+
+def restore_image(model: nn.Module, image: np.ndarray | torch.Tensor, settings: InferenceSettings | None = None,
+                  on_tile: TileCallback | None = None) -> np.ndarray:
+    """Restore one RGB image given as (H, W, 3) float array in [0, 1]; returns the same layout, clipped.
+
+    ``model`` should come from :func:`prepare_model` (or be in eval mode on ``settings.device``).
+    """
+    settings = settings or InferenceSettings()
+    tensor = torch.as_tensor(np.ascontiguousarray(image), dtype=torch.float32).permute(2, 0, 1)
+    restored = Restorer(model, settings).restore(tensor, on_tile)
+    return restored.clamp_(0, 1).permute(1, 2, 0).numpy()

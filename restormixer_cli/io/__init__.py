@@ -1,0 +1,1 @@
+"""Reading and writing image files, and finding them."""

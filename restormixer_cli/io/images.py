@@ -1,0 +1,267 @@
+"""Reading and writing image files faithfully.
+
+What a restored file keeps from its input: EXIF orientation is applied on reading (and reset to
+"normal" in the output's EXIF), ICC profile and EXIF are carried over, grayscale stays grayscale,
+an alpha channel passes through unchanged, and 16-bit PNG/TIFF stay 16-bit. Palette and CMYK
+images are converted to RGB(A).
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import png
+import tifffile
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from .atomic import atomic_path
+
+@dataclass(frozen=True)
+class FileFormat:
+    """An output format and what it can store."""
+
+    name: str
+    sixteen_bit: bool
+    alpha: bool
+    metadata: bool  # ICC profile and EXIF
+
+
+FORMATS = {
+    ".png": FileFormat("PNG", sixteen_bit=True, alpha=True, metadata=True),
+    ".jpg": FileFormat("JPEG", sixteen_bit=False, alpha=False, metadata=True),
+    ".jpeg": FileFormat("JPEG", sixteen_bit=False, alpha=False, metadata=True),
+    ".tif": FileFormat("TIFF", sixteen_bit=True, alpha=True, metadata=True),
+    ".tiff": FileFormat("TIFF", sixteen_bit=True, alpha=True, metadata=True),
+    ".webp": FileFormat("WEBP", sixteen_bit=False, alpha=True, metadata=True),
+    ".bmp": FileFormat("BMP", sixteen_bit=False, alpha=False, metadata=False),
+}
+_READABLE = {"PNG", "JPEG", "MPO", "TIFF", "WEBP", "BMP"}
+_ORIENTATION = 0x0112
+_ICC_TIFF_TAG = 34675
+
+
+class ImageReadError(ValueError):
+    """The file is not a readable image of a supported kind."""
+
+
+@dataclass
+class ImageData:
+    """Pixels in [0, 1] plus what must survive into the output file."""
+
+    pixels: np.ndarray  # (H, W, 1) grayscale or (H, W, 3) RGB, float32
+    alpha: np.ndarray | None = None  # (H, W) float32 in [0, 1]
+    bit_depth: int = 8
+    icc_profile: bytes | None = None
+    exif: bytes | None = None
+    source_format: str = ""
+
+    @property
+    def is_gray(self) -> bool:
+        return self.pixels.shape[2] == 1
+
+    @property
+    def rgb(self) -> np.ndarray:
+        """(H, W, 3) float32 view for the model (grayscale replicated)."""
+        return np.repeat(self.pixels, 3, axis=2) if self.is_gray else self.pixels
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self.pixels.shape[1], self.pixels.shape[0]
+
+    def with_pixels(self, rgb: np.ndarray) -> "ImageData":
+        """Same metadata with new RGB pixels (averaged back to one channel for grayscale images)."""
+        pixels = rgb.mean(axis=2, keepdims=True) if self.is_gray else rgb
+        return replace(self, pixels=pixels.astype(np.float32))
+
+
+def _png_header(path: Path) -> tuple[int, int] | None:
+    """(bit depth, colour type) of a PNG file, or None if it is not one."""
+    with open(path, "rb") as f:
+        head = f.read(26)
+    if len(head) < 26 or head[:8] != b"\x89PNG\r\n\x1a\n":
+        return None
+    return head[24], head[25]
+
+
+def _read_png16(path: Path) -> tuple[np.ndarray, int]:
+    width, height, rows, info = png.Reader(filename=str(path)).asDirect()
+    planes = info["planes"]
+    arr = np.vstack([np.asarray(row, dtype=np.uint16) for row in rows]).reshape(height, width, planes)
+    return arr, info["bitdepth"]
+
+
+def _exif_bytes(img: Image.Image) -> bytes | None:
+    exif = img.getexif()
+    if not exif:
+        return None
+    if _ORIENTATION in exif:
+        exif[_ORIENTATION] = 1
+    return exif.tobytes()
+
+
+def _tiff_bits(img: Image.Image) -> int:
+    bits = getattr(img, "tag_v2", {}).get(258, (8,))
+    return max(bits) if isinstance(bits, tuple) else int(bits)
+
+
+def _split_alpha(arr: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    if arr.shape[2] in (2, 4):
+        return arr[..., :-1], arr[..., -1]
+    return arr, None
+
+
+def _normalise(arr: np.ndarray, bit_depth: int) -> np.ndarray:
+    return (arr.astype(np.float32) / float(2**bit_depth - 1)).astype(np.float32)
+
+
+def _pixels_from_pil(img: Image.Image) -> tuple[np.ndarray, int]:
+    """(H, W, C) integer array (C in 1..4) and its bit depth, from any supported PIL mode."""
+    mode = img.mode
+    if mode in ("I;16", "I;16L", "I;16B", "I;16N"):
+        return np.asarray(img, dtype=np.uint16)[..., None], 16
+    if mode == "I":
+        arr = np.asarray(img, dtype=np.int64)
+        if arr.min() < 0 or arr.max() > 65535:
+            raise ImageReadError(f"unsupported 32-bit integer pixel range {arr.min()}..{arr.max()}")
+        return arr.astype(np.uint16)[..., None], 16
+    if mode == "F":
+        raise ImageReadError("floating-point images are not supported")
+    if mode == "P":
+        img = img.convert("RGBA" if "transparency" in img.info else "RGB")
+    elif mode == "1":
+        img = img.convert("L")
+    elif mode in ("CMYK", "YCbCr", "LAB", "HSV"):
+        img = img.convert("RGB")
+    elif mode == "PA":
+        img = img.convert("RGBA")
+    elif mode not in ("L", "LA", "RGB", "RGBA"):
+        img = img.convert("RGBA" if "A" in mode else "RGB")
+    arr = np.asarray(img)
+    return (arr[..., None] if arr.ndim == 2 else arr), 8
+
+
+def read_image(path: Path) -> ImageData:
+    """Read an image file; raises ImageReadError with a one-line reason when it cannot."""
+    path = Path(path)
+    try:
+        if path.stat().st_size == 0:
+            raise ImageReadError("empty file (0 bytes)")
+        with Image.open(path) as img:
+            if img.format not in _READABLE:
+                raise ImageReadError(f"unsupported image format {img.format}")
+            img.load()
+            source_format = img.format
+            icc = img.info.get("icc_profile") or None
+            if img.mode == "CMYK":
+                icc = None  # a CMYK profile does not describe the converted RGB pixels
+            oriented = ImageOps.exif_transpose(img)
+            exif = _exif_bytes(oriented)
+            header = _png_header(path) if source_format == "PNG" else None
+            if header and header[0] == 16 and header[1] in (2, 4, 6):
+                arr, bits = _read_png16(path)
+            elif source_format == "TIFF" and _tiff_bits(img) == 16 and img.mode not in ("I;16", "I;16B", "I"):
+                arr = tifffile.imread(path)
+                arr, bits = (arr[..., None] if arr.ndim == 2 else arr), 16
+            else:
+                arr, bits = _pixels_from_pil(oriented)
+    except ImageReadError:
+        raise
+    except UnidentifiedImageError:
+        raise ImageReadError("not an image file, or a format that cannot be read") from None
+    except (OSError, SyntaxError, ValueError, struct.error, zlib.error, png.Error) as exc:
+        raise ImageReadError(f"corrupt or truncated image ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
+    if arr.ndim != 3 or arr.shape[2] not in (1, 2, 3, 4):
+        raise ImageReadError(f"unsupported pixel layout {arr.shape}")
+    color, alpha = _split_alpha(arr)
+    return ImageData(
+        pixels=_normalise(color, bits),
+        alpha=None if alpha is None else _normalise(alpha, bits),
+        bit_depth=bits,
+        icc_profile=icc,
+        exif=exif,
+        source_format=source_format,
+    )
+
+
+def read_rgb(path: Path) -> np.ndarray:
+    """An 8-bit RGB array (H, W, 3), EXIF orientation applied; grayscale is replicated to RGB."""
+    with Image.open(path) as img:
+        return np.asarray(ImageOps.exif_transpose(img).convert("RGB"))
+
+
+def _quantize(arr: np.ndarray, bits: int) -> np.ndarray:
+    peak = 2**bits - 1
+    return np.clip(np.round(arr * peak), 0, peak).astype(np.uint16 if bits == 16 else np.uint8)
+
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+
+def _write_png16(path: Path, arr: np.ndarray, icc: bytes | None, exif: bytes | None) -> None:
+    """16-bit PNG through pypng, with iCCP / eXIf chunks inserted after the header."""
+    height, width, planes = arr.shape
+    writer = png.Writer(width, height, greyscale=planes in (1, 2), alpha=planes in (2, 4), bitdepth=16)
+    buf = io.BytesIO()
+    writer.write(buf, arr.reshape(height, width * planes))
+    data = buf.getvalue()
+    extra = b""
+    if icc:
+        extra += _png_chunk(b"iCCP", b"icc\x00\x00" + zlib.compress(icc))
+    if exif:
+        extra += _png_chunk(b"eXIf", exif.removeprefix(b"Exif\x00\x00"))
+    end_of_ihdr = 8 + 8 + 13 + 4
+    path.write_bytes(data[:end_of_ihdr] + extra + data[end_of_ihdr:])
+
+
+def _pil_image(arr: np.ndarray) -> Image.Image:
+    planes = arr.shape[2]
+    if arr.dtype == np.uint16:
+        return Image.fromarray(arr[..., 0], mode="I;16")
+    return Image.fromarray(arr[..., 0] if planes == 1 else arr, mode={1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}[planes])
+
+
+def file_format(path: Path) -> FileFormat:
+    suffix = Path(path).suffix.lower()
+    if suffix not in FORMATS:
+        raise ValueError(f"unsupported output format {suffix!r}: use {', '.join(sorted(FORMATS))}")
+    return FORMATS[suffix]
+
+
+def write_image(path: Path, image: ImageData) -> None:
+    """Write atomically (temporary file, then rename); the format follows the file extension."""
+    fmt = file_format(path)
+    bits = 16 if image.bit_depth == 16 and fmt.sixteen_bit else 8
+    planes = [image.pixels]
+    if image.alpha is not None and fmt.alpha:
+        planes.append(image.alpha[..., None])
+    arr = _quantize(np.concatenate(planes, axis=2), bits)
+    with atomic_path(Path(path)) as tmp:
+        if bits == 16 and fmt.name == "TIFF":
+            tifffile.imwrite(tmp, arr[..., 0] if arr.shape[2] == 1 else arr, iccprofile=image.icc_profile,
+                             compression="zlib", photometric="minisblack" if arr.shape[2] <= 2 else "rgb")
+        elif bits == 16 and arr.shape[2] > 1:
+            _write_png16(tmp, arr, image.icc_profile, image.exif)
+        else:
+            _save_with_pil(tmp, _pil_image(arr), fmt, image)
+
+
+_SAVE_OPTIONS = {
+    "JPEG": {"quality": 95, "subsampling": 0},
+    "WEBP": {"quality": 95, "method": 4},
+    "TIFF": {"compression": "tiff_adobe_deflate"},
+}
+
+
+def _save_with_pil(path: Path, img: Image.Image, fmt: FileFormat, image: ImageData) -> None:
+    options = dict(_SAVE_OPTIONS.get(fmt.name, {}))
+    if fmt.metadata and image.icc_profile:
+        options["icc_profile"] = image.icc_profile
+    if fmt.metadata and image.exif:
+        options["exif"] = image.exif
+    img.save(path, format=fmt.name, **options)

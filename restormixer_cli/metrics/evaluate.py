@@ -1,0 +1,180 @@
+"""Scoring restored images against ground truth: pairing folders, per-image scores, summaries."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..io.discovery import is_image_path, list_images
+from ..io.images import ImageData, ImageReadError, read_image
+from .quality import psnr, ssim
+
+
+@dataclass(frozen=True)
+class EvalSettings:
+    y_channel: bool = False
+    crop_border: int = 0
+
+    def __post_init__(self) -> None:
+        if self.crop_border < 0:
+            raise ValueError("crop border must be >= 0")
+
+
+@dataclass
+class ImageScore:
+    name: str
+    psnr: float | None = None
+    ssim: float | None = None
+    error: str | None = None
+    sixteen_bit: bool = False
+
+
+@dataclass
+class EvalReport:
+    settings: EvalSettings
+    images: list[ImageScore] = field(default_factory=list)
+    unpaired_pred: list[str] = field(default_factory=list)
+    unpaired_gt: list[str] = field(default_factory=list)
+
+    @property
+    def scored(self) -> list[ImageScore]:
+        return [s for s in self.images if s.error is None]
+
+    @property
+    def mean(self) -> dict[str, float | None]:
+        scored = self.scored
+        if not scored:
+            return {"psnr": None, "ssim": None}
+        return {"psnr": float(np.mean([s.psnr for s in scored])), "ssim": float(np.mean([s.ssim for s in scored]))}
+
+    @property
+    def infinite_psnr(self) -> int:
+        return sum(1 for s in self.scored if math.isinf(s.psnr))
+
+    def to_json(self) -> dict:
+        """The report as ``{"settings", "images", "mean", "count", ...}`` (inf PSNR written as "inf")."""
+        def clean(value):
+            return "inf" if isinstance(value, float) and math.isinf(value) else value
+
+        images = [{k: clean(v) for k, v in asdict(s).items() if v is not None} for s in self.images]
+        return {
+            "settings": {**asdict(self.settings), "scale": "0..255 (16-bit images scaled from 0..65535)"},
+            "images": images,
+            "mean": {k: clean(v) for k, v in self.mean.items()},
+            "count": len(self.scored),
+            "infinite_psnr": self.infinite_psnr,
+            "errors": sum(1 for s in self.images if s.error),
+            "unpaired_pred": self.unpaired_pred,
+            "unpaired_gt": self.unpaired_gt,
+        }
+
+    def write_json(self, path: Path) -> None:
+        Path(path).write_text(json.dumps(self.to_json(), indent=2) + "\n")
+
+    def write_csv(self, path: Path) -> None:
+        with open(path, "w", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(["name", "psnr", "ssim", "error"])
+            for s in self.images:
+                writer.writerow([s.name, s.psnr if s.psnr is not None else "", s.ssim if s.ssim is not None else "", s.error or ""])
+            mean = self.mean
+            writer.writerow(["mean", mean["psnr"] if mean["psnr"] is not None else "", mean["ssim"] if mean["ssim"] is not None else "", ""])
+
+
+def to_255(image: ImageData) -> torch.Tensor:
+    """(C, H, W) float64 tensor on the 0..255 scale (16-bit images scaled from 0..65535)."""
+    return torch.from_numpy(image.pixels).permute(2, 0, 1).to(torch.float64) * 255.0
+
+
+def _match_channels(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Grayscale against colour: replicate the grayscale image."""
+    if a.shape[0] == 1 and b.shape[0] == 3:
+        a = a.expand(3, -1, -1)
+    elif b.shape[0] == 1 and a.shape[0] == 3:
+        b = b.expand(3, -1, -1)
+    return a, b
+
+
+def score_pair(name: str, pred: ImageData, gt: ImageData, settings: EvalSettings) -> ImageScore:
+    """PSNR/SSIM of one prediction; a size mismatch becomes an error entry, never a resize."""
+    a, b = _match_channels(to_255(pred), to_255(gt))
+    sixteen = pred.bit_depth == 16 or gt.bit_depth == 16
+    if a.shape != b.shape:
+        return ImageScore(name, error=f"size mismatch: prediction {pred.size[0]}x{pred.size[1]}, "
+                                      f"ground truth {gt.size[0]}x{gt.size[1]}", sixteen_bit=sixteen)
+    try:
+        return ImageScore(name, psnr(a, b, settings.crop_border, settings.y_channel),
+                          ssim(a, b, settings.crop_border, settings.y_channel), sixteen_bit=sixteen)
+    except ValueError as exc:
+        return ImageScore(name, error=str(exc), sixteen_bit=sixteen)
+
+
+def _key(path: Path, root: Path, suffix: str) -> Path:
+    relative = path.relative_to(root).with_suffix("")
+    if suffix and relative.name.endswith(suffix):
+        relative = relative.with_name(relative.name[: -len(suffix)])
+    return relative
+
+
+def pair_folders(pred_dir: Path, gt_dir: Path, suffix: str = "") -> tuple[list[tuple[str, Path, Path]], list[str], list[str]]:
+    """Match predictions to ground truth by relative path and stem (extensions may differ).
+
+    ``suffix`` is stripped from prediction stems first. Returns (pairs, unpaired predictions,
+    unpaired ground truth).
+    """
+    for folder in (pred_dir, gt_dir):
+        if not Path(folder).is_dir():
+            raise FileNotFoundError(f"{folder}: no such folder")
+    gts: dict[Path, Path] = {}
+    for p in list_images(gt_dir):
+        gts.setdefault(_key(p, gt_dir, ""), p)
+    pairs, unpaired_pred = [], []
+    for p in list_images(pred_dir):
+        key = _key(p, pred_dir, suffix)
+        if key in gts:
+            pairs.append((key.as_posix(), p, gts.pop(key)))
+        else:
+            unpaired_pred.append(p.relative_to(pred_dir).as_posix())
+    unpaired_gt = sorted(p.relative_to(gt_dir).as_posix() for p in gts.values())
+    return pairs, unpaired_pred, unpaired_gt
+
+
+def find_ground_truth(relative: Path, gt_dir: Path) -> Path | None:
+    """The ground-truth file for an input's relative path: same folder and stem, any image extension."""
+    folder = gt_dir / relative.parent
+    if not folder.is_dir():
+        return None
+    for candidate in sorted(folder.iterdir()):
+        if candidate.is_file() and candidate.stem == relative.stem and is_image_path(candidate):
+            return candidate
+    return None
+
+
+def evaluate_folders(pred_dir: Path, gt_dir: Path, settings: EvalSettings, suffix: str = "",
+                     on_image: Callable[[ImageScore], None] | None = None) -> EvalReport:
+    """Score every paired image; unreadable files and size mismatches become per-image errors."""
+    pairs, unpaired_pred, unpaired_gt = pair_folders(Path(pred_dir), Path(gt_dir), suffix)
+    report = EvalReport(settings, unpaired_pred=unpaired_pred, unpaired_gt=unpaired_gt)
+    for name, pred_path, gt_path in pairs:
+        try:
+            score = score_pair(name, read_image(pred_path), read_image(gt_path), settings)
+        except ImageReadError as exc:
+            score = ImageScore(name, error=str(exc))
+        report.images.append(score)
+        if on_image:
+            on_image(score)
+    return report
+
+
+def summarize(scores: Iterable[ImageScore]) -> str:
+    scored = [s for s in scores if s.error is None]
+    if not scored:
+        return "no images scored"
+    return f"PSNR {np.mean([s.psnr for s in scored]):.2f} dB, SSIM {np.mean([s.ssim for s in scored]):.4f} over {len(scored)} images"

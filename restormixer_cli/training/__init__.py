@@ -1,0 +1,1 @@
+"""Training RestorMixer checkpoints: data, degradations, losses, the loop and export."""

@@ -1,0 +1,84 @@
+"""Training run configuration and per-task defaults."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class TaskDefaults:
+    degradation: str
+    y_channel: bool
+
+
+#: Synthetic degradation and validation colour space of each task.
+TASK_DEFAULTS = {
+    "denoise": TaskDefaults("noise:25", y_channel=False),
+    "derain": TaskDefaults("rain", y_channel=True),
+    "desnow": TaskDefaults("snow", y_channel=False),
+}
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a training run; saved as ``config.json`` in the run folder."""
+
+    task: str
+    train: list[str]
+    val: str | None = None
+    degradation: str | None = None
+    y_channel: bool | None = None
+    crop_border: int = 0
+    # model
+    base_channel: int = 32
+    num_blocks: list[int] = field(default_factory=lambda: [4, 4, 4])
+    # optimisation
+    steps: int = 20000
+    batch: int = 8
+    patch: int = 64
+    lr: float = 1e-3
+    min_lr: float = 1e-6
+    warmup: int = 500
+    weight_decay: float = 1e-4
+    grad_clip: float = 0.5
+    fft_weight: float = 0.1
+    ema: float = 0.999
+    paired_fraction: float = 0.5
+    init: str | None = None
+    identity_init: bool = True
+    # bookkeeping
+    val_every: int = 1000
+    val_limit: int = 0
+    ckpt_every: int = 250
+    seed: int = 0
+    precision: str = "auto"
+    time_limit_min: float = 0.0
+
+    def __post_init__(self) -> None:
+        defaults = TASK_DEFAULTS.get(self.task)
+        if self.degradation is None and defaults:
+            self.degradation = defaults.degradation
+        if self.y_channel is None:
+            self.y_channel = bool(defaults and defaults.y_channel)
+        if len(self.num_blocks) != 3 or self.num_blocks[1] < 2 or self.num_blocks[2] < 2:
+            raise ValueError("num_blocks needs three stages, the last two with at least 2 blocks")
+        if self.patch % 16:
+            raise ValueError("patch must be a multiple of 16")
+        for name in ("steps", "batch", "val_every", "ckpt_every"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive")
+
+    @property
+    def model_config(self) -> dict:
+        return {"base_channel": self.base_channel, "num_blocks": list(self.num_blocks)}
+
+    def save(self, path: Path) -> None:
+        path.write_text(json.dumps(asdict(self), indent=2) + "\n")
+
+    @classmethod
+    def load(cls, path: Path) -> "TrainConfig":
+        data = json.loads(path.read_text())
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})

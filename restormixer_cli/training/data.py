@@ -1,0 +1,140 @@
+"""Training and validation data: paired folders and clean images with synthetic degradation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..io.discovery import IMAGE_EXTENSIONS, list_images
+from ..io.images import read_rgb
+from .degradations import Degradation
+
+
+@dataclass
+class ImagePair:
+    name: str
+    degraded: np.ndarray  # (H, W, 3) float32 in [0, 1] (may exceed it for noise)
+    clean: np.ndarray
+
+
+def is_paired_folder(folder: Path) -> bool:
+    """A paired folder holds ``input/`` and ``target/`` subfolders with matching file names."""
+    return (folder / "input").is_dir() and (folder / "target").is_dir()
+
+
+def paired_files(folder: Path) -> list[tuple[Path, Path]]:
+    """(input, target) paths matched by relative path and stem; raises if nothing matches."""
+    targets = {p.relative_to(folder / "target").with_suffix(""): p for p in list_images(folder / "target")}
+    pairs = []
+    for p in list_images(folder / "input"):
+        key = p.relative_to(folder / "input").with_suffix("")
+        if key in targets:
+            pairs.append((p, targets[key]))
+    if not pairs:
+        raise ValueError(f"{folder}: no input/target files with matching names")
+    return pairs
+
+
+def clean_files(folder: Path) -> list[Path]:
+    files = list_images(folder)
+    if not files:
+        raise ValueError(f"{folder}: no images ({', '.join(sorted(IMAGE_EXTENSIONS))})")
+    return files
+
+
+def _to_float(img: np.ndarray) -> np.ndarray:
+    return img.astype(np.float32) / 255.0
+
+
+def load_validation_set(folder: Path, degradation: Degradation | None, seed: int, limit: int = 0) -> list[ImagePair]:
+    """Paired folder as is, or clean images degraded with a fixed seed per image."""
+    if is_paired_folder(folder):
+        files = paired_files(folder)[: limit or None]
+        return [ImagePair(a.stem, _to_float(read_rgb(a)), _to_float(read_rgb(b))) for a, b in files]
+    if degradation is None:
+        raise ValueError(f"{folder} is not a paired folder (input/ + target/), so a degradation is needed")
+    pairs = []
+    for i, path in enumerate(clean_files(folder)[: limit or None]):
+        clean = _to_float(read_rgb(path))
+        pairs.append(ImagePair(path.stem, degradation(clean, np.random.default_rng([seed, i])), clean))
+    return pairs
+
+
+def _augment(arrays: list[np.ndarray], rng: np.random.Generator) -> list[np.ndarray]:
+    """The same random flip / 90-degree rotation for every array."""
+    k, flip = int(rng.integers(4)), bool(rng.integers(2))
+    out = []
+    for a in arrays:
+        a = np.rot90(a, k)
+        out.append(np.ascontiguousarray(a[:, ::-1] if flip else a))
+    return out
+
+
+def _crop(arrays: list[np.ndarray], size: int, rng: np.random.Generator) -> list[np.ndarray]:
+    h, w = arrays[0].shape[:2]
+    if h < size or w < size:
+        pad = ((0, max(0, size - h)), (0, max(0, size - w)), (0, 0))
+        arrays = [np.pad(a, pad, mode="reflect") for a in arrays]
+        h, w = arrays[0].shape[:2]
+    y, x = int(rng.integers(h - size + 1)), int(rng.integers(w - size + 1))
+    return [a[y : y + size, x : x + size] for a in arrays]
+
+
+class PatchSampler(torch.utils.data.Dataset):
+    """Random training patches from paired images and/or clean images with a synthetic degradation.
+
+    Item ``i`` is a pure function of ``(seed, i)``: resuming at step s replays the same stream.
+    Synthetic degradations are applied to a crop with a margin, then cropped to the patch, so that
+    streaks and flakes do not fade at the patch border.
+    """
+
+    MARGIN = 24
+
+    def __init__(
+        self,
+        paired: list[tuple[np.ndarray, np.ndarray]],
+        clean: list[np.ndarray],
+        degradation: Degradation | None,
+        patch: int,
+        seed: int,
+        paired_fraction: float = 0.5,
+        length: int = 10**9,
+    ):
+        if not paired and not clean:
+            raise ValueError("no training images")
+        if clean and degradation is None:
+            raise ValueError("clean training images need a degradation")
+        self.paired, self.clean, self.degradation = paired, clean, degradation
+        self.patch, self.seed, self.length = patch, seed, length
+        self.paired_fraction = paired_fraction if paired and clean else float(bool(paired))
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        rng = np.random.default_rng([self.seed, index])
+        if rng.random() < self.paired_fraction:
+            degraded, clean = self.paired[int(rng.integers(len(self.paired)))]
+            degraded, clean = (_to_float(a) for a in _crop([degraded, clean], self.patch, rng))
+        else:
+            image = self.clean[int(rng.integers(len(self.clean)))]
+            (region,) = _crop([image], self.patch + 2 * self.MARGIN, rng)
+            region = _to_float(region)
+            m = slice(self.MARGIN, self.MARGIN + self.patch)
+            degraded, clean = self.degradation(region, rng)[m, m], region[m, m]
+        degraded, clean = _augment([degraded, clean], rng)
+        return (torch.from_numpy(degraded).permute(2, 0, 1), torch.from_numpy(clean).permute(2, 0, 1))
+
+
+def load_training_images(folders: list[Path]) -> tuple[list[tuple[np.ndarray, np.ndarray]], list[np.ndarray]]:
+    """uint8 images of every folder: paired folders give pairs, other folders clean images."""
+    paired, clean = [], []
+    for folder in folders:
+        if is_paired_folder(folder):
+            paired += [(read_rgb(a), read_rgb(b)) for a, b in paired_files(folder)]
+        else:
+            clean += [read_rgb(p) for p in clean_files(folder)]
+    return paired, clean

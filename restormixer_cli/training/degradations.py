@@ -1,0 +1,158 @@
+"""Synthetic degradations for training and validation on clean images.
+
+Every function takes a clean float32 image (H, W, 3) in [0, 1] and a ``numpy.random.Generator``, so
+that a seed reproduces the degraded image exactly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+Degradation = Callable[[np.ndarray, np.random.Generator], np.ndarray]
+
+
+def _blur(layer: np.ndarray, sigma: float) -> np.ndarray:
+    """Gaussian blur of a (H, W) float layer (torch, separable, reflect padding)."""
+    if sigma <= 0.05:
+        return layer
+    radius = max(1, int(3 * sigma))
+    x = torch.arange(-radius, radius + 1, dtype=torch.float32)
+    g = torch.exp(-(x**2) / (2 * sigma**2))
+    g = g / g.sum()
+    t = torch.from_numpy(np.ascontiguousarray(layer, dtype=np.float32))[None, None]
+    pad = min(radius, t.shape[-1] - 1, t.shape[-2] - 1)
+    mode = "reflect" if pad == radius else "replicate"
+    t = F.pad(t, (radius, radius, radius, radius), mode=mode)
+    t = F.conv2d(F.conv2d(t, g.view(1, 1, -1, 1)), g.view(1, 1, 1, -1))
+    return t[0, 0].numpy()
+
+
+def _motion_kernel(length: float, angle_deg: float, width: float = 1.0) -> torch.Tensor:
+    """Normalised line kernel of the given length and direction (anti-aliased)."""
+    size = int(np.ceil(length)) | 1
+    c = size // 2
+    yy, xx = np.mgrid[-c : c + 1, -c : c + 1].astype(np.float32)
+    theta = np.deg2rad(angle_deg)
+    along = xx * np.sin(theta) + yy * np.cos(theta)
+    across = xx * np.cos(theta) - yy * np.sin(theta)
+    k = np.clip(width - np.abs(across), 0, 1) * (np.abs(along) <= length / 2)
+    k = k / max(k.sum(), 1e-6)
+    return torch.from_numpy(k.astype(np.float32))
+
+
+def _convolve(layer: np.ndarray, kernel: torch.Tensor) -> np.ndarray:
+    t = torch.from_numpy(np.ascontiguousarray(layer, dtype=np.float32))[None, None]
+    pad = kernel.shape[-1] // 2
+    t = F.conv2d(F.pad(t, (pad, pad, pad, pad)), kernel[None, None])
+    return t[0, 0].numpy()
+
+
+def _screen(img: np.ndarray, layer: np.ndarray, color: float | np.ndarray = 1.0) -> np.ndarray:
+    """Blend a [0, 1] light layer over the image: out = 1 - (1 - img) * (1 - layer * color)."""
+    return 1.0 - (1.0 - img) * (1.0 - layer[..., None] * color)
+
+
+def gaussian_noise(sigma: float) -> Degradation:
+    """Additive white Gaussian noise with standard deviation ``sigma`` on the 0..255 scale, unclipped."""
+
+    def apply(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        return img + rng.normal(0.0, sigma / 255.0, img.shape).astype(np.float32)
+
+    return apply
+
+
+@dataclass
+class RainStyle:
+    """Ranges sampled for each image: streak count per megapixel, angle, length, width, blur, opacity."""
+
+    density: tuple[float, float] = (300.0, 6000.0)
+    angle: tuple[float, float] = (-35.0, 35.0)
+    length: tuple[float, float] = (6.0, 45.0)
+    width: tuple[float, float] = (0.6, 1.8)
+    blur: tuple[float, float] = (0.0, 1.2)
+    opacity: tuple[float, float] = (0.15, 0.9)
+    layers: tuple[int, int] = (1, 3)
+
+
+def synthetic_rain(style: RainStyle | None = None) -> Degradation:
+    """Rain streaks: sparse seeds smeared by a motion kernel, in 1-3 layers of varied direction/length."""
+    style = style or RainStyle()
+
+    def apply(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        h, w = img.shape[:2]
+        base_angle = rng.uniform(*style.angle)
+        out = img
+        for _ in range(rng.integers(style.layers[0], style.layers[1] + 1)):
+            count = rng.uniform(*style.density) * h * w / 1e6
+            seeds = np.zeros((h, w), np.float32)
+            n = rng.poisson(count)
+            seeds[rng.integers(0, h, n), rng.integers(0, w, n)] = rng.uniform(0.5, 1.0, n)
+            kernel = _motion_kernel(
+                rng.uniform(*style.length), base_angle + rng.normal(0, 4), rng.uniform(*style.width)
+            )
+            streaks = _blur(_convolve(seeds, kernel) * kernel.numel() ** 0.5, rng.uniform(*style.blur))
+            streaks = np.clip(streaks * rng.uniform(*style.opacity) * 1.6, 0, 1)
+            out = _screen(out, streaks, rng.uniform(0.85, 1.0))
+        return out.astype(np.float32)
+
+    return apply
+
+
+@dataclass
+class SnowStyle:
+    """Ranges for snow: flake count per megapixel, flake radius (px), motion length, veiling strength."""
+
+    density: tuple[float, float] = (400.0, 4000.0)
+    radius: tuple[float, float] = (0.5, 5.0)
+    motion: tuple[float, float] = (0.0, 9.0)
+    angle: tuple[float, float] = (-40.0, 40.0)
+    veil: tuple[float, float] = (0.0, 0.35)
+    layers: tuple[int, int] = (2, 4)
+
+
+def synthetic_snow(style: SnowStyle | None = None) -> Degradation:
+    """Snow: layers of soft flakes (small/far to large/near), optional motion smear, and a bright veil."""
+    style = style or SnowStyle()
+
+    def apply(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        h, w = img.shape[:2]
+        veil = rng.uniform(*style.veil)
+        out = img * (1 - veil) + veil * rng.uniform(0.75, 0.95)
+        n_layers = rng.integers(style.layers[0], style.layers[1] + 1)
+        angle = rng.uniform(*style.angle)
+        for depth in np.linspace(0.0, 1.0, n_layers):
+            radius = style.radius[0] + depth * (style.radius[1] - style.radius[0]) * rng.uniform(0.6, 1.0)
+            count = rng.uniform(*style.density) * h * w / 1e6 * (1.0 - 0.6 * depth)
+            flakes = np.zeros((h, w), np.float32)
+            n = rng.poisson(count)
+            flakes[rng.integers(0, h, n), rng.integers(0, w, n)] = rng.uniform(0.6, 1.0, n)
+            flakes = _blur(flakes, radius) * (2 * np.pi * radius**2)
+            motion = rng.uniform(*style.motion) * (0.5 + depth)
+            if motion >= 2:
+                flakes = _convolve(flakes, _motion_kernel(motion, angle + rng.normal(0, 5)))
+            out = _screen(out, np.clip(flakes * rng.uniform(0.7, 1.1), 0, 1))
+        return out.astype(np.float32)
+
+    return apply
+
+
+DEGRADATIONS: dict[str, Callable[[], Degradation]] = {
+    "noise": lambda: gaussian_noise(25.0),
+    "rain": synthetic_rain,
+    "snow": synthetic_snow,
+}
+
+
+def make_degradation(name: str) -> Degradation:
+    """``noise`` / ``noise:SIGMA`` / ``rain`` / ``snow``."""
+    kind, _, arg = name.partition(":")
+    if kind == "noise" and arg:
+        return gaussian_noise(float(arg))
+    if kind not in DEGRADATIONS or arg:
+        raise ValueError(f"unknown degradation {name!r}: use noise[:SIGMA], rain or snow")
+    return DEGRADATIONS[kind]()

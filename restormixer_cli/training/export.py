@@ -1,0 +1,82 @@
+"""Exporting a training run in Hugging Face Hub layout, and uploading it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from safetensors.torch import save_file
+
+from ..hub.loading import CONFIG_NAME, WEIGHTS_NAME
+from ..io.atomic import atomic_path
+from .config import TrainConfig
+from .trainer import CHECKPOINT, CONFIG, read_metrics
+
+_CARD = """---
+library_name: restormixer
+tags:
+- image-restoration
+- {task}
+license: mit
+---
+
+# RestorMixer ({task})
+
+RestorMixer (arXiv 2504.10967) trained with `restormixer train` for **{task}**.
+
+- configuration: {model_config}
+- training data: {train}
+- synthetic degradation: {degradation}
+- steps: {steps} (batch {batch}, patch {patch}), EMA {ema}
+
+## Validation
+
+{scores}
+
+Load with `restormixer restore INPUT --weights <this repo or folder>`.
+"""
+
+
+def _scores_text(run_dir: Path, config: TrainConfig) -> tuple[str, dict | None]:
+    vals = [r for r in read_metrics(run_dir) if "val_psnr" in r]
+    if not vals:
+        return "No validation was run.", None
+    last = vals[-1]
+    space = "Y channel" if config.y_channel else "RGB"
+    text = (f"On `{config.val}` ({space}, crop {config.crop_border}) at step {last['step']}: "
+            f"PSNR {last['val_psnr']:.2f} dB, SSIM {last['val_ssim']:.4f} "
+            f"(degraded input: {last['val_input_psnr']:.2f} dB, {last['val_input_ssim']:.4f}).")
+    return text, last
+
+
+def export_run(run_dir: Path, out: Path) -> Path:
+    """Write ``model.safetensors`` (EMA weights if the run kept them), ``config.json`` and ``README.md``."""
+    run_dir, out = Path(run_dir), Path(out)
+    checkpoint = run_dir / CHECKPOINT
+    if not checkpoint.exists():
+        raise ValueError(f"{run_dir}: no {CHECKPOINT}; is this a training run folder?")
+    config = TrainConfig.load(run_dir / CONFIG)
+    state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    weights = {k: v.contiguous() for k, v in (state.get("ema") or state["model"]).items()}
+    out.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out / WEIGHTS_NAME) as tmp:
+        save_file(weights, str(tmp), metadata={"format": "pt", "task": config.task, "step": str(state["step"])})
+    with atomic_path(out / CONFIG_NAME) as tmp:
+        tmp.write_text(json.dumps(config.model_config, indent=2) + "\n")
+    scores, _ = _scores_text(run_dir, config)
+    card = _CARD.format(task=config.task, model_config=config.model_config, train=", ".join(config.train),
+                        degradation=config.degradation, steps=state["step"], batch=config.batch, patch=config.patch,
+                        ema=config.ema or "off", scores=scores)
+    with atomic_path(out / "README.md") as tmp:
+        tmp.write_text(card)
+    return out
+
+
+def push_to_hub(folder: Path, repo_id: str) -> str:
+    """Upload an exported folder to ``repo_id`` (created if needed); returns the commit URL."""
+    from huggingface_hub import HfApi
+
+    api = HfApi()
+    api.create_repo(repo_id, exist_ok=True)
+    return str(api.upload_folder(folder_path=str(folder), repo_id=repo_id, commit_message="Upload RestorMixer checkpoint"))

@@ -1,0 +1,358 @@
+"""The training loop: resumable, validated, logged; single process or DDP under torchrun."""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import json
+import math
+import os
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from ..hub.loading import load_weights_file
+from ..io.atomic import atomic_path
+from ..metrics import psnr, ssim
+from ..model import RestorMixer
+from .config import TrainConfig
+from .data import ImagePair, PatchSampler, load_training_images, load_validation_set
+from .degradations import make_degradation
+from .losses import MultiScaleDualDomainLoss
+
+CHECKPOINT = "checkpoint.pt"
+CONFIG = "config.json"
+METRICS = "metrics.jsonl"
+PLOT = "progress.png"
+
+
+class TrainingInterrupted(Exception):
+    """Raised after Ctrl-C / SIGTERM once the checkpoint is safely written."""
+
+    def __init__(self, step: int):
+        super().__init__(f"training interrupted at step {step}; checkpoint saved, run the same command to resume")
+        self.step = step
+
+
+@dataclass
+class Distributed:
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def _init_distributed(device_type: str) -> Distributed:
+    """Join the process group that torchrun describes in the environment, if any."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return Distributed()
+    dist.init_process_group("nccl" if device_type == "cuda" else "gloo")
+    return Distributed(dist.get_rank(), world, int(os.environ.get("LOCAL_RANK", "0")))
+
+
+def learning_rate(config: TrainConfig, step: int) -> float:
+    """Linear warmup, then cosine decay from ``lr`` to ``min_lr`` at ``steps``."""
+    if step < config.warmup:
+        return config.lr * (step + 1) / config.warmup
+    progress = min(1.0, (step - config.warmup) / max(1, config.steps - config.warmup))
+    return config.min_lr + 0.5 * (config.lr - config.min_lr) * (1 + math.cos(math.pi * progress))
+
+
+def _quantize(img: torch.Tensor) -> torch.Tensor:
+    """[0, 1] float image -> 0..255 float values as an 8-bit file would store them."""
+    return (img.clamp(0, 1) * 255).round()
+
+
+def _to_tensor(img: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1)
+
+
+@torch.inference_mode()
+def validate(model: torch.nn.Module, pairs: list[ImagePair], device: torch.device, y_channel: bool,
+             crop_border: int) -> dict[str, float]:
+    """Mean PSNR/SSIM of the model's outputs, and of the degraded inputs, as 8-bit images."""
+    model.eval()
+    scores = {"psnr": [], "ssim": [], "input_psnr": [], "input_ssim": []}
+    for pair in pairs:
+        degraded = _to_tensor(pair.degraded)
+        target = _quantize(_to_tensor(pair.clean))
+        restored = model(degraded[None].to(device))[0].float().cpu()
+        for prefix, img in (("", restored), ("input_", degraded)):
+            scores[prefix + "psnr"].append(psnr(_quantize(img), target, crop_border, y_channel))
+            scores[prefix + "ssim"].append(ssim(_quantize(img), target, crop_border, y_channel))
+    return {k: float(np.mean(v)) for k, v in scores.items()}
+
+
+def start_from_identity(model: RestorMixer) -> None:
+    """Zero the layers that produce the residual images, so that training starts from output = input."""
+    with torch.no_grad():
+        model.decoder.output.main[1].weight.zero_()
+        for head in model.decoder.decoder_out_conv:
+            head.main[0].weight.zero_()
+
+
+class _EMA:
+    """Exponential moving average of parameters; buffers (BatchNorm statistics) are copied."""
+
+    def __init__(self, model: torch.nn.Module, decay: float):
+        self.decay = decay
+        self.model = copy.deepcopy(model).eval().requires_grad_(False)
+
+    @torch.no_grad()
+    def update(self, model: torch.nn.Module, step: int) -> None:
+        decay = min(self.decay, (1 + step) / (10 + step))
+        torch._foreach_lerp_(list(self.model.parameters()), list(model.parameters()), 1 - decay)
+        for mine, theirs in zip(self.model.buffers(), model.buffers()):
+            mine.copy_(theirs)
+
+
+class _StopSignal:
+    """Turns SIGTERM into KeyboardInterrupt while training, so both end in a checkpoint."""
+
+    def __enter__(self):
+        self.previous = signal.signal(signal.SIGTERM, self._raise)
+        return self
+
+    @staticmethod
+    def _raise(signum, frame):
+        raise KeyboardInterrupt
+
+    def __exit__(self, *exc):
+        signal.signal(signal.SIGTERM, self.previous)
+
+
+class Trainer:
+    """Owns the model, optimiser, data and run folder of one training run."""
+
+    def __init__(self, config: TrainConfig, run_dir: Path, device: torch.device, console: Console | None = None):
+        self.config, self.run_dir, self.device = config, run_dir, device
+        self.console = console or Console(stderr=True)
+        self.dist = _init_distributed(device.type)
+        torch.manual_seed(config.seed)
+        self.model = RestorMixer(**config.model_config)
+        if config.init:
+            self.model.load_state_dict(load_weights_file(Path(config.init)).state_dict, strict=True)
+        elif config.identity_init:
+            start_from_identity(self.model)
+        self.model.to(device, memory_format=torch.channels_last)
+        self.ema = _EMA(self.model, config.ema) if config.ema > 0 else None
+        decay, no_decay = [], []
+        for name, p in self.model.named_parameters():
+            (no_decay if p.ndim <= 1 or name.endswith(("A_logs", "Ds")) else decay).append(p)
+        self.optimizer = torch.optim.AdamW(
+            [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+            lr=config.lr, betas=(0.9, 0.99),
+        )
+        self.net = self.model
+        if self.dist.world > 1:
+            ids = [device.index] if device.type == "cuda" else None
+            self.net = torch.nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
+        self.loss = MultiScaleDualDomainLoss(config.fft_weight)
+        self.autocast_dtype = self._autocast_dtype()
+        self.scaler = torch.amp.GradScaler(device.type, enabled=self.autocast_dtype == torch.float16)
+        self.step = 0
+
+    def _autocast_dtype(self) -> torch.dtype | None:
+        choice = self.config.precision
+        if choice == "auto":
+            if self.device.type != "cuda":
+                return None
+            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return {"fp32": None, "fp16": torch.float16, "bf16": torch.bfloat16}[choice]
+
+    # -- checkpoints -------------------------------------------------------------------------
+    def save_checkpoint(self) -> None:
+        if not self.dist.main:
+            return
+        state = {
+            "step": self.step,
+            "model": self.model.state_dict(),
+            "ema": self.ema.model.state_dict() if self.ema else None,
+            "optimizer": self.optimizer.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "model_config": self.config.model_config,
+        }
+        with atomic_path(self.run_dir / CHECKPOINT) as tmp:
+            torch.save(state, tmp)
+
+    def load_checkpoint(self) -> bool:
+        path = self.run_dir / CHECKPOINT
+        if not path.exists():
+            return False
+        state = torch.load(path, map_location=self.device, weights_only=True)
+        self.model.load_state_dict(state["model"])
+        if self.ema and state.get("ema"):
+            self.ema.model.load_state_dict(state["ema"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scaler.load_state_dict(state["scaler"])
+        self.step = int(state["step"])
+        return True
+
+    def final_weights(self) -> dict[str, torch.Tensor]:
+        """The weights to publish: the EMA if enabled, else the raw model."""
+        return (self.ema.model if self.ema else self.model).state_dict()
+
+    # -- logging -------------------------------------------------------------------------------
+    def log(self, record: dict) -> None:
+        if self.dist.main:
+            with open(self.run_dir / METRICS, "a") as f:
+                f.write(json.dumps(record) + "\n")
+
+    # -- the loop ------------------------------------------------------------------------------
+    def _batches(self, sampler: PatchSampler):
+        cfg = self.config
+        while True:
+            first = (self.step * self.dist.world + self.dist.rank) * cfg.batch
+            items = [sampler[first + i] for i in range(cfg.batch)]
+            yield torch.stack([a for a, _ in items]), torch.stack([b for _, b in items])
+
+    def train_step(self, degraded: torch.Tensor, clean: torch.Tensor) -> dict[str, float]:
+        cfg = self.config
+        self.net.train()
+        for group in self.optimizer.param_groups:
+            group["lr"] = learning_rate(cfg, self.step)
+        autocast = (
+            torch.autocast(self.device.type, dtype=self.autocast_dtype)
+            if self.autocast_dtype else contextlib.nullcontext()
+        )
+        with autocast:
+            outputs = self.net(degraded.to(self.device, memory_format=torch.channels_last), multiscale=True)
+        loss, parts = self.loss(outputs, clean.to(self.device))
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        self.scaler.unscale_(self.optimizer)
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip or float("inf"))
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        if self.ema:
+            self.ema.update(self.model, self.step)
+        self.step += 1
+        return {"loss": float(loss.detach()), **parts, "grad_norm": float(grad_norm), "lr": self.optimizer.param_groups[0]["lr"]}
+
+    def run(self, sampler: PatchSampler, val_pairs: list[ImagePair]) -> dict | None:
+        """Train until ``config.steps`` (or the time limit); returns the last validation scores."""
+        cfg = self.config
+        started = time.monotonic()
+        last_val = None
+        progress = Progress(
+            TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+            TextColumn("{task.fields[status]}"), TimeElapsedColumn(), TimeRemainingColumn(),
+            console=self.console, disable=not self.dist.main, transient=False,
+        )
+        batches = self._batches(sampler)
+        with progress, _StopSignal():
+            bar = progress.add_task(f"train {cfg.task}", total=cfg.steps, completed=self.step, status="")
+            try:
+                while self.step < cfg.steps:
+                    t0 = time.monotonic()
+                    record = self.train_step(*next(batches))
+                    record.update(step=self.step, sec_per_step=time.monotonic() - t0)
+                    self.log(record)
+                    progress.update(bar, completed=self.step,
+                                    status=f"loss {record['loss']:.4f} lr {record['lr']:.2e} {record['sec_per_step']:.2f}s/it")
+                    if self.step % cfg.ckpt_every == 0:
+                        self.save_checkpoint()
+                    if val_pairs and (self.step % cfg.val_every == 0 or self.step == cfg.steps):
+                        last_val = self.validate(val_pairs)
+                        progress.console.print(
+                            f"step {self.step}: val PSNR {last_val['psnr']:.2f} dB SSIM {last_val['ssim']:.4f} "
+                            f"(input {last_val['input_psnr']:.2f} dB)"
+                        )
+                    if cfg.time_limit_min and time.monotonic() - started > cfg.time_limit_min * 60:
+                        progress.console.print(f"time limit reached at step {self.step}; checkpoint saved")
+                        break
+            except KeyboardInterrupt:
+                self.save_checkpoint()
+                raise TrainingInterrupted(self.step) from None
+        self.save_checkpoint()
+        return last_val
+
+    def validate(self, pairs: list[ImagePair]) -> dict[str, float]:
+        if not self.dist.main:
+            return {}
+        model = self.ema.model if self.ema else self.model
+        scores = validate(model, pairs, self.device, self.config.y_channel, self.config.crop_border)
+        self.log({"step": self.step, **{f"val_{k}": v for k, v in scores.items()}})
+        return scores
+
+
+def train(config: TrainConfig, run_dir: Path, device: torch.device, console: Console | None = None) -> dict | None:
+    """Create or resume the run in ``run_dir`` and train it; returns the last validation scores."""
+    console = console or Console(stderr=True)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    saved = run_dir / CONFIG
+    if saved.exists():
+        previous = TrainConfig.load(saved)
+        if previous.model_config != config.model_config or previous.task != config.task:
+            raise ValueError(f"{run_dir} holds a run of another task or model configuration; use a new --out")
+    config.save(saved)
+    trainer = Trainer(config, run_dir, device, console)
+    if trainer.load_checkpoint() and trainer.dist.main:
+        console.print(f"resuming {run_dir} at step {trainer.step}")
+    degradation = make_degradation(config.degradation) if config.degradation else None
+    paired, clean = load_training_images([Path(p) for p in config.train])
+    sampler = PatchSampler(paired, clean, degradation, config.patch, config.seed + 1, config.paired_fraction)
+    val_pairs = (
+        load_validation_set(Path(config.val), degradation, seed=0, limit=config.val_limit) if config.val else []
+    )
+    try:
+        scores = trainer.run(sampler, val_pairs)
+    finally:
+        if trainer.dist.main:
+            write_plot(run_dir)
+        if trainer.dist.world > 1:
+            dist.destroy_process_group()
+    return scores
+
+
+def read_metrics(run_dir: Path) -> list[dict]:
+    path = run_dir / METRICS
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def write_plot(run_dir: Path) -> Path | None:
+    """Loss and validation PSNR against step, as ``progress.png``; None without matplotlib or data."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    records = read_metrics(run_dir)
+    losses = [(r["step"], r["loss"]) for r in records if "loss" in r]
+    vals = [(r["step"], r["val_psnr"], r["val_input_psnr"]) for r in records if "val_psnr" in r]
+    if not losses:
+        return None
+    fig, (ax_loss, ax_val) = plt.subplots(1, 2, figsize=(11, 4))
+    steps, values = zip(*losses)
+    window = max(1, len(values) // 100)
+    smooth = np.convolve(values, np.ones(window) / window, mode="valid")
+    ax_loss.plot(steps, values, alpha=0.25, lw=0.5)
+    ax_loss.plot(steps[window - 1:], smooth)
+    ax_loss.set(xlabel="step", ylabel="training loss", yscale="log", title="loss")
+    if vals:
+        s, p, inp = zip(*vals)
+        ax_val.plot(s, p, "o-", label="restored")
+        ax_val.plot(s, inp, "--", label="degraded input")
+        ax_val.legend()
+    ax_val.set(xlabel="step", ylabel="PSNR (dB)", title="validation")
+    fig.tight_layout()
+    path = run_dir / PLOT
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=100, format="png")
+    plt.close(fig)
+    return path

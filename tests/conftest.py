@@ -1,0 +1,73 @@
+"""Shared fixtures: a tiny model, its weights on disk, and small generated images."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+FIXTURES = Path(__file__).parent / "fixtures"
+TINY_CONFIG = {"base_channel": 8, "num_blocks": [2, 2, 2]}
+
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+torch.set_num_threads(2)
+
+
+@pytest.fixture(scope="session")
+def parity_tiny() -> dict:
+    """The authors' small-configuration case: weights, input and the three outputs."""
+    from safetensors import safe_open
+
+    path = FIXTURES / "parity_tiny.safetensors"
+    tensors = load_file(path)
+    with safe_open(path, "pt") as f:
+        config = json.loads(f.metadata()["config"])
+    return {
+        "config": {"base_channel": config["base_channel"], "num_blocks": config["num_res"]},
+        "weights": {k.removeprefix("weights."): v for k, v in tensors.items() if k.startswith("weights.")},
+        "input": tensors["case.input"],
+        "outputs": [tensors[f"case.out{i}"] for i in range(3)],
+    }
+
+
+@pytest.fixture(scope="session")
+def official_shapes() -> dict:
+    return json.loads((FIXTURES / "official_state_dict_shapes.json").read_text())
+
+
+def make_tiny_model(seed: int = 0):
+    from restormixer_cli.model import RestorMixer
+
+    torch.manual_seed(seed)
+    model = RestorMixer(**TINY_CONFIG).eval()
+    # Small random perturbations so that every branch (and not only the identity path) matters.
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(torch.randn_like(p) * 0.02)
+    return model
+
+
+@pytest.fixture(scope="session")
+def tiny_weights(tmp_path_factory) -> Path:
+    """A tiny RestorMixer checkpoint as model.safetensors + config.json (hub layout)."""
+    folder = tmp_path_factory.mktemp("tiny_weights")
+    model = make_tiny_model()
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, folder / "model.safetensors")
+    (folder / "config.json").write_text(json.dumps(TINY_CONFIG))
+    return folder
+
+
+def textured_image(height: int, width: int, seed: int = 0) -> np.ndarray:
+    """A smooth-plus-texture RGB float image in [0, 1], like a photo crop."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    base = np.stack([
+        0.5 + 0.4 * np.sin(xx / 7.0 + c) * np.cos(yy / 11.0 - c) for c in range(3)
+    ], axis=-1)
+    noise = rng.normal(0, 0.05, (height, width, 3)).astype(np.float32)
+    return np.clip(base + noise, 0, 1).astype(np.float32)
