@@ -10,12 +10,12 @@ import hashlib
 import os
 from pathlib import Path
 
+from huggingface_hub import constants as hub_constants
 from huggingface_hub import errors as hub_errors
 from huggingface_hub import hf_hub_download
 
 from .loading import CONFIG_NAME, WEIGHTS_NAME
 
-_NOT_FOUND = (hub_errors.RepositoryNotFoundError, hub_errors.RevisionNotFoundError, hub_errors.EntryNotFoundError)
 _HINT = "pass --weights FILE, or set HF_ENDPOINT to a reachable mirror"
 
 
@@ -40,8 +40,10 @@ def _remove_cached(path: Path) -> None:
 
 def _describe(exc: Exception, repo_id: str, filename: str, revision: str) -> str:
     where = f"{repo_id}@{revision}"
-    if isinstance(exc, hub_errors.OfflineModeIsEnabled):
-        return f"{filename} from {where} is not in the local cache and HF_HUB_OFFLINE is set; unset it or {_HINT}"
+    if isinstance(exc, (hub_errors.OfflineModeIsEnabled, hub_errors.LocalEntryNotFoundError)):
+        if hub_constants.is_offline_mode():
+            return f"{filename} from {where} is not in the local cache and HF_HUB_OFFLINE is set; unset it or {_HINT}"
+        return f"cannot reach the hub to fetch {filename} from {where} and it is not cached; check the network or {_HINT}"
     if isinstance(exc, hub_errors.GatedRepoError):
         return f"{where} is gated: accept its terms on the hub and log in (hf auth login)"
     if isinstance(exc, hub_errors.RevisionNotFoundError):
@@ -50,8 +52,6 @@ def _describe(exc: Exception, repo_id: str, filename: str, revision: str) -> str
         return f"{where} has no file {filename!r}"
     if isinstance(exc, hub_errors.RepositoryNotFoundError):
         return f"repository {repo_id!r} not found on the hub (or private: log in with hf auth login)"
-    if isinstance(exc, hub_errors.LocalEntryNotFoundError):
-        return f"cannot reach the hub to fetch {filename} from {where} and it is not cached; check the network or {_HINT}"
     first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return f"download of {filename} from {where} failed: {first_line}; {_HINT}"
 
@@ -65,8 +65,7 @@ def download_file(repo_id: str, filename: str = WEIGHTS_NAME, revision: str = "m
     try:
         path = Path(hf_hub_download(repo_id, filename, revision=revision, endpoint=endpoint,
                                     local_files_only=local_files_only))
-    except (hub_errors.HfHubHTTPError, *_NOT_FOUND, hub_errors.LocalEntryNotFoundError,
-            hub_errors.OfflineModeIsEnabled, hub_errors.HFValidationError, OSError, ValueError) as exc:
+    except Exception as exc:  # noqa: BLE001 - the HTTP stack's errors (httpx, h11, ...) vary across versions
         raise HubError(_describe(exc, repo_id, filename, revision)) from None
     if sha256 and sha256_of(path) != sha256.lower():
         _remove_cached(path)

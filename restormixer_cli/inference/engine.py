@@ -129,7 +129,7 @@ class Restorer:
         device = self.settings.device
         memory_format = torch.channels_last if device.type == "cpu" else torch.contiguous_format
         x = batch.to(device, non_blocking=True).contiguous(memory_format=memory_format)
-        with torch.inference_mode(), self._autocast(dtype):
+        with self._autocast(dtype):
             return self.model(x).float().cpu()
 
     def _run_batch(self, batch: torch.Tensor) -> torch.Tensor:
@@ -145,6 +145,7 @@ class Restorer:
             raise NonFiniteOutput("the model produced NaN/Inf values; the output would be wrong")
         return out
 
+    @torch.inference_mode()
     def restore(self, image: torch.Tensor, on_tile: TileCallback | None = None) -> torch.Tensor:
         """Restore a (3, H, W) float image in [0, 1]; returns (3, H, W) float32 on the CPU, unclipped."""
         while True:
@@ -197,4 +198,4 @@ def restore_image(model: nn.Module, image: np.ndarray | torch.Tensor, settings: 
     settings = settings or InferenceSettings()
     tensor = torch.as_tensor(np.ascontiguousarray(image), dtype=torch.float32).permute(2, 0, 1)
     restored = Restorer(model, settings).restore(tensor, on_tile)
-    return restored.clamp_(0, 1).permute(1, 2, 0).numpy()
+    return restored.clamp(0, 1).permute(1, 2, 0).numpy()

@@ -160,7 +160,7 @@ def read_image(path: Path) -> ImageData:
             if img.mode == "CMYK":
                 icc = None  # a CMYK profile does not describe the converted RGB pixels
             oriented = ImageOps.exif_transpose(img)
-            exif = _exif_bytes(oriented)
+            exif = _exif_bytes(img)
             header = _png_header(path) if source_format == "PNG" else None
             if header and header[0] == 16 and header[1] in (2, 4, 6):
                 arr, bits = _read_png16(path)
@@ -222,8 +222,8 @@ def _write_png16(path: Path, arr: np.ndarray, icc: bytes | None, exif: bytes | N
 def _pil_image(arr: np.ndarray) -> Image.Image:
     planes = arr.shape[2]
     if arr.dtype == np.uint16:
-        return Image.fromarray(arr[..., 0], mode="I;16")
-    return Image.fromarray(arr[..., 0] if planes == 1 else arr, mode={1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}[planes])
+        return Image.fromarray(arr[..., 0])  # mode I;16
+    return Image.fromarray(arr[..., 0] if planes == 1 else arr)
 
 
 def file_format(path: Path) -> FileFormat:
@@ -263,5 +263,10 @@ def _save_with_pil(path: Path, img: Image.Image, fmt: FileFormat, image: ImageDa
     if fmt.metadata and image.icc_profile:
         options["icc_profile"] = image.icc_profile
     if fmt.metadata and image.exif:
-        options["exif"] = image.exif
+        if fmt.name == "TIFF":  # TIFF keeps EXIF as IFD tags, not as an APP1 blob
+            exif = Image.Exif()
+            exif.load(image.exif)
+            options["tiffinfo"] = exif
+        else:
+            options["exif"] = image.exif
     img.save(path, format=fmt.name, **options)

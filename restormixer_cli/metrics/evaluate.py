@@ -89,8 +89,11 @@ class EvalReport:
 
 
 def to_255(image: ImageData) -> torch.Tensor:
-    """(C, H, W) float64 tensor on the 0..255 scale (16-bit images scaled from 0..65535)."""
-    return torch.from_numpy(image.pixels).permute(2, 0, 1).to(torch.float64) * 255.0
+    """(C, H, W) float64 tensor on the 0..255 scale: the file's exact integer levels, 16-bit ones
+    scaled from 0..65535."""
+    peak = float(2**image.bit_depth - 1)
+    levels = torch.from_numpy(image.pixels).permute(2, 0, 1).to(torch.float64).mul_(peak).round_()
+    return levels * (255.0 / peak)
 
 
 def _match_channels(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -1,0 +1,113 @@
+"""`restormixer eval`: pairing, reporting, and the numbers themselves."""
+
+from __future__ import annotations
+
+import csv
+import json
+import numpy as np
+import pytest
+import tifffile
+import torch
+from PIL import Image
+from typer.testing import CliRunner
+
+from restormixer_cli.cli import app
+from restormixer_cli.metrics import psnr, ssim
+
+from .conftest import textured_image
+
+runner = CliRunner()
+
+
+def write(path, arr):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(arr).save(path)
+
+
+@pytest.fixture
+def folders(tmp_path):
+    gt, pred = tmp_path / "gt", tmp_path / "pred"
+    rng = np.random.default_rng(0)
+    for i, name in enumerate(["a", "b", "sub/c"]):
+        clean = (textured_image(40, 48, seed=i) * 255).round().astype(np.uint8)
+        write(gt / f"{name}.png", clean)
+        noisy = np.clip(clean + rng.normal(0, 8, clean.shape), 0, 255).round().astype(np.uint8)
+        ext = ".tif" if name == "b" else ".png"  # extensions may differ between the folders
+        write(pred / f"{name}_restored{ext}", noisy)
+    return gt, pred
+
+
+def test_pairs_by_stem_and_suffix_and_writes_reports(folders, tmp_path):
+    gt, pred = folders
+    result = runner.invoke(app, ["eval", "--pred", str(pred), "--gt", str(gt), "--suffix", "_restored",
+                                 "--json", str(tmp_path / "r.json"), "--csv", str(tmp_path / "r.csv")])
+    assert result.exit_code == 0, result.output
+    data = json.loads((tmp_path / "r.json").read_text())
+    assert set(data) >= {"settings", "images", "mean", "count"}
+    assert sorted(i["name"] for i in data["images"]) == ["a", "b", "sub/c"]
+    assert data["count"] == 3
+    assert data["mean"]["psnr"] == pytest.approx(np.mean([i["psnr"] for i in data["images"]]))
+    rows = list(csv.reader(open(tmp_path / "r.csv")))
+    assert rows[0] == ["name", "psnr", "ssim", "error"] and rows[-1][0] == "mean" and len(rows) == 5
+
+
+def test_scores_match_the_metric_functions(folders):
+    gt, pred = folders
+    result = runner.invoke(app, ["eval", "--pred", str(pred), "--gt", str(gt), "--suffix", "_restored",
+                                 "--y-channel", "--crop-border", "4", "--json", str(pred.parent / "r.json")])
+    assert result.exit_code == 0
+    score = {i["name"]: i for i in json.loads((pred.parent / "r.json").read_text())["images"]}["a"]
+    a = torch.from_numpy(np.array(Image.open(pred / "a_restored.png"))).permute(2, 0, 1).double()
+    b = torch.from_numpy(np.array(Image.open(gt / "a.png"))).permute(2, 0, 1).double()
+    assert score["psnr"] == pytest.approx(psnr(a, b, 4, True), abs=1e-9)
+    assert score["ssim"] == pytest.approx(ssim(a, b, 4, True), abs=1e-12)
+
+
+def test_unpaired_and_mismatched_files_are_listed_not_resized(folders, tmp_path):
+    gt, pred = folders
+    write(pred / "extra_restored.png", np.zeros((40, 48, 3), np.uint8))
+    write(gt / "lonely.png", np.zeros((40, 48, 3), np.uint8))
+    write(pred / "size_restored.png", np.zeros((40, 40, 3), np.uint8))
+    write(gt / "size.png", np.zeros((40, 48, 3), np.uint8))
+    result = runner.invoke(app, ["eval", "--pred", str(pred), "--gt", str(gt), "--suffix", "_restored",
+                                 "--json", str(tmp_path / "r.json")])
+    assert result.exit_code == 0
+    assert "unpaired prediction: extra_restored.png" in result.output
+    assert "unpaired ground truth: lonely.png" in result.output
+    assert "size: size mismatch" in result.output
+    data = json.loads((tmp_path / "r.json").read_text())
+    assert data["count"] == 3 and data["errors"] == 1
+
+
+def test_identical_images_are_infinite_and_counted(tmp_path):
+    arr = (textured_image(32, 32) * 255).astype(np.uint8)
+    write(tmp_path / "p" / "x.png", arr)
+    write(tmp_path / "g" / "x.png", arr)
+    result = runner.invoke(app, ["eval", "--pred", str(tmp_path / "p"), "--gt", str(tmp_path / "g"),
+                                 "--json", str(tmp_path / "r.json")])
+    assert result.exit_code == 0
+    assert "inf" in result.output and "1 infinite" in result.output
+    data = json.loads((tmp_path / "r.json").read_text())
+    assert data["images"][0]["psnr"] == "inf" and data["infinite_psnr"] == 1
+
+
+def test_sixteen_bit_images_use_the_full_range(tmp_path):
+    base = (textured_image(32, 32) * 65535).astype(np.uint16)
+    (tmp_path / "g").mkdir()
+    (tmp_path / "p").mkdir()
+    tifffile.imwrite(tmp_path / "g" / "x.tif", base)
+    tifffile.imwrite(tmp_path / "p" / "x.tif", np.clip(base.astype(np.int64) + 257, 0, 65535).astype(np.uint16))
+    result = runner.invoke(app, ["eval", "--pred", str(tmp_path / "p"), "--gt", str(tmp_path / "g")])
+    assert result.exit_code == 0
+    assert "16-bit images scored" in result.output
+    # An offset of 257/65535 is one 8-bit level: PSNR = 20 log10(255) except where clipped.
+    assert "48.1" in result.output or "48.0" in result.output
+
+
+def test_nothing_paired_is_an_error(tmp_path):
+    write(tmp_path / "p" / "x.png", np.zeros((16, 16, 3), np.uint8))
+    write(tmp_path / "g" / "y.png", np.zeros((16, 16, 3), np.uint8))
+    result = runner.invoke(app, ["eval", "--pred", str(tmp_path / "p"), "--gt", str(tmp_path / "g")])
+    assert result.exit_code == 1 and "no image pairs" in result.output
+    missing = runner.invoke(app, ["eval", "--pred", str(tmp_path / "nope"), "--gt", str(tmp_path / "g")])
+    assert missing.exit_code == 1 and "no such folder" in missing.output

@@ -1,0 +1,197 @@
+"""`restormixer restore` end to end, on generated files with a tiny model."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tifffile
+from PIL import Image
+from typer.testing import CliRunner
+
+from restormixer_cli.cli import app
+
+from .conftest import textured_image
+
+runner = CliRunner()
+
+
+def save_rgb(path: Path, h=40, w=48, seed=0) -> np.ndarray:
+    arr = (textured_image(h, w, seed) * 255).round().astype(np.uint8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(arr).save(path)
+    return arr
+
+
+def restore(*args: str):
+    return runner.invoke(app, ["restore", *args])
+
+
+@pytest.fixture
+def photos(tmp_path) -> Path:
+    root = tmp_path / "photos"
+    save_rgb(root / "a.png", seed=1)
+    save_rgb(root / "trip" / "b.jpg", seed=2)
+    save_rgb(root / "trip" / "deep" / "c.webp", seed=3)
+    return root
+
+
+def test_folder_is_mirrored_into_output(photos, tiny_weights, tmp_path):
+    out = tmp_path / "out"
+    result = restore(str(photos), "-o", str(out), "--weights", str(tiny_weights), "--suffix", "_r")
+    assert result.exit_code == 0, result.output
+    made = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
+    assert made == ["a_r.png", "trip/b_r.jpg", "trip/deep/c_r.webp"]
+    assert "restore summary" in result.output
+    with Image.open(out / "a_r.png") as img:
+        assert img.size == (48, 40)
+
+
+def test_files_globs_and_extension_choice(photos, tiny_weights, tmp_path):
+    out = tmp_path / "out"
+    result = restore(str(photos / "a.png"), str(photos / "trip" / "*.jpg"), "-o", str(out),
+                     "--weights", str(tiny_weights), "--ext", "tif", "--quiet")
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in out.iterdir()) == ["a.tif", "b.tif"]
+
+
+def test_never_overwrites_inputs(photos, tiny_weights):
+    result = restore(str(photos), "-o", str(photos), "--weights", str(tiny_weights))
+    assert result.exit_code == 1
+    assert "would overwrite an input" in result.output
+    result = restore(str(photos), "-o", str(photos), "--weights", str(tiny_weights), "--suffix", "_clean")
+    assert result.exit_code == 0, result.output
+    assert (photos / "a_clean.png").exists()
+
+
+def test_existing_outputs_error_skip_or_overwrite(photos, tiny_weights, tmp_path):
+    out = tmp_path / "out"
+    args = [str(photos / "a.png"), "-o", str(out), "--weights", str(tiny_weights)]
+    assert restore(*args).exit_code == 0
+    stamp = (out / "a.png").stat().st_mtime_ns
+    again = restore(*args)
+    assert again.exit_code == 1 and "--skip-existing" in again.output
+    skipped = restore(*args, "--skip-existing")
+    assert skipped.exit_code == 0 and "skipped" in skipped.output
+    assert (out / "a.png").stat().st_mtime_ns == stamp
+    assert restore(*args, "--overwrite").exit_code == 0
+    assert restore(*args, "--overwrite", "--skip-existing").exit_code != 0
+
+
+def test_bad_files_are_reported_and_the_run_goes_on(photos, tiny_weights, tmp_path):
+    (photos / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
+    (photos / "empty.jpg").write_bytes(b"")
+    out = tmp_path / "out"
+    report = tmp_path / "report.json"
+    result = restore(str(photos), "-o", str(out), "--weights", str(tiny_weights), "--json", str(report))
+    assert result.exit_code == 1
+    assert "2 of 5 file(s) failed" in result.output
+    assert not (out / "broken.png").exists() and not (out / "empty.jpg").exists()
+    data = json.loads(report.read_text())
+    statuses = {Path(f["input"]).name: f["status"] for f in data["files"]}
+    assert statuses == {"a.png": "done", "b.jpg": "done", "c.webp": "done", "broken.png": "failed", "empty.jpg": "failed"}
+    assert data["summary"] == {"done": 3, "skipped": 0, "failed": 2}
+
+
+def test_ground_truth_scores_and_comparison_pictures(tmp_path, tiny_weights):
+    clean = tmp_path / "clean"
+    noisy = tmp_path / "noisy"
+    noisy.mkdir()
+    for i in range(2):
+        arr = save_rgb(clean / f"img{i}.png", seed=i)
+        noise = np.random.default_rng(i).normal(0, 10, arr.shape)
+        Image.fromarray(np.clip(arr + noise, 0, 255).astype(np.uint8)).save(noisy / f"img{i}.png")
+    report = tmp_path / "r.json"
+    result = restore(str(noisy), "-o", str(tmp_path / "out"), "--weights", str(tiny_weights), "--gt", str(clean),
+                     "--compare", str(tmp_path / "cmp"), "--json", str(report))
+    assert result.exit_code == 0, result.output
+    assert "PSNR" in result.output and "mean PSNR" in result.output
+    files = json.loads(report.read_text())["files"]
+    assert all(f["psnr"] > 10 and 0 < f["ssim"] <= 1 for f in files)
+    with Image.open(tmp_path / "cmp" / "img0.png") as picture:
+        assert picture.width > 3 * 48 and picture.height > 40
+    # The scores are those `restormixer eval` computes on the written files.
+    evaluated = runner.invoke(app, ["eval", "--pred", str(tmp_path / "out"), "--gt", str(clean), "--json", str(tmp_path / "e.json")])
+    assert evaluated.exit_code == 0
+    by_name = {i["name"]: i for i in json.loads((tmp_path / "e.json").read_text())["images"]}
+    for f in files:
+        assert by_name[Path(f["input"]).stem]["psnr"] == pytest.approx(f["psnr"], abs=1e-9)
+
+
+def test_grayscale_alpha_and_sixteen_bit_survive(tmp_path, tiny_weights):
+    src = tmp_path / "src"
+    src.mkdir()
+    Image.fromarray((textured_image(32, 32)[..., 0] * 255).astype(np.uint8), "L").save(src / "gray.png")
+    rgba = np.dstack([(textured_image(32, 32) * 255).astype(np.uint8), np.full((32, 32), 77, np.uint8)])
+    Image.fromarray(rgba, "RGBA").save(src / "alpha.png")
+    tifffile.imwrite(src / "deep.tif", (textured_image(32, 32) * 65535).astype(np.uint16))
+    out = tmp_path / "out"
+    result = restore(str(src), "-o", str(out), "--weights", str(tiny_weights))
+    assert result.exit_code == 0, result.output
+    with Image.open(out / "gray.png") as g, Image.open(out / "alpha.png") as a:
+        assert g.mode == "L"
+        assert a.mode == "RGBA" and np.all(np.asarray(a)[..., 3] == 77)
+    deep = tifffile.imread(out / "deep.tif")
+    assert deep.dtype == np.uint16 and len(np.unique(deep)) > 256
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--tile", "-5"], "tile size"),
+        (["--task", "nonsense"], "unknown task"),
+        (["--device", "quantum"], "unknown device"),
+        (["--precision", "fp8"], "unknown precision"),
+        (["--ext", "gif"], "unknown output extension"),
+        (["--device", "cpu", "--precision", "fp16"], "fp16 is not supported on CPU"),
+    ],
+)
+def test_invalid_options_fail_before_any_work(photos, tiny_weights, tmp_path, args, message):
+    weights = [] if "--task" in args else ["--weights", str(tiny_weights)]
+    result = restore(str(photos), "-o", str(tmp_path / "out"), *weights, *args)
+    assert result.exit_code != 0
+    assert message in result.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_missing_inputs_and_weights(tmp_path, tiny_weights):
+    assert "no such file or folder" in restore(str(tmp_path / "nope.png"), "--weights", str(tiny_weights)).output
+    (tmp_path / "empty").mkdir()
+    assert "contains no images" in restore(str(tmp_path / "empty"), "--weights", str(tiny_weights)).output
+    save_rgb(tmp_path / "x.png")
+    result = restore(str(tmp_path / "x.png"), "--weights", str(tmp_path / "missing.safetensors"))
+    assert result.exit_code == 1 and "no such weights file" in result.output
+
+
+def test_ctrl_c_leaves_no_partial_files_and_resumes(tmp_path, tiny_weights):
+    src = tmp_path / "src"
+    for i in range(8):
+        save_rgb(src / f"img{i}.png", 192, 192, seed=i)
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "restormixer_cli", "restore", str(src), "-o", str(out), "--weights", str(tiny_weights),
+           "--tile", "64", "--quiet"]
+    env = {**os.environ, "NUMBA_NUM_THREADS": "1"}
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 120
+    while not (out.exists() and any(p.suffix == ".png" and not p.name.startswith(".") for p in out.iterdir())):
+        assert proc.poll() is None and time.monotonic() < deadline, proc.stdout.read() if proc.poll() is not None else "timeout"
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    output, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 130, output
+    assert "--skip-existing" in output
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temporary leftovers
+    done = {p.name for p in out.iterdir()}
+    for name in done:
+        with Image.open(out / name) as img:
+            img.load()  # every file that exists is complete
+    resumed = subprocess.run(cmd + ["--skip-existing"], env=env, capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert len(list(out.iterdir())) == 8

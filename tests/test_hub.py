@@ -1,0 +1,215 @@
+"""Checkpoint downloads against a real HTTP server on 127.0.0.1, and safe checkpoint loading."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from huggingface_hub import constants as hub_constants
+from safetensors.torch import save_file
+from typer.testing import CliRunner
+
+from restormixer_cli.cli import app
+from restormixer_cli.hub.catalog import download_tasks, registry_rows
+from restormixer_cli.hub.download import HubError, download_checkpoint
+from restormixer_cli.hub.loading import WeightsError, build_model, canonicalize_state_dict, load_weights_file
+from restormixer_cli.hub.registry import Checkpoint
+from restormixer_cli.hub.resolve import parse_repo_spec, resolve_weights
+
+from .conftest import TINY_CONFIG, make_tiny_model
+from .hub_server import HubServer
+
+REPO = "restormixer/tiny"
+runner = CliRunner()
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch) -> Path:
+    folder = tmp_path / "hf-cache"
+    monkeypatch.setattr(hub_constants, "HF_HUB_CACHE", str(folder))
+    monkeypatch.setattr(hub_constants, "HF_HUB_OFFLINE", False)
+    return folder
+
+
+@pytest.fixture
+def weights_bytes(tiny_weights) -> bytes:
+    return (tiny_weights / "model.safetensors").read_bytes()
+
+
+@pytest.fixture
+def hub(weights_bytes):
+    with HubServer() as server:
+        server.state.files[(REPO, "model.safetensors")] = weights_bytes
+        server.state.files[(REPO, "config.json")] = json.dumps(TINY_CONFIG).encode()
+        yield server
+
+
+def registry_for(url_sha: str | None) -> dict[str, Checkpoint]:
+    return {"tiny": Checkpoint(task="tiny", description="test", available=True, repo_id=REPO, sha256=url_sha,
+                               published=True)}
+
+
+def free_port_url() -> str:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{s.getsockname()[1]}"
+
+
+def test_first_download_then_cache_hit_without_server(hub, cache, weights_bytes):
+    sha = hashlib.sha256(weights_bytes).hexdigest()
+    path = download_checkpoint(REPO, sha256=sha, endpoint=hub.url)
+    assert path.read_bytes() == weights_bytes and str(cache) in str(path)
+    assert (path.parent / "config.json").exists()
+    gets = [r for r in hub.state.requests if r[0] == "GET"]
+    assert len(gets) == 2
+    # Cache hit: works with the server gone.
+    again = download_checkpoint(REPO, sha256=sha, endpoint=free_port_url(), local_files_only=True)
+    assert again == path
+    model = build_model(load_weights_file(path))
+    assert model.config["base_channel"] == TINY_CONFIG["base_channel"]
+
+
+def test_offline_mode(hub, cache, monkeypatch):
+    monkeypatch.setattr(hub_constants, "HF_HUB_OFFLINE", True)
+    with pytest.raises(HubError, match="HF_HUB_OFFLINE|not cached|not in the local cache"):
+        download_checkpoint(REPO, endpoint=hub.url)
+    assert hub.state.requests == []
+
+
+def test_missing_file_and_repo(hub, cache):
+    with pytest.raises(HubError, match="has no file 'other.safetensors'"):
+        download_checkpoint(REPO, filename="other.safetensors", endpoint=hub.url)
+    with pytest.raises(HubError, match="not found"):
+        download_checkpoint("nobody/nothing", endpoint=hub.url)
+
+
+def test_wrong_checksum_is_removed_from_cache(hub, cache):
+    with pytest.raises(HubError, match="sha256"):
+        download_checkpoint(REPO, sha256="0" * 64, endpoint=hub.url)
+    blobs = list(cache.rglob("blobs/*"))
+    assert all(b.stat().st_size < 1000 for b in blobs)  # only config.json may remain, never the bad weights
+    assert not list(cache.rglob("snapshots/*/model.safetensors"))
+
+
+def test_server_down(cache):
+    with pytest.raises(HubError, match="cannot reach the hub|failed") as info:
+        download_checkpoint(REPO, endpoint=free_port_url())
+    assert "--weights" in str(info.value) or "HF_ENDPOINT" in str(info.value)
+
+
+def test_truncated_transfer_is_not_used(hub, cache):
+    hub.state.truncate.add("model.safetensors")
+    with pytest.raises(HubError):
+        download_checkpoint(REPO, endpoint=hub.url)
+    assert not list(cache.rglob("snapshots/*/model.safetensors"))
+
+
+def test_restore_lookup_order(hub, cache, weights_bytes, tiny_weights):
+    sha = hashlib.sha256(weights_bytes).hexdigest()
+    notices = []
+    first = resolve_weights("tiny", endpoint=hub.url, registry=registry_for(sha), notice=notices.append)
+    assert "downloaded" in first.source
+    second = resolve_weights("tiny", endpoint=free_port_url(), registry=registry_for(sha), notice=notices.append)
+    assert "hub cache" in second.source and notices == []
+    explicit = resolve_weights("tiny", weights=str(tiny_weights), endpoint=free_port_url(), registry=registry_for(sha))
+    assert explicit.source == str(tiny_weights / "model.safetensors")
+    from_repo = resolve_weights(None, weights=f"{REPO}@main", endpoint=hub.url)
+    assert from_repo.source == f"{REPO}@main" and from_repo.config == TINY_CONFIG
+
+
+def test_failed_download_falls_back_to_embedded_copy(cache, tiny_weights, monkeypatch):
+    entry = Checkpoint(task="tiny", description="t", available=True, repo_id=REPO, published=True, embedded="tiny")
+    monkeypatch.setattr(Checkpoint, "embedded_path", property(lambda self: tiny_weights))
+    notices = []
+    with HubServer() as empty_hub:  # answers 404 for every repository
+        loaded = resolve_weights("tiny", endpoint=empty_hub.url, registry={"tiny": entry}, notice=notices.append)
+    assert loaded.source == "embedded tiny checkpoint"
+    assert len(notices) == 1 and "\n" not in notices[0]
+
+
+def test_download_weights_command(hub, cache, monkeypatch, weights_bytes):
+    sha = hashlib.sha256(weights_bytes).hexdigest()
+    monkeypatch.setattr("restormixer_cli.hub.catalog.load_registry", lambda: registry_for(sha))
+    result = runner.invoke(app, ["download-weights", "tiny", "--endpoint", hub.url])
+    assert result.exit_code == 0, result.output
+    assert "tiny:" in result.output
+    failed = runner.invoke(app, ["download-weights", "--repo", "nobody/nothing", "--endpoint", hub.url])
+    assert failed.exit_code == 1 and "not found" in failed.output
+    rows = {r.task: r for r in registry_rows(registry_for(sha))}
+    assert rows["tiny"].status == "downloaded"
+    assert download_tasks(["tiny"], False, None, "model.safetensors", "main", hub.url, registry_for(sha))
+
+
+def test_hf_endpoint_environment_variable_in_a_fresh_process(hub, tmp_path):
+    env = {**os.environ, "HF_ENDPOINT": hub.url, "HF_HUB_CACHE": str(tmp_path / "c"), "HF_HUB_DISABLE_TELEMETRY": "1"}
+    env.pop("HF_HUB_OFFLINE", None)
+    result = subprocess.run([sys.executable, "-m", "restormixer_cli", "download-weights", "--repo", REPO],
+                            env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "c").exists()
+    offline = subprocess.run([sys.executable, "-m", "restormixer_cli", "download-weights", "--repo", "x/y"],
+                             env={**env, "HF_HUB_OFFLINE": "1"}, capture_output=True, text=True, timeout=120)
+    assert offline.returncode == 1 and "HF_HUB_OFFLINE" in offline.stderr
+
+
+# ----------------------------------------------------------------------------------------- loading
+def test_state_dict_canonicalisation():
+    t = torch.zeros(1)
+    assert canonicalize_state_dict({"params_ema": {"module.a": t}, "params": {"module.a": t}}) == {"a": t}
+    assert canonicalize_state_dict({"state_dict": {"a": t}, "epoch": 3}) == {"a": t}
+    assert canonicalize_state_dict({"model": {"_orig_mod.a": t}}) == {"a": t}
+    with pytest.raises(WeightsError):
+        canonicalize_state_dict({"epoch": 3})
+
+
+@pytest.mark.parametrize("wrapper", ["params_ema", "state_dict", "model", None])
+def test_pickle_checkpoints_load_safely(tmp_path, wrapper):
+    model = make_tiny_model()
+    state = {("module." + k if wrapper else k): v for k, v in model.state_dict().items()}
+    torch.save({wrapper: state} if wrapper else state, tmp_path / "w.pth")
+    rebuilt = build_model(load_weights_file(tmp_path / "w.pth"))  # config inferred from shapes
+    x = torch.rand(1, 3, 16, 16)
+    with torch.no_grad():
+        assert torch.allclose(rebuilt(x), model(x))
+
+
+def test_arbitrary_pickles_are_refused(tmp_path):
+    class Evil:
+        def __reduce__(self):
+            return (os.system, ("echo pwned",))
+
+    torch.save({"x": Evil()}, tmp_path / "evil.pt", _use_new_zipfile_serialization=True)
+    with pytest.raises(WeightsError, match="refused|cannot read"):
+        load_weights_file(tmp_path / "evil.pt")
+
+
+def test_mismatched_checkpoint_names_keys(tmp_path):
+    model = make_tiny_model()
+    state = {k: v for k, v in model.state_dict().items() if "dcnn_stage" not in k}
+    state["extra.weight"] = torch.zeros(1)
+    save_file(state, tmp_path / "w.safetensors")
+    with pytest.raises(WeightsError, match="missing: .*unexpected: extra.weight.*Likely cause") as info:
+        build_model(load_weights_file(tmp_path / "w.safetensors"))
+    assert "\n" not in str(info.value)
+
+
+def test_not_a_checkpoint(tmp_path):
+    (tmp_path / "w.safetensors").write_bytes(b"nonsense")
+    with pytest.raises(WeightsError, match="cannot read weights"):
+        load_weights_file(tmp_path / "w.safetensors")
+    with pytest.raises(WeightsError, match="unsupported weights format"):
+        (tmp_path / "w.onnx").write_bytes(b"x")
+        load_weights_file(tmp_path / "w.onnx")
+
+
+def test_repo_spec_parsing():
+    assert parse_repo_spec("owner/name") == ("owner/name", "main")
+    assert parse_repo_spec("owner/name@v1.0") == ("owner/name", "v1.0")
+    assert parse_repo_spec("just-a-file.safetensors") is None
