@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import subprocess
+import time
 from pathlib import Path
 
 import numpy as np
@@ -71,3 +74,22 @@ def textured_image(height: int, width: int, seed: int = 0) -> np.ndarray:
     ], axis=-1)
     noise = rng.normal(0, 0.05, (height, width, 3)).astype(np.float32)
     return np.clip(base + noise, 0, 1).astype(np.float32)
+
+
+SUBPROCESS_ENV = {**os.environ, "NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
+
+
+def interrupt_when(cmd: list[str], ready, timeout: float = 180) -> tuple[int, str]:
+    """Start ``cmd``, send it SIGINT (Ctrl-C) once ``ready()`` holds; return (exit code, output)."""
+    proc = subprocess.Popen(cmd, env=SUBPROCESS_ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + timeout
+    while not ready():
+        if proc.poll() is not None:
+            raise AssertionError(f"ended before it could be interrupted:\n{proc.stdout.read()}")
+        if time.monotonic() > deadline:
+            proc.kill()
+            raise AssertionError("timed out waiting to interrupt")
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    output, _ = proc.communicate(timeout=120)
+    return proc.returncode, output

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +15,7 @@ from typer.testing import CliRunner
 
 from restormixer_cli.cli import app
 
-from .conftest import textured_image
+from .conftest import SUBPROCESS_ENV, interrupt_when, textured_image
 
 runner = CliRunner()
 
@@ -177,21 +174,15 @@ def test_ctrl_c_leaves_no_partial_files_and_resumes(tmp_path, tiny_weights):
     out = tmp_path / "out"
     cmd = [sys.executable, "-m", "restormixer_cli", "restore", str(src), "-o", str(out), "--weights", str(tiny_weights),
            "--tile", "64", "--quiet"]
-    env = {**os.environ, "NUMBA_NUM_THREADS": "1"}
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    deadline = time.monotonic() + 120
-    while not (out.exists() and any(p.suffix == ".png" and not p.name.startswith(".") for p in out.iterdir())):
-        assert proc.poll() is None and time.monotonic() < deadline, proc.stdout.read() if proc.poll() is not None else "timeout"
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGINT)
-    output, _ = proc.communicate(timeout=120)
-    assert proc.returncode == 130, output
+    code, output = interrupt_when(
+        cmd, lambda: out.exists() and any(p.suffix == ".png" and not p.name.startswith(".") for p in out.iterdir()))
+    assert code == 130, output
     assert "--skip-existing" in output
     assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temporary leftovers
     done = {p.name for p in out.iterdir()}
     for name in done:
         with Image.open(out / name) as img:
             img.load()  # every file that exists is complete
-    resumed = subprocess.run(cmd + ["--skip-existing"], env=env, capture_output=True, text=True, timeout=300)
+    resumed = subprocess.run(cmd + ["--skip-existing"], env=SUBPROCESS_ENV, capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     assert len(list(out.iterdir())) == 8

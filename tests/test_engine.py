@@ -127,3 +127,15 @@ def test_invalid_settings_are_rejected(kwargs):
 def test_auto_tile_size_is_bounded():
     tile = auto_tile_size(torch.device("cpu"), torch.float32)
     assert 64 <= tile <= 512 and tile % 64 == 0
+
+
+@pytest.mark.parametrize("length,max_tile", [(1024, 512), (1000, 256), (300, 512), (513, 512)])
+def test_automatic_tiles_are_balanced(length, max_tile):
+    from restormixer_cli.inference.tiling import balanced_tile
+
+    tile = balanced_tile(length, max_tile, 32)
+    assert tile <= max(max_tile, length if length <= max_tile else 0)
+    tiles = plan_tiles(length, length, max_tile, 32, balanced=True)
+    plain = plan_tiles(length, length, max_tile, 32)
+    assert len(tiles) <= len(plain)
+    assert sum(t.height * t.width for t in tiles) <= sum(t.height * t.width for t in plain)

@@ -18,9 +18,9 @@ from .tiling import Tile, blend_weights, plan_tiles
 
 DEFAULT_OVERLAP = 32
 MIN_TILE = 64
-#: Peak activation memory per tile pixel of the default model in fp32 (measured; see BENCHMARKS.md),
-#: used to size tiles automatically.
-BYTES_PER_PIXEL = 6 * 1024
+#: Peak activation memory per tile pixel of the default model in fp32 on CPU (about 3 KiB measured,
+#: see BENCHMARKS.md; rounded up), used to size tiles automatically.
+BYTES_PER_PIXEL = 4 * 1024
 
 TileCallback = Callable[[int, int], None]
 
@@ -118,7 +118,8 @@ class Restorer:
         self.source = source
         self.settings = settings
         self.notice = on_notice or (lambda message: warnings.warn(message, stacklevel=2))
-        self.tile = settings.tile
+        self.tile = settings.tile  # None: automatic, from free memory
+        self.balanced = settings.tile is None  # automatic tiles are evened out over the image
 
     def _autocast(self, dtype: torch.dtype):
         if dtype == torch.float32:
@@ -147,7 +148,7 @@ class Restorer:
 
     @torch.inference_mode()
     def restore(self, image: torch.Tensor, on_tile: TileCallback | None = None) -> torch.Tensor:
-        """Restore a (3, H, W) float image in [0, 1]; returns (3, H, W) float32 on the CPU, unclipped."""
+        """Restore a (3, H, W) float image in [0, 1]; returns (3, H, W) float32 on the CPU, clipped to [0, 1]."""
         while True:
             tile = self.tile if self.tile is not None else auto_tile_size(
                 self.settings.device, self.settings.precision, self.settings.batch_size)
@@ -164,12 +165,12 @@ class Restorer:
     def _restore_tiled(self, image: torch.Tensor, tile: int, on_tile: TileCallback | None) -> torch.Tensor:
         _, height, width = image.shape
         overlap = self.settings.overlap
-        tiles = plan_tiles(height, width, tile, overlap)
+        tiles = plan_tiles(height, width, tile, overlap, balanced=self.balanced)
         if len(tiles) == 1:
             out = self._run_batch(image[None])[0]
             if on_tile:
                 on_tile(1, 1)
-            return out
+            return out.clamp_(0, 1)
         output = torch.zeros(3, height, width)
         weight_sum = torch.zeros(1, height, width)
         for first in range(0, len(tiles), self.settings.batch_size):
@@ -179,7 +180,7 @@ class Restorer:
                 self._accumulate(output, weight_sum, t, restored, blend_weights(t, height, width, overlap))
             if on_tile:
                 on_tile(first + len(group), len(tiles))
-        return output.div_(weight_sum)
+        return output.div_(weight_sum).clamp_(0, 1)
 
     @staticmethod
     def _accumulate(output: torch.Tensor, weight_sum: torch.Tensor, tile: Tile, restored: torch.Tensor,
@@ -191,11 +192,10 @@ class Restorer:
 
 def restore_image(model: nn.Module, image: np.ndarray | torch.Tensor, settings: InferenceSettings | None = None,
                   on_tile: TileCallback | None = None) -> np.ndarray:
-    """Restore one RGB image given as (H, W, 3) float array in [0, 1]; returns the same layout, clipped.
+    """Restore one RGB image given as (H, W, 3) float array in [0, 1]; returns the same layout.
 
     ``model`` should come from :func:`prepare_model` (or be in eval mode on ``settings.device``).
     """
     settings = settings or InferenceSettings()
     tensor = torch.as_tensor(np.ascontiguousarray(image), dtype=torch.float32).permute(2, 0, 1)
-    restored = Restorer(model, settings).restore(tensor, on_tile)
-    return restored.clamp(0, 1).permute(1, 2, 0).numpy()
+    return Restorer(model, settings).restore(tensor, on_tile).permute(1, 2, 0).numpy()

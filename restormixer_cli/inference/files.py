@@ -103,7 +103,7 @@ def plan_jobs(sources: list[InputFile], options: OutputOptions) -> list[FileJob]
 
 def _restore_pixels(restorer: Restorer, image: ImageData, on_tile) -> ImageData:
     tensor = torch.from_numpy(np.ascontiguousarray(image.rgb)).permute(2, 0, 1)
-    restored = restorer.restore(tensor, on_tile).clamp(0, 1).permute(1, 2, 0).numpy()
+    restored = restorer.restore(tensor, on_tile).permute(1, 2, 0).numpy()
     return image.with_pixels(restored)
 
 

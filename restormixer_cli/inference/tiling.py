@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -29,10 +30,25 @@ class Tile:
         return slice(self.top, self.top + self.height), slice(self.left, self.left + self.width)
 
 
-def plan_tiles(height: int, width: int, tile: int, overlap: int) -> list[Tile]:
-    """Equal-size tiles covering the image; ``tile`` 0 means one tile for the whole image."""
+def balanced_tile(length: int, max_tile: int, overlap: int, multiple: int = 8) -> int:
+    """The smallest tile (a multiple of ``multiple``, at most ``max_tile``) that covers ``length`` with
+    as few tiles as ``max_tile`` needs, so that the overlap is not wasted on one thin last tile."""
+    if length <= max_tile:
+        return length
+    count = math.ceil((length - overlap) / (max_tile - overlap))
+    size = math.ceil((length - overlap) / count) + overlap
+    return min(max_tile, -(-size // multiple) * multiple)
+
+
+def plan_tiles(height: int, width: int, tile: int, overlap: int, balanced: bool = False) -> list[Tile]:
+    """Equal-size tiles covering the image; ``tile`` 0 means one tile for the whole image.
+
+    With ``balanced``, ``tile`` is an upper bound and each side uses :func:`balanced_tile`.
+    """
     th = height if tile <= 0 else min(tile, height)
     tw = width if tile <= 0 else min(tile, width)
+    if balanced and tile > 0:
+        th, tw = balanced_tile(height, tile, overlap), balanced_tile(width, tile, overlap)
     return [
         Tile(top, left, th, tw)
         for top in tile_starts(height, th, overlap)

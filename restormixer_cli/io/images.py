@@ -76,7 +76,7 @@ class ImageData:
     def with_pixels(self, rgb: np.ndarray) -> "ImageData":
         """Same metadata with new RGB pixels (averaged back to one channel for grayscale images)."""
         pixels = rgb.mean(axis=2, keepdims=True) if self.is_gray else rgb
-        return replace(self, pixels=pixels.astype(np.float32))
+        return replace(self, pixels=pixels.astype(np.float32, copy=False))
 
 
 def _png_header(path: Path) -> tuple[int, int] | None:
@@ -196,7 +196,9 @@ def read_rgb(path: Path) -> np.ndarray:
 
 def _quantize(arr: np.ndarray, bits: int) -> np.ndarray:
     peak = 2**bits - 1
-    return np.clip(np.round(arr * peak), 0, peak).astype(np.uint16 if bits == 16 else np.uint8)
+    scaled = np.multiply(arr, peak, dtype=np.float32)
+    np.clip(np.round(scaled, out=scaled), 0, peak, out=scaled)
+    return scaled.astype(np.uint16 if bits == 16 else np.uint8)
 
 
 def _png_chunk(kind: bytes, data: bytes) -> bytes:
@@ -237,10 +239,10 @@ def write_image(path: Path, image: ImageData) -> None:
     """Write atomically (temporary file, then rename); the format follows the file extension."""
     fmt = file_format(path)
     bits = 16 if image.bit_depth == 16 and fmt.sixteen_bit else 8
-    planes = [image.pixels]
+    pixels = image.pixels
     if image.alpha is not None and fmt.alpha:
-        planes.append(image.alpha[..., None])
-    arr = _quantize(np.concatenate(planes, axis=2), bits)
+        pixels = np.concatenate([pixels, image.alpha[..., None]], axis=2)
+    arr = _quantize(pixels, bits)
     with atomic_path(Path(path)) as tmp:
         if bits == 16 and fmt.name == "TIFF":
             tifffile.imwrite(tmp, arr[..., 0] if arr.shape[2] == 1 else arr, iccprofile=image.icc_profile,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -175,9 +175,3 @@ def evaluate_folders(pred_dir: Path, gt_dir: Path, settings: EvalSettings, suffi
             on_image(score)
     return report
 
-
-def summarize(scores: Iterable[ImageScore]) -> str:
-    scored = [s for s in scores if s.error is None]
-    if not scored:
-        return "no images scored"
-    return f"PSNR {np.mean([s.psnr for s in scored]):.2f} dB, SSIM {np.mean([s.ssim for s in scored]):.4f} over {len(scored)} images"

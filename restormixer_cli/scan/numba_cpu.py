@@ -10,7 +10,6 @@ during the forward pass.
 
 from __future__ import annotations
 
-import math
 
 import numba
 import numpy as np

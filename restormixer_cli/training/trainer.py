@@ -263,13 +263,13 @@ class Trainer:
                                     status=f"loss {record['loss']:.4f} lr {record['lr']:.2e} {record['sec_per_step']:.2f}s/it")
                     if self.step % cfg.ckpt_every == 0:
                         self.save_checkpoint()
-                    if val_pairs and (self.step % cfg.val_every == 0 or self.step == cfg.steps):
+                    if val_pairs and self.dist.main and (self.step % cfg.val_every == 0 or self.step == cfg.steps):
                         last_val = self.validate(val_pairs)
                         progress.console.print(
                             f"step {self.step}: val PSNR {last_val['psnr']:.2f} dB SSIM {last_val['ssim']:.4f} "
                             f"(input {last_val['input_psnr']:.2f} dB)"
                         )
-                    if cfg.time_limit_min and time.monotonic() - started > cfg.time_limit_min * 60:
+                    if self._out_of_time(started):
                         progress.console.print(f"time limit reached at step {self.step}; checkpoint saved")
                         break
             except KeyboardInterrupt:
@@ -278,9 +278,17 @@ class Trainer:
         self.save_checkpoint()
         return last_val
 
+    def _out_of_time(self, started: float) -> bool:
+        """Whether the time limit is reached; under DDP every rank takes rank 0's decision."""
+        limit = self.config.time_limit_min
+        if not limit:
+            return False
+        over = torch.tensor([float(time.monotonic() - started > limit * 60)], device=self.device)
+        if self.dist.world > 1:
+            dist.broadcast(over, src=0)
+        return bool(over.item())
+
     def validate(self, pairs: list[ImagePair]) -> dict[str, float]:
-        if not self.dist.main:
-            return {}
         model = self.ema.model if self.ema else self.model
         scores = validate(model, pairs, self.device, self.config.y_channel, self.config.crop_border)
         self.log({"step": self.step, **{f"val_{k}": v for k, v in scores.items()}})

@@ -1,0 +1,65 @@
+"""`info`, `models`, `--version`, `python -m restormixer_cli`, and the CUDA out-of-memory retry."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import torch
+from typer.testing import CliRunner
+
+from restormixer_cli import __version__
+from restormixer_cli.cli import app
+from restormixer_cli.inference.engine import InferenceSettings, Restorer
+
+runner = CliRunner()
+
+
+def test_info_reports_versions_devices_and_scan_backend(monkeypatch):
+    monkeypatch.delenv("RESTORMIXER_SCAN", raising=False)
+    result = runner.invoke(app, ["info", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["restormixer"] == __version__
+    assert report["scan"]["cpu"] == "numba" and report["scan"]["requested"] == "auto"
+    assert "cpu" in report["devices"]
+    assert torch.__version__.startswith(report["packages"]["torch"].split("+")[0])
+    monkeypatch.setenv("RESTORMIXER_SCAN", "torch")
+    assert "torch" in runner.invoke(app, ["info"]).output
+    monkeypatch.setenv("RESTORMIXER_SCAN", "nonsense")
+    bad = runner.invoke(app, ["info"])
+    assert bad.exit_code == 1 and "unknown selective-scan backend" in bad.output
+
+
+def test_models_lists_every_task():
+    result = runner.invoke(app, ["models"])
+    assert result.exit_code == 0, result.output
+    for task in ("denoise", "derain", "desnow"):
+        assert task in result.output
+
+
+def test_version_and_module_entry_point():
+    assert __version__ in runner.invoke(app, ["--version"]).output
+    done = subprocess.run([sys.executable, "-m", "restormixer_cli", "--help"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and "restore" in done.stdout
+
+
+class OutOfMemoryAboveSize(Restorer):
+    """Pretends to be a CUDA device that runs out of memory on tiles larger than 64 pixels."""
+
+    def _forward(self, batch, dtype):
+        if batch.shape[-1] > 64:
+            raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
+        return batch.clone()
+
+
+def test_cuda_out_of_memory_halves_the_tile_and_retries():
+    notices = []
+    settings = InferenceSettings(device=torch.device("cuda"), tile=256, overlap=8)
+    restorer = OutOfMemoryAboveSize(torch.nn.Identity(), settings, notices.append)
+    image = torch.rand(3, 200, 200)
+    assert torch.allclose(restorer.restore(image), image)
+    assert restorer.tile == 64
+    assert notices == ["out of GPU memory with tile 256; retrying with tile 128",
+                       "out of GPU memory with tile 128; retrying with tile 64"]

@@ -1,0 +1,167 @@
+"""Training: degradations, data, schedule, loss, resumable runs, export, DDP; tiny configs only."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from restormixer_cli.hub.loading import build_model, load_weights_file
+from restormixer_cli.training.config import TrainConfig
+from restormixer_cli.training.data import PatchSampler
+from restormixer_cli.training.degradations import make_degradation
+from restormixer_cli.training.export import export_run
+from restormixer_cli.training.losses import MultiScaleDualDomainLoss, downscaled_targets
+from restormixer_cli.training.trainer import learning_rate, read_metrics, train
+
+from .conftest import SUBPROCESS_ENV, interrupt_when, textured_image
+
+
+
+def tiny_run_args(**overrides) -> dict:
+    args = dict(base_channel=8, num_blocks=[2, 2, 2], batch=2, patch=32, steps=4, warmup=2, val_every=2,
+                ckpt_every=2, val_limit=2, ema=0.9)
+    args.update(overrides)
+    return args
+
+
+@pytest.fixture(scope="module")
+def image_folders(tmp_path_factory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("data")
+    for i in range(3):
+        clean = (textured_image(48, 56, seed=i) * 255).astype(np.uint8)
+        for folder in ("clean", "val", "paired/target"):
+            (root / folder).mkdir(parents=True, exist_ok=True)
+            Image.fromarray(clean).save(root / folder / f"{i}.png")
+        (root / "paired/input").mkdir(exist_ok=True)
+        noisy = np.clip(clean + np.random.default_rng(i).normal(0, 20, clean.shape), 0, 255).astype(np.uint8)
+        Image.fromarray(noisy).save(root / "paired/input" / f"{i}.png")
+    return {name: root / name for name in ("clean", "val", "paired")}
+
+
+@pytest.mark.parametrize("name", ["noise:25", "rain", "snow"])
+def test_degradations_are_seeded_and_sane(name):
+    clean = textured_image(64, 64)
+    degrade = make_degradation(name)
+    a = degrade(clean, np.random.default_rng(5))
+    b = degrade(clean, np.random.default_rng(5))
+    c = degrade(clean, np.random.default_rng(6))
+    assert a.shape == clean.shape and a.dtype == np.float32
+    assert np.array_equal(a, b) and not np.array_equal(a, c)
+    assert np.abs(a - clean).mean() > 0.005
+    if name != "noise:25":
+        assert a.min() >= 0 and a.max() <= 1
+        assert (a - clean).mean() > 0  # rain and snow add light
+
+
+def test_gaussian_noise_has_the_requested_sigma():
+    noisy = make_degradation("noise:25")(np.zeros((256, 256, 3), np.float32), np.random.default_rng(0))
+    assert noisy.std() * 255 == pytest.approx(25, rel=0.02)
+    with pytest.raises(ValueError):
+        make_degradation("fog")
+
+
+def test_patch_sampler_is_deterministic_and_mixes_sources():
+    img = (textured_image(40, 40) * 255).astype(np.uint8)
+    sampler = PatchSampler([(img, img)], [img], make_degradation("noise:10"), patch=16, seed=1)
+    x1, y1 = sampler[7]
+    x2, y2 = sampler[7]
+    assert torch.equal(x1, x2) and torch.equal(y1, y2)
+    assert x1.shape == (3, 16, 16)
+    kinds = {torch.equal(*sampler[i]) for i in range(30)}
+    assert kinds == {True, False}  # identical pairs (the paired source) and noisy ones both occur
+
+
+def test_learning_rate_schedule():
+    cfg = TrainConfig(task="denoise", train=["x"], steps=100, warmup=10, lr=1e-3, min_lr=1e-6)
+    assert learning_rate(cfg, 0) == pytest.approx(1e-4)
+    assert learning_rate(cfg, 10) == pytest.approx(1e-3)
+    assert learning_rate(cfg, 100) == pytest.approx(1e-6)
+    assert learning_rate(cfg, 55) < learning_rate(cfg, 30)
+
+
+def test_loss_is_zero_for_perfect_outputs_and_positive_otherwise():
+    target = torch.rand(2, 3, 32, 32)
+    loss = MultiScaleDualDomainLoss()
+    perfect = downscaled_targets(target)
+    assert [p.shape[-1] for p in perfect] == [8, 16, 32]
+    value, parts = loss(perfect, target)
+    assert float(value) < 1e-5
+    worse, _ = loss([p + 0.1 for p in perfect], target)
+    assert float(worse) > 0.1 and set(parts) == {"l1", "fft"}
+
+
+def test_train_resume_and_export(image_folders, tmp_path):
+    run = tmp_path / "run"
+    config = TrainConfig(task="denoise", train=[str(image_folders["clean"]), str(image_folders["paired"])],
+                         val=str(image_folders["val"]), **tiny_run_args())
+    scores = train(config, run, torch.device("cpu"))
+    assert {"psnr", "ssim", "input_psnr", "input_ssim"} <= set(scores)
+    assert {p.name for p in run.iterdir()} >= {"config.json", "checkpoint.pt", "metrics.jsonl", "progress.png"}
+    assert torch.load(run / "checkpoint.pt", weights_only=True)["step"] == 4
+    # Extending the run resumes from step 4 instead of starting again.
+    config.steps = 6
+    train(config, run, torch.device("cpu"))
+    steps = [r["step"] for r in read_metrics(run) if "loss" in r]
+    assert steps == [1, 2, 3, 4, 5, 6]
+    exported = export_run(run, tmp_path / "export")
+    assert {p.name for p in exported.iterdir()} == {"model.safetensors", "config.json", "README.md"}
+    assert "PSNR" in (exported / "README.md").read_text()
+    model = build_model(load_weights_file(exported))
+    assert model.config["base_channel"] == 8
+
+
+def test_other_model_in_existing_run_folder_is_refused(image_folders, tmp_path):
+    run = tmp_path / "run"
+    train(TrainConfig(task="denoise", train=[str(image_folders["clean"])], **tiny_run_args(steps=1)), run,
+          torch.device("cpu"))
+    with pytest.raises(ValueError, match="another task or model"):
+        train(TrainConfig(task="denoise", train=[str(image_folders["clean"])], **tiny_run_args(base_channel=16)),
+              run, torch.device("cpu"))
+
+
+def cli_train(run: Path, folders: dict, steps: int, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "restormixer_cli", "train", "--task", "derain", "--train", str(folders["paired"]),
+            "--train", str(folders["clean"]), "--val", str(folders["val"]), "--out", str(run), "--steps", str(steps),
+            "--batch", "2", "--patch", "32", "--base-channel", "8", "--num-blocks", "2,2,2", "--val-every", "1000",
+            "--ckpt-every", "1000", "--threads", "1", *extra]
+
+
+def test_ctrl_c_saves_a_checkpoint_and_the_run_resumes(image_folders, tmp_path):
+    run = tmp_path / "run"
+    code, output = interrupt_when(cli_train(run, image_folders, 10000), lambda: len(read_metrics(run)) >= 3)
+    assert code == 130, output
+    assert "checkpoint saved" in output
+    step = torch.load(run / "checkpoint.pt", weights_only=True)["step"]
+    assert step >= 3
+    resumed = subprocess.run(cli_train(run, image_folders, step + 2), env=SUBPROCESS_ENV, capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert f"resuming {run} at step {step}" in resumed.stderr.replace("\n", "")
+    assert torch.load(run / "checkpoint.pt", weights_only=True)["step"] == step + 2
+
+
+def test_ddp_under_torchrun(image_folders, tmp_path):
+    run = tmp_path / "ddp"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           "-m", "restormixer_cli", *cli_train(run, image_folders, 2)[3:]]
+    result = subprocess.run(cmd, env=SUBPROCESS_ENV, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert torch.load(run / "checkpoint.pt", weights_only=True)["step"] == 2
+    assert [r["step"] for r in read_metrics(run) if "loss" in r] == [1, 2]  # only rank 0 logs
+
+
+def test_train_command_reports_bad_configuration(tmp_path, image_folders):
+    bad = subprocess.run([*cli_train(tmp_path / "r", image_folders, 2)[:-2], "--patch", "30"], env=SUBPROCESS_ENV,
+                         capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 1 and "multiple of 16" in bad.stderr
+    config = tmp_path / "c.json"
+    config.write_text(json.dumps({"bogus": 1}))
+    bad = subprocess.run([*cli_train(tmp_path / "r", image_folders, 2), "--config", str(config)], env=SUBPROCESS_ENV,
+                         capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 1 and "unknown fields bogus" in bad.stderr
