@@ -186,3 +186,16 @@ def test_ctrl_c_leaves_no_partial_files_and_resumes(tmp_path, tiny_weights):
     resumed = subprocess.run(cmd + ["--skip-existing"], env=SUBPROCESS_ENV, capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     assert len(list(out.iterdir())) == 8
+
+
+def test_full_disk_stops_the_run_with_one_line(photos, tiny_weights, tmp_path, monkeypatch):
+    import errno
+
+    def no_space(path, image):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr("restormixer_cli.inference.files.write_image", no_space)
+    result = restore(str(photos), "-o", str(tmp_path / "out"), "--weights", str(tiny_weights))
+    assert result.exit_code == 1
+    assert "disk full while writing" in result.output
+    assert "1 of 3 file(s) failed" in result.output  # stopped at the first file

@@ -117,7 +117,7 @@ Examples:
 
   restormixer restore noisy/ --task denoise --gt clean/ --compare side_by_side/ --json report.json
 
-  restormixer restore big.tif --task derain --tile 256 --tile-overlap 32 --device cuda --precision fp16
+  restormixer restore big.tif --task derain --tile 256 --device cuda --precision fp16
 """
 
 

@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
-from ..metrics.evaluate import EvalReport, EvalSettings, evaluate_folders, pair_folders
+from ..metrics.evaluate import EvalReport, EvalSettings, evaluate_pairs, pair_folders
 
 
 def _fmt(value: float | None, digits: int) -> str:
@@ -41,16 +41,16 @@ def run_eval(pred: Path, gt: Path, y_channel: bool, crop_border: int, suffix: st
     """Evaluate and report; returns the exit code (1 when nothing could be scored)."""
     try:
         settings = EvalSettings(y_channel, crop_border)
-        total = len(pair_folders(pred, gt, suffix)[0])
+        pairs, unpaired_pred, unpaired_gt = pair_folders(pred, gt, suffix)
     except (ValueError, FileNotFoundError) as exc:
         err.print(f"[bold red]error:[/] {exc}", highlight=False)
         return 1
     progress = Progress(TextColumn("scoring"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[name]}"),
                         console=err, transient=True, disable=quiet)
     with progress:
-        bar = progress.add_task("scoring", total=total, name="")
-        report = evaluate_folders(pred, gt, settings, suffix,
-                                  on_image=lambda score: progress.update(bar, advance=1, name=score.name))
+        bar = progress.add_task("scoring", total=len(pairs), name="")
+        scores = evaluate_pairs(pairs, settings, on_image=lambda score: progress.update(bar, advance=1, name=score.name))
+    report = EvalReport(settings, scores, unpaired_pred, unpaired_gt)
     for score in report.images:
         if score.error:
             err.print(f"[red]skipped[/] {score.name}: {score.error}", highlight=False)

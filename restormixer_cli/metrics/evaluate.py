@@ -160,18 +160,22 @@ def find_ground_truth(relative: Path, gt_dir: Path) -> Path | None:
     return None
 
 
-def evaluate_folders(pred_dir: Path, gt_dir: Path, settings: EvalSettings, suffix: str = "",
-                     on_image: Callable[[ImageScore], None] | None = None) -> EvalReport:
-    """Score every paired image; unreadable files and size mismatches become per-image errors."""
-    pairs, unpaired_pred, unpaired_gt = pair_folders(Path(pred_dir), Path(gt_dir), suffix)
-    report = EvalReport(settings, unpaired_pred=unpaired_pred, unpaired_gt=unpaired_gt)
+def evaluate_pairs(pairs: list[tuple[str, Path, Path]], settings: EvalSettings,
+                   on_image: Callable[[ImageScore], None] | None = None) -> list[ImageScore]:
+    """Score (name, prediction, ground truth) files; unreadable files and size mismatches become errors."""
+    scores = []
     for name, pred_path, gt_path in pairs:
         try:
             score = score_pair(name, read_image(pred_path), read_image(gt_path), settings)
         except ImageReadError as exc:
             score = ImageScore(name, error=str(exc))
-        report.images.append(score)
+        scores.append(score)
         if on_image:
             on_image(score)
-    return report
+    return scores
 
+
+def evaluate_folders(pred_dir: Path, gt_dir: Path, settings: EvalSettings, suffix: str = "") -> EvalReport:
+    """Pair the folders and score every pair."""
+    pairs, unpaired_pred, unpaired_gt = pair_folders(Path(pred_dir), Path(gt_dir), suffix)
+    return EvalReport(settings, evaluate_pairs(pairs, settings), unpaired_pred, unpaired_gt)

@@ -68,37 +68,43 @@ def gaussian_noise(sigma: float) -> Degradation:
 
 @dataclass
 class RainStyle:
-    """Ranges sampled for each image: streak count per megapixel, angle, length, width, blur, opacity."""
+    """Distributions sampled for each image.
 
-    density: tuple[float, float] = (300.0, 6000.0)
-    angle: tuple[float, float] = (-35.0, 35.0)
-    length: tuple[float, float] = (6.0, 45.0)
-    width: tuple[float, float] = (0.6, 1.8)
-    blur: tuple[float, float] = (0.0, 1.2)
-    opacity: tuple[float, float] = (0.15, 0.9)
+    Streaks: seeds per megapixel, length and width (px), blur; the image's direction is normal
+    around vertical (``angle_sd`` degrees, clipped to ``max_angle``) with a small jitter per layer;
+    rain adds light (``additive`` of the time, else screen-blended) with the given opacity.
+    """
+
+    density: tuple[float, float] = (300.0, 3000.0)
+    angle_sd: float = 15.0
+    max_angle: float = 45.0
+    length: tuple[float, float] = (10.0, 50.0)
+    width: tuple[float, float] = (0.5, 1.2)
+    blur: tuple[float, float] = (0.0, 0.8)
+    opacity: tuple[float, float] = (0.25, 0.95)
     layers: tuple[int, int] = (1, 3)
+    additive: float = 0.7
 
 
 def synthetic_rain(style: RainStyle | None = None) -> Degradation:
-    """Rain streaks: sparse seeds smeared by a motion kernel, in 1-3 layers of varied direction/length."""
+    """Rain streaks: random seeds smeared along a direction (motion blur), in 1-3 layers."""
     style = style or RainStyle()
 
     def apply(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         h, w = img.shape[:2]
-        base_angle = rng.uniform(*style.angle)
-        out = img
+        angle = float(np.clip(rng.normal(0, style.angle_sd), -style.max_angle, style.max_angle))
+        rain = np.zeros((h, w), np.float32)
         for _ in range(rng.integers(style.layers[0], style.layers[1] + 1)):
-            count = rng.uniform(*style.density) * h * w / 1e6
             seeds = np.zeros((h, w), np.float32)
-            n = rng.poisson(count)
-            seeds[rng.integers(0, h, n), rng.integers(0, w, n)] = rng.uniform(0.5, 1.0, n)
-            kernel = _motion_kernel(
-                rng.uniform(*style.length), base_angle + rng.normal(0, 4), rng.uniform(*style.width)
-            )
-            streaks = _blur(_convolve(seeds, kernel) * kernel.numel() ** 0.5, rng.uniform(*style.blur))
-            streaks = np.clip(streaks * rng.uniform(*style.opacity) * 1.6, 0, 1)
-            out = _screen(out, streaks, rng.uniform(0.85, 1.0))
-        return out.astype(np.float32)
+            n = rng.poisson(rng.uniform(*style.density) * h * w / 1e6)
+            seeds[rng.integers(0, h, n), rng.integers(0, w, n)] = rng.uniform(0.3, 1.0, n)
+            kernel = _motion_kernel(rng.uniform(*style.length), angle + rng.normal(0, 3), rng.uniform(*style.width))
+            streaks = _convolve(seeds, kernel / kernel.max())
+            rain += _blur(streaks, rng.uniform(*style.blur)) * rng.uniform(*style.opacity)
+        rain = np.clip(rain, 0, 1)
+        if rng.random() < style.additive:
+            return np.clip(img + rain[..., None], 0, 1).astype(np.float32)
+        return _screen(img, rain).astype(np.float32)
 
     return apply
 
