@@ -176,6 +176,7 @@ class _SelectiveScan(torch.autograd.Function):
         return grad_u, grad_dt, grad_A.sum(0), grad_B.transpose(2, 3), grad_C.transpose(2, 3), grad_D.sum(0)
 
 
+@torch.compiler.disable  # numba-compiled code is opaque to TorchDynamo: run it eagerly between graphs
 def selective_scan_numba(
     u: torch.Tensor,
     delta: torch.Tensor,
