@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 import tifffile
@@ -156,3 +158,11 @@ def test_expand_inputs_mixes_files_folders_and_globs(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(ValueError, match="no images"):
         expand_inputs([str(tmp_path / "empty")])
+
+
+def test_atomic_outputs_get_ordinary_permissions(tmp_path):
+    with atomic_path(tmp_path / "x.txt") as tmp:
+        tmp.write_text("done")
+    mask = os.umask(0)
+    os.umask(mask)
+    assert (tmp_path / "x.txt").stat().st_mode & 0o777 == 0o666 & ~mask

@@ -79,7 +79,7 @@ class RainStyle:
     angle_sd: float = 15.0
     max_angle: float = 45.0
     length: tuple[float, float] = (10.0, 50.0)
-    width: tuple[float, float] = (0.5, 1.2)
+    width: tuple[float, float] = (0.5, 2.0)
     blur: tuple[float, float] = (0.0, 0.8)
     opacity: tuple[float, float] = (0.25, 0.95)
     layers: tuple[int, int] = (1, 3)
