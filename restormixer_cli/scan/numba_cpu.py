@@ -133,7 +133,7 @@ def _backward_kernel(u, delta, A, B, C, D, grad_y,
 def _prepare(u, delta, A, B, C, D):
     f32 = dict(dtype=torch.float32)
     return (
-        u.detach().to(**f32).contiguous(),
+        u.detach().to(**f32),  # any strides: the model's u is sequence-major and copying it costs more than strided reads
         delta.detach().to(**f32).contiguous(),
         A.detach().to(**f32).contiguous(),
         B.detach().to(**f32).transpose(2, 3).contiguous(),
@@ -156,7 +156,9 @@ class _SelectiveScan(torch.autograd.Function):
     @staticmethod
     def forward(ctx, u, dt, A, B, C, D):
         prepared = _prepare(u, dt, A, B, C, D)
-        y = torch.empty_like(prepared[0])
+        batch, dim, length = u.shape
+        # y is (batch, dim, L) with sequence-major memory, which is what the model reads next.
+        y = torch.empty(batch, length, dim).transpose(1, 2)
         _match_threads()
         _forward_kernel(*_numpy(*prepared, y))
         ctx.save_for_backward(*prepared)

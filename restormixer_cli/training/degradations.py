@@ -72,18 +72,23 @@ class RainStyle:
 
     Streaks: seeds per megapixel, length and width (px), blur; the image's direction is normal
     around vertical (``angle_sd`` degrees, clipped to ``max_angle``) with a small jitter per layer;
-    rain adds light (``additive`` of the time, else screen-blended) with the given opacity.
+    rain adds light (``additive`` of the time, else screen-blended) with a log-uniform opacity, so
+    that faint, dense rain (as in Rain12) is as common as bright streaks.
     """
 
-    density: tuple[float, float] = (300.0, 3000.0)
+    density: tuple[float, float] = (500.0, 5000.0)
     angle_sd: float = 15.0
     max_angle: float = 45.0
     length: tuple[float, float] = (10.0, 50.0)
     width: tuple[float, float] = (0.5, 2.0)
     blur: tuple[float, float] = (0.0, 0.8)
-    opacity: tuple[float, float] = (0.25, 0.95)
+    opacity: tuple[float, float] = (0.05, 0.95)
     layers: tuple[int, int] = (1, 3)
     additive: float = 0.7
+
+
+def _log_uniform(rng: np.random.Generator, low: float, high: float) -> float:
+    return float(np.exp(rng.uniform(np.log(low), np.log(high))))
 
 
 def synthetic_rain(style: RainStyle | None = None) -> Degradation:
@@ -100,7 +105,7 @@ def synthetic_rain(style: RainStyle | None = None) -> Degradation:
             seeds[rng.integers(0, h, n), rng.integers(0, w, n)] = rng.uniform(0.3, 1.0, n)
             kernel = _motion_kernel(rng.uniform(*style.length), angle + rng.normal(0, 3), rng.uniform(*style.width))
             streaks = _convolve(seeds, kernel / kernel.max())
-            rain += _blur(streaks, rng.uniform(*style.blur)) * rng.uniform(*style.opacity)
+            rain += _blur(streaks, rng.uniform(*style.blur)) * _log_uniform(rng, *style.opacity)
         rain = np.clip(rain, 0, 1)
         if rng.random() < style.additive:
             return np.clip(img + rain[..., None], 0, 1).astype(np.float32)
