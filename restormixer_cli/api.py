@@ -20,11 +20,12 @@ from .io.discovery import expand_inputs
 
 def load_restorer(task: str | None = None, weights: str | None = None, device: str = "auto",
                   precision: str = "auto", tile: int | None = None, tile_overlap: int = 32, batch_size: int = 1,
-                  compile: bool = False, endpoint: str | None = None,
+                  self_ensemble: bool = False, compile: bool = False, endpoint: str | None = None,
                   notice: Callable[[str], None] = lambda message: None) -> Restorer:
     """A ready-to-run restorer for ``task`` (registry checkpoint) or explicit ``weights``."""
     torch_device = resolve_device(device)
-    settings = InferenceSettings(torch_device, resolve_precision(precision, torch_device), tile, tile_overlap, batch_size)
+    settings = InferenceSettings(torch_device, resolve_precision(precision, torch_device), tile, tile_overlap, batch_size,
+                                 self_ensemble)
     loaded = resolve_weights(task, weights, endpoint, notice=notice)
     model = prepare_model(build_model(loaded), settings, compile=compile)
     return Restorer(model, settings, on_notice=notice, source=loaded.source)

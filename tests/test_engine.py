@@ -139,3 +139,20 @@ def test_automatic_tiles_are_balanced(length, max_tile):
     plain = plan_tiles(length, length, max_tile, 32)
     assert len(tiles) <= len(plain)
     assert sum(t.height * t.width for t in tiles) <= sum(t.height * t.width for t in plain)
+
+
+def test_self_ensemble_averages_the_eight_orientations(model):
+    image = torch.from_numpy(textured_image(24, 40)).permute(2, 0, 1)
+    plain = Restorer(model, InferenceSettings(tile=0))
+    expected = torch.zeros_like(image)
+    for k in range(4):
+        for flip in (False, True):
+            t = torch.rot90(image, k, (-2, -1))
+            t = t.flip(-1) if flip else t
+            y = plain.restore(t)
+            y = y.flip(-1) if flip else y
+            expected += torch.rot90(y, -k, (-2, -1))
+    ensembled = Restorer(model, InferenceSettings(tile=0, self_ensemble=True)).restore(image)
+    assert torch.allclose(ensembled, (expected / 8).clamp(0, 1), atol=1e-5)
+    identity = Restorer(nn.Identity(), InferenceSettings(tile=0, self_ensemble=True))
+    assert torch.allclose(identity.restore(image), image)

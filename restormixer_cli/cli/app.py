@@ -132,6 +132,7 @@ def restore(
     device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N or mps.")] = "auto",
     precision: Annotated[str, typer.Option(help="auto (fp16 on CUDA, fp32 elsewhere), fp32, fp16 or bf16.")] = "auto",
     batch_size: Annotated[int, typer.Option(help="Tiles per forward pass.")] = 1,
+    self_ensemble: Annotated[bool, typer.Option("--self-ensemble", help="Average over 8 flips/rotations (8x slower, slightly better).")] = False,
     suffix: Annotated[str, typer.Option(help="Appended to output file stems.")] = "",
     ext: Annotated[str, typer.Option(help="Output format: png, jpg, tif, webp, bmp or same.")] = "same",
     skip_existing: Annotated[bool, typer.Option("--skip-existing", help="Keep outputs that exist (resume a run).")] = False,
@@ -152,7 +153,7 @@ def restore(
         raise fail("--skip-existing and --overwrite exclude each other")
     request = RestoreRequest(
         inputs=inputs, output=output, task=task, weights=weights, tile=tile, tile_overlap=tile_overlap,
-        device=device, precision=precision, batch_size=batch_size, suffix=suffix, ext=ext,
+        device=device, precision=precision, batch_size=batch_size, self_ensemble=self_ensemble, suffix=suffix, ext=ext,
         existing="skip" if skip_existing else "overwrite" if overwrite else "error",
         gt=gt, y_channel=y_channel, crop_border=crop_border, compare=compare, json_report=json_report,
         compile=compile, endpoint=endpoint, quiet=quiet,

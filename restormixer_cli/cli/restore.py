@@ -33,6 +33,7 @@ class RestoreRequest:
     device: str = "auto"
     precision: str = "auto"
     batch_size: int = 1
+    self_ensemble: bool = False
     suffix: str = ""
     ext: str = "same"
     existing: Existing = "error"
@@ -108,8 +109,11 @@ def run_restore(request: RestoreRequest, console: Console, err: Console) -> int:
         options = OutputOptions(request.output, request.suffix, request.ext, request.existing, request.gt,
                                 request.compare, EvalSettings(request.y_channel, request.crop_border))
         jobs = plan_jobs(expand_inputs(request.inputs), options)
-        restorer = load_restorer(request.task, request.weights, request.device, request.precision, request.tile,
-                                 request.tile_overlap, request.batch_size, request.compile, request.endpoint, notice)
+        restorer = load_restorer(
+            request.task, request.weights, device=request.device, precision=request.precision, tile=request.tile,
+            tile_overlap=request.tile_overlap, batch_size=request.batch_size, self_ensemble=request.self_ensemble,
+            compile=request.compile, endpoint=request.endpoint, notice=notice,
+        )
     except (ValueError, FileNotFoundError, PlanError, WeightsError, HubError, RuntimeError) as exc:
         return error(str(exc))
     if not request.quiet:

@@ -31,13 +31,17 @@ class NonFiniteOutput(RuntimeError):
 
 @dataclass
 class InferenceSettings:
-    """How to run a model: device, compute precision, tile size (0 = whole image, None = auto)."""
+    """How to run a model: device, compute precision, tile size (0 = whole image, None = auto).
+
+    ``self_ensemble`` averages the outputs for the 8 flips/rotations of each tile (8x the compute).
+    """
 
     device: torch.device = torch.device("cpu")
     precision: torch.dtype = torch.float32
     tile: int | None = None
     overlap: int = DEFAULT_OVERLAP
     batch_size: int = 1
+    self_ensemble: bool = False
 
     def __post_init__(self) -> None:
         if self.tile is not None and self.tile < 0:
@@ -129,9 +133,19 @@ class Restorer:
     def _forward(self, batch: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
         device = self.settings.device
         memory_format = torch.channels_last if device.type == "cpu" else torch.contiguous_format
-        x = batch.to(device, non_blocking=True).contiguous(memory_format=memory_format)
+        x = batch.to(device, non_blocking=True)
         with self._autocast(dtype):
-            return self.model(x).float().cpu()
+            if not self.settings.self_ensemble:
+                return self.model(x.contiguous(memory_format=memory_format)).float().cpu()
+            total = torch.zeros_like(x, dtype=torch.float32)
+            for k in range(4):
+                for flip in (False, True):
+                    t = torch.rot90(x, k, (-2, -1))
+                    t = t.flip(-1) if flip else t
+                    y = self.model(t.contiguous(memory_format=memory_format)).float()
+                    y = y.flip(-1) if flip else y
+                    total += torch.rot90(y, -k, (-2, -1))
+            return (total / 8).cpu()
 
     def _run_batch(self, batch: torch.Tensor) -> torch.Tensor:
         """Model outputs for a batch of tiles; reduced-precision NaN/Inf tiles are redone in fp32."""
