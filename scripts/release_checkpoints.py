@@ -27,7 +27,7 @@ from restormixer_cli.inference.engine import fold_batchnorm
 from restormixer_cli.training.config import TASK_DEFAULTS, TrainConfig
 from restormixer_cli.training.data import load_validation_set
 from restormixer_cli.training.degradations import make_degradation
-from restormixer_cli.training.export import export_run
+from restormixer_cli.training.export import dataset_name, export_run
 from restormixer_cli.training.trainer import read_metrics, validate
 
 PACKAGE = Path(__file__).resolve().parent.parent / "restormixer_cli"
@@ -55,14 +55,15 @@ def training_record(run: Path) -> dict:
     hours = sum(r["sec_per_step"] for r in steps) / 3600
     return {
         "summary": f"{steps[-1]['step']} steps, batch {config.batch} x {config.patch}px, {hours:.1f} h on one CPU thread",
-        "data": config.train,
+        "model": f"base_channel {config.base_channel}, blocks {config.num_blocks} (the paper's is 32, [4, 4, 4])",
+        "data": [dataset_name(p) for p in config.train],
         "degradation": config.degradation,
         "steps": steps[-1]["step"],
         "batch": config.batch,
         "patch": config.patch,
         "lr": config.lr,
         "ema": config.ema,
-        "hardware": "one thread of a 2-core x86-64 CPU (two runs shared the machine)",
+        "hardware": "one thread each on a 2-core x86-64 CPU shared by 2-3 concurrent runs",
         "hours": round(hours, 2),
     }
 

@@ -165,3 +165,10 @@ def test_train_command_reports_bad_configuration(tmp_path, image_folders):
     bad = subprocess.run([*cli_train(tmp_path / "r", image_folders, 2), "--config", str(config)], env=SUBPROCESS_ENV,
                          capture_output=True, text=True, timeout=120)
     assert bad.returncode == 1 and "unknown fields bogus" in bad.stderr
+
+
+def test_dataset_names_do_not_reveal_locations():
+    from restormixer_cli.training.export import dataset_name
+
+    assert dataset_name("/home/me/data/rain100h") == "rain100h"
+    assert dataset_name("../data/bsds500/train") == "bsds500/train"

@@ -38,13 +38,23 @@ Load with `restormixer restore INPUT --weights <this repo or folder>`.
 """
 
 
+_SPLITS = {"train", "test", "val", "valid", "validation"}
+
+
+def dataset_name(folder: str) -> str:
+    """A data folder's name without its location: ``x/rain12`` -> ``rain12``, ``x/bsds500/train`` -> ``bsds500/train``."""
+    path = Path(folder)
+    return f"{path.parent.name}/{path.name}" if path.name.lower() in _SPLITS else path.name
+
+
 def _scores_text(run_dir: Path, config: TrainConfig) -> tuple[str, dict | None]:
     vals = [r for r in read_metrics(run_dir) if "val_psnr" in r]
     if not vals:
         return "No validation was run.", None
     last = vals[-1]
     space = "Y channel" if config.y_channel else "RGB"
-    text = (f"On `{config.val}` ({space}, crop {config.crop_border}) at step {last['step']}: "
+    subset = f"first {config.val_limit} images of " if config.val_limit else ""
+    text = (f"On {subset}`{dataset_name(config.val)}` ({space}, crop {config.crop_border}) at step {last['step']}: "
             f"PSNR {last['val_psnr']:.2f} dB, SSIM {last['val_ssim']:.4f} "
             f"(degraded input: {last['val_input_psnr']:.2f} dB, {last['val_input_ssim']:.4f}).")
     return text, last
@@ -65,7 +75,8 @@ def export_run(run_dir: Path, out: Path) -> Path:
     with atomic_path(out / CONFIG_NAME) as tmp:
         tmp.write_text(json.dumps(config.model_config, indent=2) + "\n")
     scores, _ = _scores_text(run_dir, config)
-    card = _CARD.format(task=config.task, model_config=config.model_config, train=", ".join(config.train),
+    card = _CARD.format(task=config.task, model_config=config.model_config,
+                        train=", ".join(dataset_name(p) for p in config.train),
                         degradation=config.degradation, steps=state["step"], batch=config.batch, patch=config.patch,
                         ema=config.ema or "off", scores=scores)
     with atomic_path(out / "README.md") as tmp:
