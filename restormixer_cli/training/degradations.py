@@ -45,11 +45,33 @@ def _motion_kernel(length: float, angle_deg: float, width: float = 1.0) -> torch
     return torch.from_numpy(k.astype(np.float32))
 
 
-def _convolve(layer: np.ndarray, kernel: torch.Tensor) -> np.ndarray:
-    t = torch.from_numpy(np.ascontiguousarray(layer, dtype=np.float32))[None, None]
-    pad = kernel.shape[-1] // 2
-    t = F.conv2d(F.pad(t, (pad, pad, pad, pad)), kernel[None, None])
-    return t[0, 0].numpy()
+def _gaussian_kernel(sigma: float) -> torch.Tensor:
+    """Normalised 2-D Gaussian, 2 * ceil(3 sigma) + 1 pixels wide."""
+    radius = max(1, int(np.ceil(3 * sigma)))
+    x = torch.arange(-radius, radius + 1, dtype=torch.float32)
+    g = torch.exp(-(x**2) / (2 * sigma**2))
+    g = g / g.sum()
+    return g[:, None] * g[None, :]
+
+
+def _smear(kernel: torch.Tensor, motion: torch.Tensor) -> torch.Tensor:
+    """Full 2-D convolution of two small odd-sized kernels (a flake smeared along a motion)."""
+    pad = motion.shape[-1] - 1
+    return F.conv2d(F.pad(kernel[None, None], (pad, pad, pad, pad)), motion[None, None])[0, 0]
+
+
+def _splat(shape: tuple[int, int], ys: np.ndarray, xs: np.ndarray, values: np.ndarray,
+           kernel: np.ndarray) -> np.ndarray:
+    """Sum of ``kernel`` copies centred on sparse points: the convolution of a sparse image, at a
+    cost proportional to the points rather than the pixels."""
+    ky, kx = np.nonzero(kernel)
+    c = kernel.shape[0] // 2
+    yy = ys[:, None] + (ky - c)[None]
+    xx = xs[:, None] + (kx - c)[None]
+    inside = (yy >= 0) & (yy < shape[0]) & (xx >= 0) & (xx < shape[1])
+    out = np.zeros(shape, np.float32)
+    np.add.at(out, (yy[inside], xx[inside]), (values[:, None] * kernel[ky, kx][None])[inside])
+    return out
 
 
 def _screen(img: np.ndarray, layer: np.ndarray, color: float | np.ndarray = 1.0) -> np.ndarray:
@@ -100,11 +122,10 @@ def synthetic_rain(style: RainStyle | None = None) -> Degradation:
         angle = float(np.clip(rng.normal(0, style.angle_sd), -style.max_angle, style.max_angle))
         rain = np.zeros((h, w), np.float32)
         for _ in range(rng.integers(style.layers[0], style.layers[1] + 1)):
-            seeds = np.zeros((h, w), np.float32)
             n = rng.poisson(rng.uniform(*style.density) * h * w / 1e6)
-            seeds[rng.integers(0, h, n), rng.integers(0, w, n)] = rng.uniform(0.3, 1.0, n)
+            ys, xs, values = rng.integers(0, h, n), rng.integers(0, w, n), rng.uniform(0.3, 1.0, n)
             kernel = _motion_kernel(rng.uniform(*style.length), angle + rng.normal(0, 3), rng.uniform(*style.width))
-            streaks = _convolve(seeds, kernel / kernel.max())
+            streaks = _splat((h, w), ys, xs, values.astype(np.float32), (kernel / kernel.max()).numpy())
             rain += _blur(streaks, rng.uniform(*style.blur)) * _log_uniform(rng, *style.opacity)
         rain = np.clip(rain, 0, 1)
         if rng.random() < style.additive:
@@ -139,13 +160,13 @@ def synthetic_snow(style: SnowStyle | None = None) -> Degradation:
         for depth in np.linspace(0.0, 1.0, n_layers):
             radius = style.radius[0] + depth * (style.radius[1] - style.radius[0]) * rng.uniform(0.6, 1.0)
             count = rng.uniform(*style.density) * h * w / 1e6 * (1.0 - 0.6 * depth)
-            flakes = np.zeros((h, w), np.float32)
             n = rng.poisson(count)
-            flakes[rng.integers(0, h, n), rng.integers(0, w, n)] = rng.uniform(0.6, 1.0, n)
-            flakes = _blur(flakes, radius) * (2 * np.pi * radius**2)
+            ys, xs, values = rng.integers(0, h, n), rng.integers(0, w, n), rng.uniform(0.6, 1.0, n)
+            flake = _gaussian_kernel(radius) * (2 * np.pi * radius**2)  # peak about 1
             motion = rng.uniform(*style.motion) * (0.5 + depth)
             if motion >= 2:
-                flakes = _convolve(flakes, _motion_kernel(motion, angle + rng.normal(0, 5)))
+                flake = _smear(flake, _motion_kernel(motion, angle + rng.normal(0, 5)))
+            flakes = _splat((h, w), ys, xs, values.astype(np.float32), flake.numpy())
             out = _screen(out, np.clip(flakes * rng.uniform(0.7, 1.1), 0, 1))
         return out.astype(np.float32)
 
