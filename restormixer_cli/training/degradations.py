@@ -137,13 +137,17 @@ def synthetic_rain(style: RainStyle | None = None) -> Degradation:
 
 @dataclass
 class SnowStyle:
-    """Ranges for snow: flake count per megapixel, flake radius (px), motion length, veiling strength."""
+    """Ranges for snow: flake count per megapixel, flake radius (px), motion length, layer opacity
+    (log-uniform: faint flakes as common as bright ones), and a bright veil on ``veil_chance`` of the
+    images (real snowy photos are often clear, and a model that always lifts a veil darkens them)."""
 
     density: tuple[float, float] = (400.0, 4000.0)
-    radius: tuple[float, float] = (0.5, 5.0)
+    radius: tuple[float, float] = (0.5, 6.0)
     motion: tuple[float, float] = (0.0, 9.0)
     angle: tuple[float, float] = (-40.0, 40.0)
-    veil: tuple[float, float] = (0.0, 0.35)
+    opacity: tuple[float, float] = (0.25, 1.0)
+    veil: tuple[float, float] = (0.0, 0.25)
+    veil_chance: float = 0.4
     layers: tuple[int, int] = (2, 4)
 
 
@@ -153,7 +157,7 @@ def synthetic_snow(style: SnowStyle | None = None) -> Degradation:
 
     def apply(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         h, w = img.shape[:2]
-        veil = rng.uniform(*style.veil)
+        veil = rng.uniform(*style.veil) if rng.random() < style.veil_chance else 0.0
         out = img * (1 - veil) + veil * rng.uniform(0.75, 0.95)
         n_layers = rng.integers(style.layers[0], style.layers[1] + 1)
         angle = rng.uniform(*style.angle)
@@ -167,7 +171,7 @@ def synthetic_snow(style: SnowStyle | None = None) -> Degradation:
             if motion >= 2:
                 flake = _smear(flake, _motion_kernel(motion, angle + rng.normal(0, 5)))
             flakes = _splat((h, w), ys, xs, values.astype(np.float32), flake.numpy())
-            out = _screen(out, np.clip(flakes * rng.uniform(0.7, 1.1), 0, 1))
+            out = _screen(out, np.clip(flakes * _log_uniform(rng, *style.opacity), 0, 1))
         return out.astype(np.float32)
 
     return apply
