@@ -110,8 +110,11 @@ def test_ground_truth_scores_and_comparison_pictures(tmp_path, tiny_weights):
                      "--compare", str(tmp_path / "cmp"), "--json", str(report))
     assert result.exit_code == 0, result.output
     assert "PSNR" in result.output and "mean PSNR" in result.output
-    files = json.loads(report.read_text())["files"]
+    data = json.loads(report.read_text())
+    files = data["files"]
     assert all(f["psnr"] > 10 and 0 < f["ssim"] <= 1 for f in files)
+    assert data["mean"]["count"] == 2
+    assert data["mean"]["psnr"] == pytest.approx(np.mean([f["psnr"] for f in files]))
     with Image.open(tmp_path / "cmp" / "img0.png") as picture:
         assert picture.width > 3 * 48 and picture.height > 40
     # The scores are those `restormixer eval` computes on the written files.

@@ -19,7 +19,7 @@ from ..hub.loading import WeightsError
 from ..inference.files import Existing, FileRestorer, FileResult, OutputOptions, PlanError, plan_jobs
 from ..io.atomic import atomic_path
 from ..io.discovery import expand_inputs
-from ..metrics.evaluate import EvalSettings
+from ..metrics.evaluate import EvalSettings, mean_scores
 
 
 @dataclass
@@ -61,14 +61,17 @@ def _summary(results: list[FileResult], elapsed: float, with_scores: bool) -> Ta
     table.add_row(str(len(done)), str(sum(r.status == "skipped" for r in results)),
                   str(sum(r.status == "failed" for r in results)),
                   f"{sum(r.megapixels for r in done):.2f}", f"{elapsed:.1f} s")
-    if with_scores:
-        scored = [r for r in done if r.psnr is not None]
-        if scored:
-            finite = [r.psnr for r in scored if not math.isinf(r.psnr)]
-            table.caption = (f"mean PSNR {sum(finite) / max(1, len(finite)):.2f} dB"
-                             f"{f' ({len(scored) - len(finite)} infinite, excluded from the mean)' if len(finite) < len(scored) else ''}, "
-                             f"mean SSIM {sum(r.ssim for r in scored) / len(scored):.4f} over {len(scored)} images")
+    mean = _mean_scores(results)
+    if with_scores and mean["count"]:
+        infinite = f" ({mean['infinite_psnr']} infinite)" if mean["infinite_psnr"] else ""
+        table.caption = (f"mean PSNR {_format_score(mean['psnr'], 2)} dB{infinite}, "
+                         f"mean SSIM {mean['ssim']:.4f} over {mean['count']} images")
     return table
+
+
+def _mean_scores(results: list[FileResult]) -> dict:
+    scored = [r for r in results if r.status == "done" and r.psnr is not None]
+    return mean_scores([r.psnr for r in scored], [r.ssim for r in scored])
 
 
 def _write_report(path: Path, request: RestoreRequest, source: str, results: list[FileResult], elapsed: float) -> None:
@@ -83,6 +86,8 @@ def _write_report(path: Path, request: RestoreRequest, source: str, results: lis
         "summary": {status: sum(r.status == status for r in results) for status in ("done", "skipped", "failed")},
         "seconds": elapsed,
     }
+    if request.gt is not None:
+        report["mean"] = {k: clean(v) for k, v in _mean_scores(results).items()}
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(report, indent=2) + "\n")
 

@@ -27,6 +27,14 @@ class EvalSettings:
             raise ValueError("crop border must be >= 0")
 
 
+def mean_scores(psnrs: list[float], ssims: list[float]) -> dict:
+    """Mean PSNR and SSIM, image count and how many PSNRs are infinite (identical images make the mean infinite)."""
+    if not psnrs:
+        return {"psnr": None, "ssim": None, "count": 0, "infinite_psnr": 0}
+    return {"psnr": float(np.mean(psnrs)), "ssim": float(np.mean(ssims)), "count": len(psnrs),
+            "infinite_psnr": sum(1 for p in psnrs if math.isinf(p))}
+
+
 @dataclass
 class ImageScore:
     name: str
@@ -49,10 +57,8 @@ class EvalReport:
 
     @property
     def mean(self) -> dict[str, float | None]:
-        scored = self.scored
-        if not scored:
-            return {"psnr": None, "ssim": None}
-        return {"psnr": float(np.mean([s.psnr for s in scored])), "ssim": float(np.mean([s.ssim for s in scored]))}
+        summary = mean_scores([s.psnr for s in self.scored], [s.ssim for s in self.scored])
+        return {"psnr": summary["psnr"], "ssim": summary["ssim"]}
 
     @property
     def infinite_psnr(self) -> int:
