@@ -81,7 +81,10 @@ SUBPROCESS_ENV = {**os.environ, "NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"
 
 def interrupt_when(cmd: list[str], ready, timeout: float = 180) -> tuple[int, str]:
     """Start ``cmd``, send it SIGINT (Ctrl-C) once ``ready()`` holds; return (exit code, output)."""
-    proc = subprocess.Popen(cmd, env=SUBPROCESS_ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    # A shell starts background jobs with SIGINT ignored, and children inherit that; a terminal's Ctrl-C is
+    # what is simulated here, so the child gets the default disposition (Python then raises KeyboardInterrupt).
+    proc = subprocess.Popen(cmd, env=SUBPROCESS_ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + timeout
     while not ready():
         if proc.poll() is not None:
