@@ -1,10 +1,10 @@
 """Validate the project's checkpoints on the development data and (optionally) package them.
 
     # score the embedded checkpoints (what the README quotes):
-    python scripts/release_checkpoints.py --data ../shared/data
+    python scripts/release_checkpoints.py --data DATA
 
     # package training runs as the embedded checkpoints and record their scores in the registry:
-    python scripts/release_checkpoints.py --data ../shared/data --runs RUNS_DIR --write
+    python scripts/release_checkpoints.py --data DATA --runs RUNS_DIR --write
 
 Validation follows each task's recipe: denoise on CBSD68 with Gaussian noise sigma 25 added in float
 (seed 0, unclipped, as the literature does), derain on Rain12 (Y channel), desnow on CBSD68 with
