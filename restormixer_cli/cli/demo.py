@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import shutil
 from pathlib import Path
 
@@ -12,14 +11,9 @@ from rich.table import Table
 from ..api import load_restorer, restore_paths
 from ..hub.registry import load_registry
 from ..inference.files import OutputOptions
-from ..metrics.evaluate import EvalSettings, evaluate_folders
+from ..metrics.evaluate import EvalSettings, evaluate_folders, mean_scores
 from ..samples import SAMPLE_PHOTOS, write_degraded_samples
 from ..training.config import TASK_DEFAULTS
-
-
-def _mean(values: list[float]) -> float:
-    finite = [v for v in values if not math.isinf(v)]
-    return sum(finite) / len(finite) if finite else math.inf
 
 
 def run_demo(out: Path, device: str, console: Console, err: Console) -> int:
@@ -47,10 +41,10 @@ def run_demo(out: Path, device: str, console: Console, err: Console) -> int:
         if failed:
             err.print(f"[bold red]error:[/] {failed[0].input}: {failed[0].error}", highlight=False)
             return 1
-        before = evaluate_folders(inputs, truth, settings).scored
+        before = evaluate_folders(inputs, truth, settings).summary
+        after = mean_scores([r.psnr for r in results], [r.ssim for r in results])
         metric = "PSNR Y (dB)" if settings.y_channel else "PSNR RGB (dB)"
-        psnr_in, psnr_out = _mean([s.psnr for s in before]), _mean([r.psnr for r in results])
-        ssim_in, ssim_out = _mean([s.ssim for s in before]), _mean([r.ssim for r in results])
+        psnr_in, psnr_out, ssim_in, ssim_out = before["psnr"], after["psnr"], before["ssim"], after["ssim"]
         table.add_row(task, str(len(results)), metric, f"{psnr_in:.2f}", f"{psnr_out:.2f}", f"{psnr_out - psnr_in:+.2f}")
         table.add_row("", "", "SSIM", f"{ssim_in:.4f}", f"{ssim_out:.4f}", f"{ssim_out - ssim_in:+.4f}")
     table.caption = (f"photos: scikit-image samples ({', '.join(SAMPLE_PHOTOS)}); "

@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
-from ..metrics.evaluate import EvalReport, EvalSettings, evaluate_pairs, pair_folders
+from ..metrics.evaluate import EvalReport, EvalSettings, evaluate_pairs, format_score, pair_folders
 
-
-def _fmt(value: float | None, digits: int) -> str:
-    if value is None:
-        return "-"
-    return "inf" if math.isinf(value) else f"{value:.{digits}f}"
 
 
 def _table(report: EvalReport, quiet: bool) -> Table:
@@ -26,11 +20,11 @@ def _table(report: EvalReport, quiet: bool) -> Table:
     table.add_column("SSIM", justify="right")
     if not quiet:
         for score in report.scored:
-            table.add_row(score.name, _fmt(score.psnr, 2), _fmt(score.ssim, 4))
-    mean = report.mean
-    infinite = report.infinite_psnr
-    label = f"mean of {len(report.scored)}" + (f" ({infinite} infinite)" if infinite else "")
-    table.add_row(f"[bold]{label}", f"[bold]{_fmt(mean['psnr'], 2)}", f"[bold]{_fmt(mean['ssim'], 4)}")
+            table.add_row(score.name, format_score(score.psnr, 2), format_score(score.ssim, 4))
+    mean = report.summary
+    infinite = mean["infinite_psnr"]
+    label = f"mean of {mean['count']}" + (f" ({infinite} infinite)" if infinite else "")
+    table.add_row(f"[bold]{label}", f"[bold]{format_score(mean['psnr'], 2)}", f"[bold]{format_score(mean['ssim'], 4)}")
     if any(s.sixteen_bit for s in report.scored):
         table.caption = "16-bit images scored on the 0..255 scale (values scaled from 0..65535)"
     return table

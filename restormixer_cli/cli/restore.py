@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import errno
 import json
-import math
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -19,7 +18,7 @@ from ..hub.loading import WeightsError
 from ..inference.files import Existing, FileRestorer, FileResult, OutputOptions, PlanError, plan_jobs
 from ..io.atomic import atomic_path
 from ..io.discovery import expand_inputs
-from ..metrics.evaluate import EvalSettings, mean_scores
+from ..metrics.evaluate import EvalSettings, format_score, inf_as_text, mean_scores
 
 
 @dataclass
@@ -47,13 +46,8 @@ class RestoreRequest:
     quiet: bool = False
 
 
-def _format_score(value: float | None, digits: int) -> str:
-    if value is None:
-        return "-"
-    return "inf" if math.isinf(value) else f"{value:.{digits}f}"
 
-
-def _summary(results: list[FileResult], elapsed: float, with_scores: bool) -> Table:
+def _summary(results: list[FileResult], elapsed: float) -> Table:
     done = [r for r in results if r.status == "done"]
     table = Table(title="restore summary")
     for column in ("done", "skipped", "failed", "megapixels", "time"):
@@ -62,9 +56,9 @@ def _summary(results: list[FileResult], elapsed: float, with_scores: bool) -> Ta
                   str(sum(r.status == "failed" for r in results)),
                   f"{sum(r.megapixels for r in done):.2f}", f"{elapsed:.1f} s")
     mean = _mean_scores(results)
-    if with_scores and mean["count"]:
+    if mean["count"]:
         infinite = f" ({mean['infinite_psnr']} infinite)" if mean["infinite_psnr"] else ""
-        table.caption = (f"mean PSNR {_format_score(mean['psnr'], 2)} dB{infinite}, "
+        table.caption = (f"mean PSNR {format_score(mean['psnr'], 2)} dB{infinite}, "
                          f"mean SSIM {mean['ssim']:.4f} over {mean['count']} images")
     return table
 
@@ -75,19 +69,16 @@ def _mean_scores(results: list[FileResult]) -> dict:
 
 
 def _write_report(path: Path, request: RestoreRequest, source: str, results: list[FileResult], elapsed: float) -> None:
-    def clean(value):
-        return "inf" if isinstance(value, float) and math.isinf(value) else value
-
     report = {
         "weights": source,
         "settings": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(request).items()
                      if k not in ("inputs", "json_report", "quiet")},
-        "files": [{k: clean(v) for k, v in asdict(r).items()} for r in results],
+        "files": [{k: inf_as_text(v) for k, v in asdict(r).items()} for r in results],
         "summary": {status: sum(r.status == status for r in results) for status in ("done", "skipped", "failed")},
         "seconds": elapsed,
     }
     if request.gt is not None:
-        report["mean"] = {k: clean(v) for k, v in _mean_scores(results).items()}
+        report["mean"] = {k: inf_as_text(v) for k, v in _mean_scores(results).items()}
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(report, indent=2) + "\n")
 
@@ -153,7 +144,7 @@ def run_restore(request: RestoreRequest, console: Console, err: Console) -> int:
             _print_result(result, request, progress.console)
     elapsed = time.perf_counter() - started
     if not request.quiet:
-        console.print(_summary(results, elapsed, request.gt is not None))
+        console.print(_summary(results, elapsed))
     if request.json_report:
         _write_report(request.json_report, request, restorer.source, results, elapsed)
     failed = [r for r in results if r.status == "failed"]
@@ -178,7 +169,7 @@ def _print_result(result: FileResult, request: RestoreRequest, console: Console)
     if result.status == "skipped":
         console.print(f"skipped {result.input} (output exists)", highlight=False)
     elif result.psnr is not None:
-        console.print(f"{result.input} -> {result.output}  PSNR {_format_score(result.psnr, 2)} dB  "
-                      f"SSIM {_format_score(result.ssim, 4)}", highlight=False)
+        console.print(f"{result.input} -> {result.output}  PSNR {format_score(result.psnr, 2)} dB  "
+                      f"SSIM {format_score(result.ssim, 4)}", highlight=False)
     else:
         console.print(f"{result.input} -> {result.output}", highlight=False)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +9,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from ..io.atomic import atomic_path
 from ..io.images import ImageData
+from ..metrics.evaluate import format_score
 
 _GAP = 8
 _BACKGROUND = (24, 24, 24)
@@ -34,8 +34,7 @@ def _panel(image: ImageData, height: int) -> Image.Image:
 def _caption(psnr: float | None, ssim: float | None) -> str:
     if psnr is None or ssim is None:
         return "restored"
-    shown = "inf" if math.isinf(psnr) else f"{psnr:.2f}"
-    return f"restored: PSNR {shown} dB, SSIM {ssim:.4f}"
+    return f"restored: PSNR {format_score(psnr, 2)} dB, SSIM {ssim:.4f}"
 
 
 def comparison_picture(degraded: ImageData, restored: ImageData, ground_truth: ImageData | None = None,

@@ -35,6 +35,18 @@ def mean_scores(psnrs: list[float], ssims: list[float]) -> dict:
             "infinite_psnr": sum(1 for p in psnrs if math.isinf(p))}
 
 
+def format_score(value: float | None, digits: int) -> str:
+    """A score for display: fixed digits, "inf" for identical images, "-" when there is none."""
+    if value is None:
+        return "-"
+    return "inf" if math.isinf(value) else f"{value:.{digits}f}"
+
+
+def inf_as_text(value):
+    """JSON has no infinity: an infinite PSNR is written as the string "inf"."""
+    return "inf" if isinstance(value, float) and math.isinf(value) else value
+
+
 @dataclass
 class ImageScore:
     name: str
@@ -56,26 +68,20 @@ class EvalReport:
         return [s for s in self.images if s.error is None]
 
     @property
-    def mean(self) -> dict[str, float | None]:
-        summary = mean_scores([s.psnr for s in self.scored], [s.ssim for s in self.scored])
-        return {"psnr": summary["psnr"], "ssim": summary["ssim"]}
-
-    @property
-    def infinite_psnr(self) -> int:
-        return sum(1 for s in self.scored if math.isinf(s.psnr))
+    def summary(self) -> dict:
+        """Mean PSNR/SSIM over the scored images, their count and how many PSNRs are infinite."""
+        return mean_scores([s.psnr for s in self.scored], [s.ssim for s in self.scored])
 
     def to_json(self) -> dict:
         """The report as ``{"settings", "images", "mean", "count", ...}`` (inf PSNR written as "inf")."""
-        def clean(value):
-            return "inf" if isinstance(value, float) and math.isinf(value) else value
-
-        images = [{k: clean(v) for k, v in asdict(s).items() if v is not None} for s in self.images]
+        images = [{k: inf_as_text(v) for k, v in asdict(s).items() if v is not None} for s in self.images]
+        summary = self.summary
         return {
             "settings": {**asdict(self.settings), "scale": "0..255 (16-bit images scaled from 0..65535)"},
             "images": images,
-            "mean": {k: clean(v) for k, v in self.mean.items()},
-            "count": len(self.scored),
-            "infinite_psnr": self.infinite_psnr,
+            "mean": {"psnr": inf_as_text(summary["psnr"]), "ssim": summary["ssim"]},
+            "count": summary["count"],
+            "infinite_psnr": summary["infinite_psnr"],
             "errors": sum(1 for s in self.images if s.error),
             "unpaired_pred": self.unpaired_pred,
             "unpaired_gt": self.unpaired_gt,
@@ -90,7 +96,7 @@ class EvalReport:
             writer.writerow(["name", "psnr", "ssim", "error"])
             for s in self.images:
                 writer.writerow([s.name, s.psnr if s.psnr is not None else "", s.ssim if s.ssim is not None else "", s.error or ""])
-            mean = self.mean
+            mean = self.summary
             writer.writerow(["mean", mean["psnr"] if mean["psnr"] is not None else "", mean["ssim"] if mean["ssim"] is not None else "", ""])
 
 
