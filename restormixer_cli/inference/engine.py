@@ -25,6 +25,20 @@ BYTES_PER_PIXEL = 4 * 1024
 TileCallback = Callable[[int, int], None]
 
 
+#: The eight flips/rotations of the square's symmetry group: (quarter turns, mirrored).
+_ORIENTATIONS = [(k, flip) for k in range(4) for flip in (False, True)]
+
+
+def _orient(x: torch.Tensor, quarter_turns: int, flip: bool) -> torch.Tensor:
+    x = torch.rot90(x, quarter_turns, (-2, -1))
+    return x.flip(-1) if flip else x
+
+
+def _unorient(x: torch.Tensor, quarter_turns: int, flip: bool) -> torch.Tensor:
+    x = x.flip(-1) if flip else x
+    return torch.rot90(x, -quarter_turns, (-2, -1))
+
+
 class NonFiniteOutput(RuntimeError):
     """The model produced NaN/Inf even in fp32: the image is not written."""
 
@@ -134,18 +148,15 @@ class Restorer:
         device = self.settings.device
         memory_format = torch.channels_last if device.type == "cpu" else torch.contiguous_format
         x = batch.to(device, non_blocking=True)
+
+        def run(t: torch.Tensor) -> torch.Tensor:
+            return self.model(t.contiguous(memory_format=memory_format)).float()
+
         with self._autocast(dtype):
             if not self.settings.self_ensemble:
-                return self.model(x.contiguous(memory_format=memory_format)).float().cpu()
-            total = torch.zeros_like(x, dtype=torch.float32)
-            for k in range(4):
-                for flip in (False, True):
-                    t = torch.rot90(x, k, (-2, -1))
-                    t = t.flip(-1) if flip else t
-                    y = self.model(t.contiguous(memory_format=memory_format)).float()
-                    y = y.flip(-1) if flip else y
-                    total += torch.rot90(y, -k, (-2, -1))
-            return (total / 8).cpu()
+                return run(x).cpu()
+            outputs = (_unorient(run(_orient(x, k, flip)), k, flip) for k, flip in _ORIENTATIONS)
+            return (sum(outputs) / len(_ORIENTATIONS)).cpu()
 
     def _run_batch(self, batch: torch.Tensor) -> torch.Tensor:
         """Model outputs for a batch of tiles; reduced-precision NaN/Inf tiles are redone in fp32."""
