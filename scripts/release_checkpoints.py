@@ -63,7 +63,7 @@ def training_record(run: Path) -> dict:
         "patch": config.patch,
         "lr": config.lr,
         "ema": config.ema,
-        "hardware": "one thread each on a 2-core x86-64 CPU shared by 2-3 concurrent runs",
+        "hardware": "a 2-core x86-64 CPU, at times shared with another training run",
         "hours": round(hours, 2),
     }
 

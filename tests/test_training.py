@@ -16,7 +16,7 @@ from restormixer_cli.hub.loading import build_model, load_weights_file
 from restormixer_cli.training.config import TrainConfig
 from restormixer_cli.training.data import PatchSampler
 from restormixer_cli.training.degradations import make_degradation
-from restormixer_cli.training.export import export_run
+from restormixer_cli.training.export import dataset_name, export_run
 from restormixer_cli.training.losses import MultiScaleDualDomainLoss, downscaled_targets
 from restormixer_cli.training.trainer import learning_rate, read_metrics, train
 
@@ -168,7 +168,5 @@ def test_train_command_reports_bad_configuration(tmp_path, image_folders):
 
 
 def test_dataset_names_do_not_reveal_locations():
-    from restormixer_cli.training.export import dataset_name
-
     assert dataset_name("/home/me/data/rain100h") == "rain100h"
     assert dataset_name("../data/bsds500/train") == "bsds500/train"

@@ -141,8 +141,8 @@ def restore(
     y_channel: Annotated[bool, typer.Option("--y-channel", help="With --gt: score on the Y channel.")] = False,
     crop_border: Annotated[int, typer.Option(help="With --gt: pixels cropped from each side before scoring.")] = 0,
     compare: Annotated[Optional[Path], typer.Option(help="Folder for side-by-side comparison pictures.")] = None,
-    json_report: Annotated[Optional[Path], typer.Option("--json", help="Write a JSON report of every file.")] = None,
-    compile: Annotated[bool, typer.Option("--compile", help="torch.compile the model (slow start, faster large runs).")] = False,
+    json_report: Annotated[Optional[Path], typer.Option("--json", help="Write a JSON report: every file, and mean scores with --gt.")] = None,
+    compile: Annotated[bool, typer.Option("--compile", help="torch.compile the model (minutes of compilation first; the gain is not measured on CPU).")] = False,
     endpoint: Annotated[Optional[str], typer.Option(help="Hub endpoint for downloads.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only errors.")] = False,
 ) -> None:
