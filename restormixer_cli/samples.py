@@ -8,6 +8,7 @@ import numpy as np
 from PIL import Image
 
 from .training.config import TASK_DEFAULTS
+from .training.data import write_degraded_pairs
 from .training.degradations import make_degradation
 
 #: scikit-image sample name -> licence, as stated in scikit-image's documentation.
@@ -36,14 +37,6 @@ def load_sample_photos() -> dict[str, np.ndarray]:
 
 
 def write_degraded_samples(task: str, folder: Path) -> tuple[Path, Path]:
-    """Write ``folder/input`` (degraded, 8-bit PNG) and ``folder/ground_truth`` for a task; returns both."""
-    degrade = make_degradation(TASK_DEFAULTS[task].degradation)
-    inputs, truth = folder / "input", folder / "ground_truth"
-    for sub in (inputs, truth):
-        sub.mkdir(parents=True, exist_ok=True)
-    for i, (name, photo) in enumerate(load_sample_photos().items()):
-        clean = photo.astype(np.float32) / 255
-        degraded = degrade(clean, np.random.default_rng([SEED, i]))
-        Image.fromarray(photo).save(truth / f"{name}.png")
-        Image.fromarray((np.clip(degraded, 0, 1) * 255).round().astype(np.uint8)).save(inputs / f"{name}.png")
-    return inputs, truth
+    """Write ``folder/input`` (degraded, 8-bit PNG) and ``folder/target`` for a task; returns both."""
+    degradation = make_degradation(TASK_DEFAULTS[task].degradation)
+    return write_degraded_pairs(load_sample_photos().items(), degradation, folder, SEED)

@@ -6,47 +6,89 @@
     # package training runs as the embedded checkpoints and record their scores in the registry:
     python scripts/release_checkpoints.py --data DATA --runs RUNS_DIR --write
 
-Validation follows each task's recipe: denoise on CBSD68 with Gaussian noise sigma 25 added in float
-(seed 0, unclipped, as the literature does), derain on Rain12 (Y channel), desnow on CBSD68 with
-synthetic snow (seed 0). Scores are PSNR/SSIM of 8-bit outputs, next to the degraded inputs' own.
+    # score other weights (a training export, an older release) the same way:
+    python scripts/release_checkpoints.py --data DATA --tasks derain --weights derain=OLD_FOLDER
+
+Scores come from the user's path: `restormixer degrade` writes the synthetic validation pairs as
+8-bit PNGs (fixed seed), `restormixer restore --gt` restores and scores them, and `restormixer eval`
+scores the degraded inputs. Paired sets (Rain12, real camera noise) are used as they are.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import time
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from restormixer_cli.hub.download import sha256_of
-from restormixer_cli.hub.loading import build_model, load_weights_file
 from restormixer_cli.hub.registry import REGISTRY_FILE
-from restormixer_cli.inference.engine import fold_batchnorm
-from restormixer_cli.training.config import TASK_DEFAULTS, TrainConfig
-from restormixer_cli.training.data import load_validation_set
-from restormixer_cli.training.degradations import make_degradation
+from restormixer_cli.training.config import TrainConfig
 from restormixer_cli.training.export import dataset_name, export_run
-from restormixer_cli.training.trainer import read_metrics, validate
+from restormixer_cli.training.trainer import read_metrics
 
 PACKAGE = Path(__file__).resolve().parent.parent / "restormixer_cli"
-VALIDATION = {  # task -> (folder under --data, dataset label)
-    "denoise": ("cbsd68", "CBSD68, Gaussian noise sigma 25 (seed 0)"),
-    "derain": ("rain12", "Rain12"),
-    "desnow": ("cbsd68", "CBSD68, synthetic snow (seed 0)"),
-}
 REPO_PREFIX = "restormixer/restormixer-"
 
 
-def score(task: str, data: Path, weights: Path) -> dict:
-    folder, label = VALIDATION[task]
-    pairs = load_validation_set(data / folder, make_degradation(TASK_DEFAULTS[task].degradation), seed=0)
-    model = fold_batchnorm(build_model(load_weights_file(weights)))
-    start = time.perf_counter()
-    scores = validate(model, pairs, torch.device("cpu"), TASK_DEFAULTS[task].y_channel, crop_border=0)
-    return {"dataset": label, "images": len(pairs), "channel": "Y" if TASK_DEFAULTS[task].y_channel else "RGB",
-            **{k: round(v, 4) for k, v in scores.items()}, "seconds": round(time.perf_counter() - start, 1)}
+@dataclass(frozen=True)
+class ValidationSet:
+    label: str
+    folder: str  # under --data: clean images, or a paired folder (input/ + target/)
+    degradation: str | None = None  # for clean images
+    y_channel: bool = False
+
+
+VALIDATION = {
+    "denoise": [
+        ValidationSet("CBSD68, Gaussian noise sigma 15 (seed 0)", "cbsd68", "noise:15"),
+        ValidationSet("CBSD68, Gaussian noise sigma 25 (seed 0)", "cbsd68", "noise:25"),
+        ValidationSet("CBSD68, Gaussian noise sigma 50 (seed 0)", "cbsd68", "noise:50"),
+        ValidationSet("real camera noise (CC, 15 pairs)", "real_noise_cc"),
+    ],
+    "derain": [ValidationSet("Rain12", "rain12", y_channel=True)],
+    "desnow": [ValidationSet("CBSD68, synthetic snow (seed 0)", "cbsd68", "snow")],
+}
+
+
+def _cli(*args: str) -> None:
+    subprocess.run([sys.executable, "-m", "restormixer_cli", *args], check=True, stdout=subprocess.DEVNULL)
+
+
+def _mean(report: Path, key: str) -> dict:
+    return json.loads(report.read_text())[key]
+
+
+def score(vset: ValidationSet, data: Path, weights: Path, work: Path) -> dict:
+    """PSNR/SSIM of the restored 8-bit outputs and of the degraded inputs, through the CLI."""
+    pairs = data / vset.folder
+    if vset.degradation:
+        pairs = work / "pairs"
+        _cli("degrade", str(data / vset.folder), "--degradation", vset.degradation, "--seed", "0", "-o", str(pairs),
+             "--overwrite")
+    y = ["--y-channel"] if vset.y_channel else []
+    restored = work / "restored"
+    _cli("restore", str(pairs / "input"), "-o", str(restored), "--weights", str(weights), "--gt", str(pairs / "target"),
+         "--overwrite", "--device", "cpu", "--quiet", "--json", str(work / "restore.json"), *y)
+    _cli("eval", "--pred", str(pairs / "input"), "--gt", str(pairs / "target"), "--quiet",
+         "--json", str(work / "input.json"), *y)
+    restored_mean, input_mean = _mean(work / "restore.json", "mean"), _mean(work / "input.json", "mean")
+    return {"dataset": vset.label, "images": restored_mean["count"], "channel": "Y" if vset.y_channel else "RGB",
+            "psnr": round(restored_mean["psnr"], 4), "ssim": round(restored_mean["ssim"], 4),
+            "input_psnr": round(input_mean["psnr"], 4), "input_ssim": round(input_mean["ssim"], 4)}
+
+
+def score_all(task: str, data: Path, weights: Path) -> list[dict]:
+    results = []
+    for vset in VALIDATION[task]:
+        with tempfile.TemporaryDirectory() as work:
+            results.append(score(vset, data, weights, Path(work)))
+    return results
 
 
 def training_record(run: Path) -> dict:
@@ -68,52 +110,54 @@ def training_record(run: Path) -> dict:
     }
 
 
-def package(task: str, run: Path, data: Path, registry: dict) -> None:
+def package(task: str, run: Path, data: Path, registry: dict) -> list[dict]:
     target = PACKAGE / "weights" / task
     export_run(run, target)
     weights = target / "model.safetensors"
     config = json.loads((target / "config.json").read_text())
-    scores = score(task, data, weights)
+    scores = score_all(task, data, target)
     append_to_card(target / "README.md", scores)
-    entry = registry["tasks"][task]
-    entry.update(
+    registry["tasks"][task].update(
         available=True, repo_id=REPO_PREFIX + task, filename="model.safetensors", revision="main",
         sha256=sha256_of(weights), published=False, embedded=task, size_bytes=weights.stat().st_size,
-        config=config, training=training_record(run), scores=[scores],
+        config=config, training=training_record(run), scores=scores,
         note="hub repository not yet published; the embedded copy is used",
     )
+    return scores
 
 
-def append_to_card(card: Path, scores: dict) -> None:
-    card.write_text(card.read_text() + (
-        f"\nFull validation set, {scores['dataset']} ({scores['images']} images, {scores['channel']}, 8-bit outputs): "
-        f"PSNR {scores['psnr']:.2f} dB, SSIM {scores['ssim']:.4f} "
-        f"(degraded input: {scores['input_psnr']:.2f} dB, {scores['input_ssim']:.4f}).\n"))
+def append_to_card(card: Path, scores: list[dict]) -> None:
+    lines = [f"- {s['dataset']} ({s['images']} images, {s['channel']}, 8-bit files, `restormixer restore --gt`): "
+             f"PSNR {s['psnr']:.2f} dB, SSIM {s['ssim']:.4f} (degraded input: {s['input_psnr']:.2f} dB, "
+             f"{s['input_ssim']:.4f})" for s in scores]
+    card.write_text(card.read_text() + "\n## Full validation\n\n" + "\n".join(lines) + "\n")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, required=True, help="development data folder (cbsd68/, rain12/)")
+    parser.add_argument("--data", type=Path, required=True, help="development data folder (cbsd68/, rain12/, ...)")
     parser.add_argument("--runs", type=Path, help="folder with one training run per task (denoise/, derain/, ...)")
     parser.add_argument("--tasks", default=",".join(VALIDATION))
+    parser.add_argument("--weights", action="append", default=[], metavar="TASK=PATH",
+                        help="score these weights for TASK instead of the embedded ones")
     parser.add_argument("--write", action="store_true", help="package the runs and update registry.json")
     args = parser.parse_args()
     torch.set_num_threads(2)
     registry_path = PACKAGE / "hub" / REGISTRY_FILE
     registry = json.loads(registry_path.read_text())
+    chosen = dict(item.split("=", 1) for item in args.weights)
     for task in args.tasks.split(","):
         if args.write:
-            package(task, args.runs / task, args.data, registry)
-            result = registry["tasks"][task]["scores"][0]
+            results = package(task, args.runs / task, args.data, registry)
         else:
-            weights = PACKAGE / "weights" / task
+            weights = Path(chosen.get(task, PACKAGE / "weights" / task))
             if not weights.exists():
-                print(f"{task}: no embedded checkpoint")
+                print(f"{task}: no checkpoint at {weights}")
                 continue
-            result = score(task, args.data, weights)
-        print(f"{task:8} {result['dataset']} ({result['images']} images, {result['channel']}): "
-              f"PSNR {result['psnr']:.2f} dB, SSIM {result['ssim']:.4f}; "
-              f"degraded input {result['input_psnr']:.2f} dB, {result['input_ssim']:.4f}")
+            results = score_all(task, args.data, weights)
+        for r in results:
+            print(f"{task:8} {r['dataset']} ({r['images']} images, {r['channel']}): PSNR {r['psnr']:.2f} dB, "
+                  f"SSIM {r['ssim']:.4f}; degraded input {r['input_psnr']:.2f} dB, {r['input_ssim']:.4f}")
     if args.write:
         registry_path.write_text(json.dumps(registry, indent=2) + "\n")
 

@@ -45,7 +45,7 @@ def image_folders(tmp_path_factory) -> dict[str, Path]:
     return {name: root / name for name in ("clean", "val", "paired")}
 
 
-@pytest.mark.parametrize("name", ["noise:25", "rain", "snow"])
+@pytest.mark.parametrize("name", ["noise:25", "blind-noise", "camera-noise", "rain", "snow"])
 def test_degradations_are_seeded_and_sane(name):
     clean = textured_image(64, 64)
     degrade = make_degradation(name)
@@ -55,9 +55,58 @@ def test_degradations_are_seeded_and_sane(name):
     assert a.shape == clean.shape and a.dtype == np.float32
     assert np.array_equal(a, b) and not np.array_equal(a, c)
     assert np.abs(a - clean).mean() > 0.005
-    if name != "noise:25":
+    if name in ("rain", "snow", "camera-noise"):
         assert a.min() >= 0 and a.max() <= 1
+    if name in ("rain", "snow"):
         assert (a - clean).mean() > 0  # rain and snow add light
+
+
+def test_camera_noise_is_signal_dependent_and_correlated():
+    """Gamma lifts the shadows' noise; demosaicing correlates neighbours; chroma noise reduction and
+    the colour matrix correlate channels; the result is an 8-bit image."""
+    ramp = np.repeat(np.linspace(0.02, 0.98, 256, dtype=np.float32)[None, :, None], 3, axis=2).repeat(256, axis=0)
+    noise = np.stack([make_degradation("camera-noise")(ramp, np.random.default_rng([3, i])) - ramp for i in range(8)])
+    assert np.allclose(np.round((noise + ramp) * 255), (noise + ramp) * 255, atol=1e-4)
+    assert noise[:, :, :64].std() > 1.2 * noise[:, :, -64:].std()
+    neighbours = np.corrcoef(noise[..., :-1, 1].ravel(), noise[..., 1:, 1].ravel())[0, 1]
+    channels = np.corrcoef(noise[..., 0].ravel(), noise[..., 1].ravel())[0, 1]
+    assert neighbours > 0.2 and channels > 0.1
+
+
+def test_blind_noise_covers_a_range_of_strengths():
+    flat = np.full((64, 64, 3), 0.5, np.float32)
+    degrade = make_degradation("blind-noise")
+    sigmas = [float((degrade(flat, np.random.default_rng(i)) - flat).std() * 255) for i in range(40)]
+    assert min(sigmas) < 8 and max(sigmas) > 30
+
+
+def test_rain_shows_over_dark_backgrounds_more_than_bright_ones():
+    """Streaks are composited in linear light towards the scene's bright radiance."""
+    img = np.zeros((128, 128, 3), np.float32)
+    img[:, 64:] = 0.85
+    img[:8] = 1.0  # a bright sky sets the radiance of the drops
+    diffs = [make_degradation("rain")(img, np.random.default_rng(i)) - img for i in range(6)]
+    dark = np.mean([d[8:, :64].mean() for d in diffs])
+    bright = np.mean([np.abs(d[8:, 64:]).mean() for d in diffs])
+    assert dark > 2 * bright
+
+
+def test_degrade_command_writes_a_paired_folder(tmp_path, image_folders):
+    from typer.testing import CliRunner
+
+    from restormixer_cli.cli import app
+
+    out = tmp_path / "pairs"
+    result = CliRunner().invoke(app, ["degrade", str(image_folders["clean"]), "--degradation", "rain", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    names = sorted(p.name for p in (out / "input").iterdir())
+    assert names == sorted(p.name for p in (out / "target").iterdir()) and names
+    first = np.asarray(Image.open(out / "input" / names[0]))
+    again = CliRunner().invoke(app, ["degrade", str(image_folders["clean"]), "--degradation", "rain", "-o", str(out)])
+    assert again.exit_code == 1 and "exists" in again.output
+    again = CliRunner().invoke(app, ["degrade", str(image_folders["clean"]), "--degradation", "rain", "-o", str(out),
+                                     "--overwrite"])
+    assert again.exit_code == 0 and np.array_equal(np.asarray(Image.open(out / "input" / names[0])), first)
 
 
 def test_gaussian_noise_has_the_requested_sigma():

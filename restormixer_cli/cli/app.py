@@ -136,7 +136,7 @@ def restore(
     suffix: Annotated[str, typer.Option(help="Appended to output file stems.")] = "",
     ext: Annotated[str, typer.Option(help="Output format: png, jpg, tif, webp, bmp or same.")] = "same",
     skip_existing: Annotated[bool, typer.Option("--skip-existing", help="Keep outputs that exist (resume a run).")] = False,
-    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace outputs that exist.")] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace outputs, comparison pictures and reports that exist.")] = False,
     gt: Annotated[Optional[Path], typer.Option(help="Ground-truth folder: print PSNR/SSIM per image.")] = None,
     y_channel: Annotated[bool, typer.Option("--y-channel", help="With --gt: score on the Y channel.")] = False,
     crop_border: Annotated[int, typer.Option(help="With --gt: pixels cropped from each side before scoring.")] = 0,
@@ -172,11 +172,29 @@ def evaluate(
     json_report: Annotated[Optional[Path], typer.Option("--json", help="Write the report as JSON.")] = None,
     csv_report: Annotated[Optional[Path], typer.Option("--csv", help="Write the report as CSV.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the mean and errors.")] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing report files.")] = False,
 ) -> None:
     """PSNR/SSIM of restored images against ground truth (BasicSR / MATLAB conventions)."""
     from .evaluate import run_eval
 
-    raise typer.Exit(run_eval(pred, gt, y_channel, crop_border, suffix, json_report, csv_report, quiet, console, err))
+    raise typer.Exit(run_eval(pred, gt, y_channel, crop_border, suffix, json_report, csv_report, quiet, console, err,
+                              overwrite))
+
+
+# --------------------------------------------------------------------------------------- degrade
+@app.command()
+def degrade(
+    inputs: Annotated[list[str], typer.Argument(help="Clean images: files, folders or glob patterns.")],
+    degradation: Annotated[str, typer.Option(help="noise[:SIGMA], blind-noise, camera-noise, rain or snow.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for input/ (degraded) and target/ (clean).")],
+    seed: Annotated[int, typer.Option(help="Seed: the same seed and inputs give the same images.")] = 0,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing files in OUT.")] = False,
+) -> None:
+    """Degrade clean images synthetically, as training does: preview a degradation or build a paired
+    validation set for `restore --gt` / `eval` / `train --val`."""
+    from .degrade import run_degrade
+
+    raise typer.Exit(run_degrade(inputs, out, degradation, seed, overwrite, console, err))
 
 
 # ----------------------------------------------------------------------------------------- train
@@ -187,7 +205,7 @@ def train(
     out: Annotated[Path, typer.Option(help="Run folder (created, or resumed if it holds a run).")],
     val: Annotated[Optional[Path], typer.Option(help="Validation folder (pairs, or clean images degraded with a fixed seed).")] = None,
     config: Annotated[Optional[Path], typer.Option(help="JSON file with TrainConfig fields; options below override it.")] = None,
-    degradation: Annotated[Optional[str], typer.Option(help="Synthetic degradation for clean images: noise[:SIGMA], rain, snow.")] = None,
+    degradation: Annotated[Optional[str], typer.Option(help="Synthetic degradation for clean images: noise[:SIGMA], blind-noise, camera-noise, rain, snow.")] = None,
     steps: Annotated[Optional[int], typer.Option(help="Total optimisation steps.")] = None,
     batch: Annotated[Optional[int], typer.Option(help="Patches per step (per process).")] = None,
     patch: Annotated[Optional[int], typer.Option(help="Patch size (multiple of 16).")] = None,

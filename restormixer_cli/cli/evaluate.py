@@ -8,6 +8,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
+from ..io.discovery import list_images
+from ..io.write_plan import WritePlan
 from ..metrics.evaluate import EvalReport, EvalSettings, evaluate_pairs, format_score, pair_folders
 
 
@@ -31,11 +33,14 @@ def _table(report: EvalReport, quiet: bool) -> Table:
 
 
 def run_eval(pred: Path, gt: Path, y_channel: bool, crop_border: int, suffix: str, json_report: Path | None,
-             csv_report: Path | None, quiet: bool, console: Console, err: Console) -> int:
+             csv_report: Path | None, quiet: bool, console: Console, err: Console, overwrite: bool = False) -> int:
     """Evaluate and report; returns the exit code (1 when nothing could be scored)."""
     try:
         settings = EvalSettings(y_channel, crop_border)
         pairs, unpaired_pred, unpaired_gt = pair_folders(pred, gt, suffix)
+        plan = WritePlan([*list_images(pred), *list_images(gt)], overwrite)
+        for report_path in filter(None, (json_report, csv_report)):
+            plan.claim(report_path, "the report")
     except (ValueError, FileNotFoundError) as exc:
         err.print(f"[bold red]error:[/] {exc}", highlight=False)
         return 1

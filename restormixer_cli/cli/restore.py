@@ -15,9 +15,10 @@ from rich.table import Table
 from ..api import load_restorer
 from ..hub.download import HubError
 from ..hub.loading import WeightsError
-from ..inference.files import Existing, FileRestorer, FileResult, OutputOptions, PlanError, plan_jobs
+from ..inference.files import Existing, FileRestorer, FileResult, OutputOptions, plan_jobs
 from ..io.atomic import atomic_path
 from ..io.discovery import expand_inputs
+from ..io.write_plan import PlanError
 from ..metrics.evaluate import EvalSettings, format_score, inf_as_text, mean_scores
 
 
@@ -104,7 +105,9 @@ def run_restore(request: RestoreRequest, console: Console, err: Console) -> int:
     try:
         options = OutputOptions(request.output, request.suffix, request.ext, request.existing, request.gt,
                                 request.compare, EvalSettings(request.y_channel, request.crop_border))
-        jobs = plan_jobs(expand_inputs(request.inputs), options)
+        own_folders = [request.output, *([request.compare] if request.compare else [])]
+        reports = [request.json_report] if request.json_report else []
+        jobs = plan_jobs(expand_inputs(request.inputs, exclude=own_folders), options, reports)
         restorer = load_restorer(
             request.task, request.weights, device=request.device, precision=request.precision, tile=request.tile,
             tile_overlap=request.tile_overlap, batch_size=request.batch_size, self_ensemble=request.self_ensemble,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import errno
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from ..io.discovery import InputFile
+from ..io.write_plan import PlanError, WritePlan, check_folder
 from ..io.images import FORMATS, ImageData, ImageReadError, read_image, write_image
 from ..metrics.evaluate import EvalSettings, ImageScore, find_ground_truth, score_pair
 from .compare import write_comparison
@@ -22,14 +23,11 @@ OUTPUT_EXTENSIONS = ("png", "jpg", "tif", "webp", "bmp", "same")
 Existing = Literal["error", "skip", "overwrite"]
 
 
-class PlanError(ValueError):
-    """The run cannot start: outputs would overwrite inputs, collide, or already exist."""
-
-
 @dataclass
 class FileJob:
     source: InputFile
     output: Path
+    comparison: Path | None = None
 
 
 @dataclass
@@ -79,20 +77,28 @@ def output_path(source: InputFile, options: OutputOptions) -> Path:
     return options.output_dir / relative
 
 
-def plan_jobs(sources: list[InputFile], options: OutputOptions) -> list[FileJob]:
-    """Map inputs to outputs; raise PlanError if any output would replace an input, repeat, or
-    (with ``existing="error"``) already exist."""
-    jobs = [FileJob(s, output_path(s, options)) for s in sources]
-    inputs = {s.path.resolve() for s in sources}
-    seen: dict[Path, Path] = {}
+def comparison_path(source: InputFile, options: OutputOptions) -> Path | None:
+    if options.compare_dir is None:
+        return None
+    return options.compare_dir / source.relative.with_suffix(".png")
+
+
+def plan_jobs(sources: list[InputFile], options: OutputOptions, reports: Iterable[Path] = ()) -> list[FileJob]:
+    """Map inputs to outputs and comparison pictures; raise PlanError if any write (``reports``
+    included) would replace an input, repeat, go to an unusable folder, or replace an existing file
+    without ``existing="overwrite"`` (existing outputs are kept with ``existing="skip"``)."""
+    check_folder(options.output_dir, "output folder")
+    if options.compare_dir is not None:
+        check_folder(options.compare_dir, "comparison folder")
+    jobs = [FileJob(s, output_path(s, options), comparison_path(s, options)) for s in sources]
+    plan = WritePlan((s.path for s in sources), overwrite=options.existing == "overwrite")
+    for report in reports:
+        plan.claim(report, "the report")
     for job in jobs:
-        target = job.output.resolve()
-        if target in inputs:
-            raise PlanError(f"output {job.output} would overwrite an input; choose another -o folder or a --suffix")
-        if target in seen:
-            raise PlanError(f"{seen[target]} and {job.source.path} would both be written to {job.output}; "
-                            "use --ext same or separate runs")
-        seen[target] = job.source.path
+        plan.claim(job.output, f"the output of {job.source.path}", check_existing=False)
+        if job.comparison is not None:
+            resumed = options.existing == "skip" and job.output.exists()
+            plan.claim(job.comparison, f"the comparison picture of {job.source.path}", check_existing=not resumed)
     if options.existing == "error":
         existing = [j.output for j in jobs if j.output.exists()]
         if existing:
@@ -174,7 +180,6 @@ class FileRestorer:
                 if score.error:
                     result.notes.append(score.error)
                 result.psnr, result.ssim = score.psnr, score.ssim
-        if options.compare_dir is not None:
-            target = options.compare_dir / job.source.relative.with_suffix(".png")
-            target.parent.mkdir(parents=True, exist_ok=True)
-            write_comparison(target, image, restored, gt, result.psnr, result.ssim)
+        if job.comparison is not None:
+            job.comparison.parent.mkdir(parents=True, exist_ok=True)
+            write_comparison(job.comparison, image, restored, gt, result.psnr, result.ssim)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import glob
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,18 +30,39 @@ class InputFile:
     relative: Path
 
 
-def expand_inputs(specs: list[str]) -> list[InputFile]:
+def _glob(pattern: str) -> tuple[Path, list[Path]]:
+    """The folder a glob pattern starts from, and the files matching it (``**`` recursive), hidden
+    files skipped. Unlike ``glob.glob``, ``**`` does not descend into symbolic links to folders, so
+    a link loop cannot make it endless."""
+    parts = Path(pattern).parts
+    first_magic = next(i for i, part in enumerate(parts) if glob.has_magic(part))
+    root = Path(*parts[:first_magic]) if first_magic else Path(".")
+    matches = root.glob(str(Path(*parts[first_magic:])))
+    return root, sorted(p for p in matches if not any(part.startswith(".") for part in p.relative_to(root).parts))
+
+
+def _skipper(root: Path, exclude: list[Path]):
+    """A test for files below one of the ``exclude`` folders that lie inside ``root`` (a run's own
+    output folder nested in its input folder); an excluded folder that holds ``root`` excludes nothing."""
+    root = root.resolve()
+    nested = [folder for folder in exclude if folder != root and folder.is_relative_to(root)]
+    return lambda path: any(path.resolve().is_relative_to(folder) for folder in nested)
+
+
+def expand_inputs(specs: list[str], exclude: Iterable[Path] = ()) -> list[InputFile]:
     """Resolve a mix of files, folders and glob patterns into image files, without duplicates.
 
     Files found in a folder keep their path relative to that folder, so outputs can mirror it.
-    Raises FileNotFoundError for a spec that matches nothing and ValueError for a folder
-    without images.
+    Folders and patterns skip everything below ``exclude`` (a run's own output folders). Raises
+    FileNotFoundError for a spec that matches nothing and ValueError for a folder without images.
     """
+    excluded = [Path(folder).resolve() for folder in exclude]
     found: dict[Path, InputFile] = {}
     for spec in specs:
         path = Path(spec)
         if path.is_dir():
-            images = list_images(path)
+            skip = _skipper(path, excluded)
+            images = [p for p in list_images(path) if not skip(p)]
             if not images:
                 raise ValueError(f"{spec}: folder contains no images ({', '.join(sorted(IMAGE_EXTENSIONS))})")
             for p in images:
@@ -48,8 +70,9 @@ def expand_inputs(specs: list[str]) -> list[InputFile]:
         elif path.is_file():
             found.setdefault(path.resolve(), InputFile(path, Path(path.name)))
         elif glob.has_magic(spec):
-            matches = [Path(m) for m in sorted(glob.glob(spec, recursive=True))]
-            files = [m for m in matches if m.is_file() and is_image_path(m)]
+            root, matches = _glob(spec)
+            skip = _skipper(root, excluded)
+            files = [m for m in matches if m.is_file() and is_image_path(m) and not skip(m)]
             if not files:
                 raise FileNotFoundError(f"{spec}: pattern matches no image files")
             for p in files:

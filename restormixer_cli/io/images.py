@@ -1,9 +1,11 @@
 """Reading and writing image files faithfully.
 
 What a restored file keeps from its input: EXIF orientation is applied on reading (and reset to
-"normal" in the output's EXIF), ICC profile and EXIF are carried over, grayscale stays grayscale,
-an alpha channel passes through unchanged, and 16-bit PNG/TIFF stay 16-bit. Palette and CMYK
-images are converted to RGB(A).
+"normal" in the output's EXIF), ICC profile and EXIF metadata are carried over, grayscale stays
+grayscale, an alpha channel passes through unchanged, and 16-bit PNG/TIFF stay 16-bit. Palette and
+CMYK images are converted to RGB(A). Tags that describe how the input stored its pixels (bit depth,
+sample format, compression, strips, ...) never travel: the writer describes its own pixels. Every
+file is decoded again after writing, before it takes its final name.
 """
 
 from __future__ import annotations
@@ -45,8 +47,22 @@ _ORIENTATION = 0x0112
 _ICC_TIFF_TAG = 34675
 
 
+#: TIFF/EXIF IFD0 tags that describe a file's pixel layout rather than the picture: copied into
+#: another file they contradict its real layout (TIFF 6.0 baseline and extensions, SGI, Photoshop layers).
+_LAYOUT_TAGS = frozenset({
+    254, 255, 256, 257, 258, 259, 262, 263, 264, 265, 266, 273, 277, 278, 279, 280, 281, 284, 288, 289,
+    290, 291, 292, 293, 301, 317, 320, 321, 322, 323, 324, 325, 330, 332, 333, 334, 336, 338, 339, 340,
+    341, 342, 347, 512, 513, 514, 515, 517, 518, 519, 520, 521, 529, 530, 531, 532,
+    32995, 32996, 32997, 32998, 37724, _ICC_TIFF_TAG,
+})
+
+
 class ImageReadError(ValueError):
     """The file is not a readable image of a supported kind."""
+
+
+class ImageWriteError(OSError):
+    """A written file does not decode back to the image that was written."""
 
 
 @dataclass
@@ -95,8 +111,36 @@ def _read_png16(path: Path) -> tuple[np.ndarray, int]:
     return arr, info["bitdepth"]
 
 
+_ORIENTATIONS = {  # EXIF orientation -> the (H, W, C) array operation that displays it upright
+    2: lambda a: a[:, ::-1],
+    3: lambda a: a[::-1, ::-1],
+    4: lambda a: a[::-1],
+    5: lambda a: a.transpose(1, 0, 2),
+    6: lambda a: np.rot90(a, -1),
+    7: lambda a: a[::-1, ::-1].transpose(1, 0, 2),
+    8: lambda a: np.rot90(a, 1),
+}
+
+
+def _orient(arr: np.ndarray, orientation: int) -> np.ndarray:
+    """Apply an EXIF orientation to pixels that Pillow cannot transpose (16-bit colour)."""
+    return np.ascontiguousarray(_ORIENTATIONS[orientation](arr)) if orientation in _ORIENTATIONS else arr
+
+
+def _read_tiff16(path: Path) -> np.ndarray:
+    """(H, W, C) pixels of a 16-bit colour TIFF's first page, upright."""
+    with tifffile.TiffFile(path) as tif:
+        page = tif.pages[0]
+        arr = page.asarray()
+        orientation = page.tags[_ORIENTATION].value if _ORIENTATION in page.tags else 1
+    return _orient(arr[..., None] if arr.ndim == 2 else arr, int(orientation))
+
+
 def _exif_bytes(img: Image.Image) -> bytes | None:
+    """The picture's EXIF metadata (orientation reset to normal), without pixel-layout tags."""
     exif = img.getexif()
+    for tag in _LAYOUT_TAGS & set(exif):
+        del exif[tag]
     if not exif:
         return None
     if _ORIENTATION in exif:
@@ -154,6 +198,7 @@ def read_image(path: Path) -> ImageData:
         with Image.open(path) as img:
             if img.format not in _READABLE:
                 raise ImageReadError(f"unsupported image format {img.format}")
+            png_orientation = img.getexif().get(_ORIENTATION, 1) if img.format == "PNG" else 1
             img.load()
             source_format = img.format
             icc = img.info.get("icc_profile") or None
@@ -164,9 +209,9 @@ def read_image(path: Path) -> ImageData:
             header = _png_header(path) if source_format == "PNG" else None
             if header and header[0] == 16 and header[1] in (2, 4, 6):
                 arr, bits = _read_png16(path)
+                arr = _orient(arr, png_orientation)
             elif source_format == "TIFF" and _tiff_bits(img) == 16 and img.mode not in ("I;16", "I;16B", "I"):
-                arr = tifffile.imread(path)
-                arr, bits = (arr[..., None] if arr.ndim == 2 else arr), 16
+                arr, bits = _read_tiff16(path), 16
             else:
                 arr, bits = _pixels_from_pil(oriented)
     except ImageReadError:
@@ -246,11 +291,49 @@ def write_image(path: Path, image: ImageData) -> None:
     with atomic_path(Path(path)) as tmp:
         if bits == 16 and fmt.name == "TIFF":
             tifffile.imwrite(tmp, arr[..., 0] if arr.shape[2] == 1 else arr, iccprofile=image.icc_profile,
-                             compression="zlib", photometric="minisblack" if arr.shape[2] <= 2 else "rgb")
+                             compression="zlib", photometric="minisblack" if arr.shape[2] <= 2 else "rgb",
+                             extrasamples=[2] if arr.shape[2] in (2, 4) else None, **_tifffile_metadata(image.exif))
         elif bits == 16 and arr.shape[2] > 1:
             _write_png16(tmp, arr, image.icc_profile, image.exif)
         else:
             _save_with_pil(tmp, _pil_image(arr), fmt, image)
+        _check_decodes(tmp, fmt, arr.shape)
+
+
+def _check_decodes(path: Path, fmt: FileFormat, shape: tuple[int, ...]) -> None:
+    """Raise ImageWriteError unless ``path`` decodes, with Pillow and (TIFF) tifffile, to ``shape``'s size."""
+    height, width = shape[:2]
+    try:
+        with Image.open(path) as img:
+            if fmt.name != "TIFF" or img.mode not in ("RGB", "RGBA") or _tiff_bits(img) == 8:
+                img.load()
+            decoded = img.size
+        if fmt.name == "TIFF":
+            pages = tifffile.imread(path)
+            decoded = (pages.shape[1], pages.shape[0])
+    except Exception as exc:  # any decoder failure means the file is not usable
+        raise ImageWriteError(f"the written {fmt.name} file does not decode ({type(exc).__name__}: {exc})") from None
+    if decoded != (width, height):
+        raise ImageWriteError(f"the written {fmt.name} file decodes as {decoded[0]}x{decoded[1]}, not {width}x{height}")
+
+
+#: IFD0 text tags that tifffile can write (its writer has no EXIF or GPS sub-IFD).
+_TIFF_TEXT_TAGS = (270, 271, 272, 305, 306, 315, 33432)
+
+
+def _tifffile_metadata(exif_bytes: bytes | None) -> dict:
+    """tifffile.imwrite arguments for the EXIF that a 16-bit TIFF can keep: description, camera,
+    software, date, artist, copyright and resolution."""
+    if not exif_bytes:
+        return {}
+    exif = Image.Exif()
+    exif.load(exif_bytes)
+    tags = [(tag, "s", 0, str(exif[tag]), True) for tag in _TIFF_TEXT_TAGS if isinstance(exif.get(tag), str)]
+    options: dict = {"extratags": tags, "metadata": None}
+    if 282 in exif and 283 in exif:
+        options["resolution"] = (float(exif[282]), float(exif[283]))
+        options["resolutionunit"] = int(exif.get(296, 2))
+    return options
 
 
 _SAVE_OPTIONS = {

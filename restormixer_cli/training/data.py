@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image
 
+from ..io.atomic import atomic_path
 from ..io.discovery import IMAGE_EXTENSIONS, list_images
 from ..io.images import read_rgb
 from .degradations import Degradation
@@ -61,6 +64,23 @@ def load_validation_set(folder: Path, degradation: Degradation | None, seed: int
         clean = _to_float(read_rgb(path))
         pairs.append(ImagePair(path.stem, degradation(clean, np.random.default_rng([seed, i])), clean))
     return pairs
+
+
+def write_degraded_pairs(images: Iterable[tuple[str, np.ndarray]], degradation: Degradation, folder: Path,
+                         seed: int) -> tuple[Path, Path]:
+    """Degrade 8-bit RGB images (the i-th with the generator seeded ``[seed, i]``, as
+    :func:`load_validation_set` does) and write a paired folder of 8-bit PNGs: ``folder/input``
+    and ``folder/target``; returns both."""
+    inputs, targets = folder / "input", folder / "target"
+    for sub in (inputs, targets):
+        sub.mkdir(parents=True, exist_ok=True)
+    for i, (name, image) in enumerate(images):
+        degraded = degradation(_to_float(image), np.random.default_rng([seed, i]))
+        with atomic_path(targets / f"{name}.png") as tmp:
+            Image.fromarray(image).save(tmp, "PNG")
+        with atomic_path(inputs / f"{name}.png") as tmp:
+            Image.fromarray((np.clip(degraded, 0, 1) * 255).round().astype(np.uint8)).save(tmp, "PNG")
+    return inputs, targets
 
 
 def _augment(arrays: list[np.ndarray], rng: np.random.Generator) -> list[np.ndarray]:

@@ -7,11 +7,13 @@ that a seed reproduces the degraded image exactly.
 from __future__ import annotations
 
 from collections.abc import Callable
+import io
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image
 
 Degradation = Callable[[np.ndarray, np.random.Generator], np.ndarray]
 
@@ -32,8 +34,9 @@ def _blur(layer: np.ndarray, sigma: float) -> np.ndarray:
     return t[0, 0].numpy()
 
 
-def _motion_kernel(length: float, angle_deg: float, width: float = 1.0) -> torch.Tensor:
-    """Normalised line kernel of the given length and direction (anti-aliased)."""
+def _motion_kernel(length: float, angle_deg: float, width: float = 1.0, taper: bool = False) -> torch.Tensor:
+    """Normalised line kernel of the given length and direction (anti-aliased); with ``taper`` the
+    line fades out towards both ends, as a falling drop's streak does."""
     size = int(np.ceil(length)) | 1
     c = size // 2
     yy, xx = np.mgrid[-c : c + 1, -c : c + 1].astype(np.float32)
@@ -41,6 +44,8 @@ def _motion_kernel(length: float, angle_deg: float, width: float = 1.0) -> torch
     along = xx * np.sin(theta) + yy * np.cos(theta)
     across = xx * np.cos(theta) - yy * np.sin(theta)
     k = np.clip(width - np.abs(across), 0, 1) * (np.abs(along) <= length / 2)
+    if taper:
+        k = k * np.cos(np.pi * np.clip(along / length, -0.5, 0.5)) ** 0.5
     k = k / max(k.sum(), 1e-6)
     return torch.from_numpy(k.astype(np.float32))
 
@@ -88,49 +93,191 @@ def gaussian_noise(sigma: float) -> Degradation:
     return apply
 
 
-@dataclass
-class RainStyle:
-    """Distributions sampled for each image.
-
-    Streaks: seeds per megapixel, length and width (px), blur; the image's direction is normal
-    around vertical (``angle_sd`` degrees, clipped to ``max_angle``) with a small jitter per layer;
-    rain adds light (``additive`` of the time, else screen-blended) with a log-uniform opacity, so
-    that faint, dense rain (as in Rain12) is as common as bright streaks.
-    """
-
-    density: tuple[float, float] = (500.0, 5000.0)
-    angle_sd: float = 15.0
-    max_angle: float = 45.0
-    length: tuple[float, float] = (10.0, 50.0)
-    width: tuple[float, float] = (0.5, 2.0)
-    blur: tuple[float, float] = (0.0, 0.8)
-    opacity: tuple[float, float] = (0.05, 0.95)
-    layers: tuple[int, int] = (1, 3)
-    additive: float = 0.7
-
-
 def _log_uniform(rng: np.random.Generator, low: float, high: float) -> float:
     return float(np.exp(rng.uniform(np.log(low), np.log(high))))
 
 
+def _srgb_to_linear(img: np.ndarray) -> np.ndarray:
+    return np.where(img <= 0.04045, img / 12.92, ((img + 0.055) / 1.055) ** 2.4)
+
+
+def _linear_to_srgb(img: np.ndarray) -> np.ndarray:
+    return np.where(img <= 0.0031308, img * 12.92, 1.055 * np.power(img, 1 / 2.4) - 0.055)
+
+
+def _quantize(img: np.ndarray) -> np.ndarray:
+    return np.round(np.clip(img, 0, 1) * 255) / 255
+
+
+def _jpeg(img: np.ndarray, quality: int) -> np.ndarray:
+    """Encode and decode as a 4:2:0 JPEG, as cameras and phones save."""
+    buffer = io.BytesIO()
+    Image.fromarray((np.clip(img, 0, 1) * 255).round().astype(np.uint8)).save(buffer, "JPEG", quality=quality)
+    return np.asarray(Image.open(buffer), dtype=np.float32) / 255
+
+
+_BAYER_INTERPOLATION = {  # bilinear demosaicing kernels for the sparse red/blue and the green sites
+    "rb": torch.tensor([[1, 2, 1], [2, 4, 2], [1, 2, 1]], dtype=torch.float32) / 4,
+    "g": torch.tensor([[0, 1, 0], [1, 4, 1], [0, 1, 0]], dtype=torch.float32) / 4,
+}
+
+
+def _demosaic(raw: np.ndarray) -> np.ndarray:
+    """Keep each channel at its RGGB Bayer sites and interpolate it bilinearly elsewhere: the spatial
+    correlation that demosaicing gives sensor noise."""
+    h, w = raw.shape[:2]
+    masks = np.zeros((3, h, w), np.float32)
+    masks[0, 0::2, 0::2] = 1
+    masks[1, 0::2, 1::2] = masks[1, 1::2, 0::2] = 1
+    masks[2, 1::2, 1::2] = 1
+    sparse = torch.from_numpy(np.ascontiguousarray(raw.transpose(2, 0, 1)) * masks)[:, None]
+    out = [F.conv2d(F.pad(sparse[c : c + 1], (1, 1, 1, 1), mode="reflect"), _BAYER_INTERPOLATION[k][None, None])
+           for c, k in enumerate(("rb", "g", "rb"))]
+    return torch.cat(out)[:, 0].permute(1, 2, 0).numpy()
+
+
+def _reduce_chroma(noise: np.ndarray, sigma: float, kept: float) -> np.ndarray:
+    """Blur the colour part of (H, W, 3) noise and keep ``kept`` of it; the grey part stays."""
+    grey = noise.mean(axis=2, keepdims=True)
+    chroma = np.stack([_blur(noise[..., c] - grey[..., 0], sigma) for c in range(3)], axis=2)
+    return grey + kept * chroma
+
+
+@dataclass
+class CameraNoiseStyle:
+    """Ranges for camera noise: Poisson-Gaussian noise on the Bayer sensor in linear light (``shot``:
+    variance per unit signal, ``read``: standard deviation, both log-uniform), white-balance gains of
+    red and blue, a colour-correction matrix of ``saturation`` strength mixing the channels, in-camera
+    chroma noise reduction (a blur of ``chroma_blur`` px keeping ``chroma_kept`` of the colour noise)
+    on ``chroma_chance`` of the images, sRGB gamma, 8-bit quantisation and, on ``jpeg_chance`` of the
+    images, JPEG compression."""
+
+    shot: tuple[float, float] = (1e-4, 1e-2)
+    read: tuple[float, float] = (5e-4, 1e-2)
+    red_gain: tuple[float, float] = (1.4, 2.6)
+    blue_gain: tuple[float, float] = (1.2, 2.2)
+    saturation: tuple[float, float] = (0.0, 0.5)
+    chroma_chance: float = 0.7
+    chroma_blur: tuple[float, float] = (0.5, 2.5)
+    chroma_kept: tuple[float, float] = (0.2, 0.8)
+    jpeg_chance: float = 0.6
+    jpeg_quality: tuple[int, int] = (60, 96)
+
+
+def camera_noise(style: CameraNoiseStyle | None = None) -> Degradation:
+    """Sensor noise as a camera's pipeline leaves it: signal-dependent, correlated in space and
+    across channels, amplified in the shadows by the gamma curve, often JPEG-compressed."""
+    style = style or CameraNoiseStyle()
+
+    def apply(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        linear = _srgb_to_linear(np.clip(img, 0, 1))
+        gains = np.array([rng.uniform(*style.red_gain), 1.0, rng.uniform(*style.blue_gain)], np.float32)
+        raw = linear / gains
+        variance = _log_uniform(rng, *style.shot) * raw + _log_uniform(rng, *style.read) ** 2
+        noise = _demosaic(rng.standard_normal(raw.shape).astype(np.float32) * np.sqrt(variance)) * gains
+        mixing = rng.dirichlet(np.ones(3), size=3)
+        ccm = np.eye(3) + rng.uniform(*style.saturation) * (np.eye(3) - mixing)
+        noise = noise @ ccm.T.astype(np.float32)
+        if rng.random() < style.chroma_chance:
+            noise = _reduce_chroma(noise, rng.uniform(*style.chroma_blur), rng.uniform(*style.chroma_kept))
+        noisy = _linear_to_srgb(np.clip(linear + noise, 0, 1))
+        if rng.random() < style.jpeg_chance:
+            return _jpeg(noisy, int(rng.integers(*style.jpeg_quality)))
+        return _quantize(noisy).astype(np.float32)
+
+    return apply
+
+
+def blind_noise(max_sigma: float = 50.0, camera_chance: float = 0.5, clip_chance: float = 0.3) -> Degradation:
+    """Noise of unknown kind and strength: camera noise on ``camera_chance`` of the images, otherwise
+    white Gaussian noise with sigma uniform in [0, max_sigma] (on ``clip_chance`` of those clipped and
+    quantised to 8 bits, as a saved file would be)."""
+    camera = camera_noise()
+
+    def apply(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        if rng.random() < camera_chance:
+            return camera(img, rng)
+        noisy = gaussian_noise(rng.uniform(0, max_sigma))(img, rng)
+        return _quantize(noisy).astype(np.float32) if rng.random() < clip_chance else noisy
+
+    return apply
+
+
+@dataclass
+class RainStyle:
+    """Distributions sampled for each image, from the farthest rain layer to the nearest.
+
+    Rain falls in ``layers`` depth layers along one direction per image (normal around vertical,
+    ``angle_sd`` degrees, clipped to ``max_angle``), jittered per streak group. Far layers hold
+    many short, thin, sharp, faint streaks; near layers few long, wide, defocused ones: each range
+    below is (far, near), and a layer's value is drawn around the interpolation at its depth.
+    ``scale`` zooms every size (the same rain photographed at another resolution). Streaks are
+    drops that reflect the bright surroundings: they are composited in linear light towards a
+    radiance near the image's bright end, so they show over dark backgrounds and fade over bright
+    ones. On ``veil_chance`` of the images, rain accumulation (the mist of distant rain) adds a veil
+    of that radiance, stronger towards the top on half of them.
+    """
+
+    layers: tuple[int, int] = (2, 4)
+    angle_sd: float = 12.0
+    max_angle: float = 40.0
+    scale: tuple[float, float] = (0.5, 1.5)
+    density: tuple[float, float] = (9000.0, 150.0)  # streaks per megapixel
+    length: tuple[float, float] = (18.0, 100.0)
+    width: tuple[float, float] = (0.6, 2.5)
+    blur: tuple[float, float] = (0.2, 2.5)
+    opacity: tuple[float, float] = (0.3, 0.15)
+    veil_chance: float = 0.5
+    veil: tuple[float, float] = (0.03, 0.3)
+
+
+def _at_depth(rng: np.random.Generator, far_near: tuple[float, float], depth: float, spread: float = 0.5) -> float:
+    """A value around the log-interpolation of (far, near) at ``depth`` in [0, 1], within x/(1 + spread)."""
+    far, near = far_near
+    centre = far * (near / far) ** depth
+    return _log_uniform(rng, centre / (1 + spread), centre * (1 + spread))
+
+
+def _rain_layer(shape: tuple[int, int], depth: float, angle: float, zoom: float, style: RainStyle,
+                rng: np.random.Generator) -> np.ndarray:
+    """Coverage in [0, 1] of one depth layer of streaks, each a line tapered at both ends."""
+    h, w = shape
+    length = _at_depth(rng, style.length, depth) * zoom
+    width = _at_depth(rng, style.width, depth, 0.3) * zoom
+    density = _at_depth(rng, style.density, depth, 1.0) / zoom**2
+    blur = _at_depth(rng, style.blur, depth, 0.5) * zoom
+    layer = np.zeros(shape, np.float32)
+    groups = 3
+    for _ in range(groups):
+        n = rng.poisson(density * h * w / 1e6 / groups)
+        ys, xs = rng.integers(0, h, n), rng.integers(0, w, n)
+        kernel = _motion_kernel(length * rng.uniform(0.7, 1.3), angle + rng.normal(0, 2.5), width, taper=True).numpy()
+        pad = int(3 * blur) + 1
+        peak = _blur(np.pad(kernel, pad), blur).max()  # a lone streak's brightest pixel after the blur
+        layer += _splat(shape, ys, xs, rng.uniform(0.5, 1.0, n).astype(np.float32), kernel / peak)
+    return np.clip(_blur(layer, blur) * _at_depth(rng, style.opacity, depth), 0, 1)
+
+
 def synthetic_rain(style: RainStyle | None = None) -> Degradation:
-    """Rain streaks: random seeds smeared along a direction (motion blur), in 1-3 layers."""
+    """Rain: depth layers of tapered, motion-blurred streaks and a veil, composited in linear light."""
     style = style or RainStyle()
 
     def apply(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         h, w = img.shape[:2]
+        linear = _srgb_to_linear(np.clip(img, 0, 1))
+        luminance = linear @ np.array([0.2126, 0.7152, 0.0722], np.float32)
+        radiance = float(np.clip(np.percentile(luminance, 95) * rng.uniform(0.9, 1.4), 0.35, 1.0))
         angle = float(np.clip(rng.normal(0, style.angle_sd), -style.max_angle, style.max_angle))
-        rain = np.zeros((h, w), np.float32)
-        for _ in range(rng.integers(style.layers[0], style.layers[1] + 1)):
-            n = rng.poisson(rng.uniform(*style.density) * h * w / 1e6)
-            ys, xs, values = rng.integers(0, h, n), rng.integers(0, w, n), rng.uniform(0.3, 1.0, n)
-            kernel = _motion_kernel(rng.uniform(*style.length), angle + rng.normal(0, 3), rng.uniform(*style.width))
-            streaks = _splat((h, w), ys, xs, values.astype(np.float32), (kernel / kernel.max()).numpy())
-            rain += _blur(streaks, rng.uniform(*style.blur)) * _log_uniform(rng, *style.opacity)
-        rain = np.clip(rain, 0, 1)
-        if rng.random() < style.additive:
-            return np.clip(img + rain[..., None], 0, 1).astype(np.float32)
-        return _screen(img, rain).astype(np.float32)
+        zoom = rng.uniform(*style.scale)
+        if rng.random() < style.veil_chance:
+            veil = np.full((h, 1), rng.uniform(*style.veil), np.float32)
+            if rng.random() < 0.5:
+                veil = veil * np.linspace(1.3, 0.6, h, dtype=np.float32)[:, None]
+            linear = linear + (radiance - linear) * veil[..., None]
+        for depth in np.linspace(0.0, 1.0, rng.integers(style.layers[0], style.layers[1] + 1)):
+            coverage = _rain_layer((h, w), depth, angle, zoom, style, rng)[..., None]
+            linear = linear + (radiance * rng.uniform(0.8, 1.1) - linear) * coverage
+        return _linear_to_srgb(np.clip(linear, 0, 1)).astype(np.float32)
 
     return apply
 
@@ -179,16 +326,18 @@ def synthetic_snow(style: SnowStyle | None = None) -> Degradation:
 
 DEGRADATIONS: dict[str, Callable[[], Degradation]] = {
     "noise": lambda: gaussian_noise(25.0),
+    "blind-noise": blind_noise,
+    "camera-noise": camera_noise,
     "rain": synthetic_rain,
     "snow": synthetic_snow,
 }
 
 
 def make_degradation(name: str) -> Degradation:
-    """``noise`` / ``noise:SIGMA`` / ``rain`` / ``snow``."""
+    """``noise`` / ``noise:SIGMA`` / ``blind-noise`` / ``camera-noise`` / ``rain`` / ``snow``."""
     kind, _, arg = name.partition(":")
     if kind == "noise" and arg:
         return gaussian_noise(float(arg))
     if kind not in DEGRADATIONS or arg:
-        raise ValueError(f"unknown degradation {name!r}: use noise[:SIGMA], rain or snow")
+        raise ValueError(f"unknown degradation {name!r}: use {', '.join(['noise[:SIGMA]', *list(DEGRADATIONS)[1:]])}")
     return DEGRADATIONS[kind]()

@@ -1,0 +1,51 @@
+"""`restormixer degrade`: synthetic degradations written as a paired folder, to preview them or to
+build a validation set."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+from rich.console import Console
+from rich.markup import escape
+
+from ..io.discovery import InputFile, expand_inputs
+from ..io.images import read_rgb
+from ..training.data import write_degraded_pairs
+from ..training.degradations import make_degradation
+
+
+def _readable(sources: list[InputFile], failures: list[str]) -> Iterator[tuple[str, np.ndarray]]:
+    for source in sources:
+        try:
+            yield source.relative.with_suffix("").as_posix(), read_rgb(source.path)
+        except (OSError, ValueError) as exc:
+            failures.append(f"{source.path}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}")
+
+
+def run_degrade(inputs: list[str], out: Path, degradation: str, seed: int, overwrite: bool,
+                console: Console, err: Console) -> int:
+    """Write ``out/input`` (degraded) and ``out/target`` (clean) PNGs; returns the exit code."""
+    try:
+        degrade = make_degradation(degradation)
+        sources = expand_inputs(inputs)
+    except (ValueError, FileNotFoundError) as exc:
+        err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
+        return 1
+    names = [s.relative.with_suffix("").as_posix() + ".png" for s in sources]
+    existing = [out / sub / n for n in names for sub in ("input", "target") if (out / sub / n).exists()]
+    if existing and not overwrite:
+        err.print(f"[bold red]error:[/] {escape(str(existing[0]))} exists ({len(existing)} outputs in all); "
+                  "use --overwrite or another --out", highlight=False)
+        return 1
+    for name in names:
+        for sub in ("input", "target"):
+            (out / sub / name).parent.mkdir(parents=True, exist_ok=True)
+    failures: list[str] = []
+    write_degraded_pairs(_readable(sources, failures), degrade, out, seed)
+    for failure in failures:
+        err.print(f"[red]skipped[/] {escape(failure)}", highlight=False)
+    console.print(f"{len(sources) - len(failures)} degraded images in {escape(str(out / 'input'))}, "
+                  f"clean targets in {escape(str(out / 'target'))}")
+    return 1 if failures else 0

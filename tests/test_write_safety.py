@@ -1,0 +1,124 @@
+"""Nothing a user owns is overwritten: outputs, comparison pictures and reports are checked against
+every input and each other before any work; the run's own folders are never read as inputs."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from restormixer_cli.cli import app
+from restormixer_cli.io.discovery import expand_inputs
+
+from .test_cli_restore import save_rgb
+
+runner = CliRunner()
+
+
+def digest(folder: Path) -> dict[str, str]:
+    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture
+def photos(tmp_path) -> Path:
+    save_rgb(tmp_path / "photos" / "a.png", seed=1)
+    save_rgb(tmp_path / "photos" / "b.png", seed=2)
+    return tmp_path / "photos"
+
+
+def restore(*args: str):
+    return runner.invoke(app, ["restore", *args])
+
+
+@pytest.mark.parametrize("where", ["inputs", "outputs"])
+def test_compare_folder_never_replaces_inputs_or_outputs(photos, tiny_weights, tmp_path, where):
+    out = tmp_path / "out"
+    before = digest(photos)
+    compare = photos if where == "inputs" else out
+    result = restore(str(photos), "-o", str(out), "--weights", str(tiny_weights), "--compare", str(compare))
+    assert result.exit_code == 1
+    assert "would" in result.output and "comparison picture" in result.output
+    assert digest(photos) == before
+    assert not out.exists() or not any(out.iterdir())
+
+
+def test_report_named_like_an_input_is_refused(photos, tiny_weights, tmp_path):
+    before = digest(photos)
+    result = restore(str(photos / "a.png"), "-o", str(tmp_path / "out"), "--weights", str(tiny_weights),
+                     "--json", str(photos / "b.png"))
+    assert result.exit_code == 1 and "already exists" in result.output
+    result = restore(str(photos), "-o", str(tmp_path / "out"), "--weights", str(tiny_weights),
+                     "--json", str(photos / "b.png"), "--overwrite")
+    assert result.exit_code == 1 and "would overwrite an input" in result.output
+    assert digest(photos) == before
+
+
+def test_existing_report_and_comparison_need_overwrite(photos, tiny_weights, tmp_path):
+    report, compare = tmp_path / "report.json", tmp_path / "cmp"
+    report.write_text("my notes")
+    args = [str(photos), "-o", str(tmp_path / "out"), "--weights", str(tiny_weights), "--compare", str(compare)]
+    result = restore(*args, "--json", str(report))
+    assert result.exit_code == 1 and "already exists" in result.output and report.read_text() == "my notes"
+    assert restore(*args, "--quiet").exit_code == 0
+    again = restore(*args, "--quiet", "--skip-existing")
+    assert again.exit_code == 0, again.output  # a resumed run keeps the finished pictures
+    (tmp_path / "out" / "a.png").unlink()
+    again = restore(*args, "--quiet", "--skip-existing")
+    assert again.exit_code == 1 and "comparison picture" in again.output
+    assert restore(*args, "--quiet", "--overwrite", "--json", str(report)).exit_code == 0
+    assert report.read_text().startswith("{")
+
+
+def test_eval_reports_never_replace_images(photos, tmp_path):
+    before = digest(photos)
+    for option in ("--json", "--csv"):
+        result = runner.invoke(app, ["eval", "--pred", str(photos), "--gt", str(photos), option, str(photos / "a.png")])
+        assert result.exit_code == 1, result.output
+    result = runner.invoke(app, ["eval", "--pred", str(photos), "--gt", str(photos), "--json", str(photos / "a.png"),
+                                 "--overwrite"])
+    assert result.exit_code == 1 and "would overwrite an input" in result.output
+    assert digest(photos) == before
+    existing = tmp_path / "scores.csv"
+    existing.write_text("keep")
+    result = runner.invoke(app, ["eval", "--pred", str(photos), "--gt", str(photos), "--csv", str(existing)])
+    assert result.exit_code == 1 and existing.read_text() == "keep"
+    result = runner.invoke(app, ["eval", "--pred", str(photos), "--gt", str(photos), "--csv", str(existing), "--overwrite"])
+    assert result.exit_code == 0 and existing.read_text() != "keep"
+
+
+def test_output_inside_input_folder_is_not_read_back(photos, tiny_weights):
+    out = photos / "restored"
+    assert restore(str(photos), "-o", str(out), "--weights", str(tiny_weights), "--quiet").exit_code == 0
+    again = restore(str(photos), "-o", str(out), "--weights", str(tiny_weights), "--skip-existing")
+    assert again.exit_code == 0, again.output
+    assert sorted(p.name for p in out.rglob("*") if p.is_file()) == ["a.png", "b.png"]
+    assert len(expand_inputs([str(photos)], exclude=[out])) == 2
+    assert len(expand_inputs([str(photos / "**" / "*.png")], exclude=[out])) == 2
+
+
+def test_unusable_output_or_report_folder_fails_before_work(photos, tiny_weights, tmp_path):
+    not_a_folder = tmp_path / "file"
+    not_a_folder.write_text("x")
+    result = restore(str(photos), "-o", str(not_a_folder), "--weights", str(tiny_weights))
+    assert result.exit_code == 1 and "is a file" in result.output
+    result = restore(str(photos), "-o", str(tmp_path / "out"), "--weights", str(tiny_weights),
+                     "--json", str(not_a_folder / "r.json"))
+    assert result.exit_code == 1 and "is a file" in result.output
+    assert not (tmp_path / "out").exists()
+    if os.geteuid() != 0:  # root may write anywhere
+        locked = tmp_path / "locked"
+        locked.mkdir(mode=0o500)
+        result = restore(str(photos), "-o", str(locked / "out"), "--weights", str(tiny_weights))
+        assert result.exit_code == 1 and "not writable" in result.output
+
+
+def test_recursive_glob_through_a_link_loop_ends(tmp_path):
+    save_rgb(tmp_path / "a" / "x.png")
+    (tmp_path / "a" / "back").symlink_to(tmp_path, target_is_directory=True)
+    (tmp_path / "a" / "self").symlink_to(tmp_path / "a", target_is_directory=True)
+    found = expand_inputs([str(tmp_path / "**" / "*.png")])
+    assert [f.path.name for f in found] == ["x.png"]
