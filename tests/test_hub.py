@@ -25,6 +25,7 @@ from restormixer_cli.hub.resolve import parse_repo_spec, resolve_weights
 
 from .conftest import TINY_CONFIG, make_tiny_model
 from .hub_server import HubServer
+from .test_cli_restore import save_rgb
 
 REPO = "restormixer/tiny"
 runner = CliRunner()
@@ -213,3 +214,55 @@ def test_repo_spec_parsing():
     assert parse_repo_spec("owner/name") == ("owner/name", "main")
     assert parse_repo_spec("owner/name@v1.0") == ("owner/name", "v1.0")
     assert parse_repo_spec("just-a-file.safetensors") is None
+
+
+@pytest.mark.parametrize("revision", ["../../escape", "/tmp/escape", "main/../../escape", "bad\nname", ".hidden"])
+def test_hostile_revisions_never_reach_the_hub(hub, cache, tmp_path, revision):
+    """huggingface_hub writes refs/<revision> in the cache: a revision that climbs out must not be sent."""
+    with pytest.raises(HubError, match="invalid revision"):
+        download_checkpoint(REPO, revision=revision, endpoint=hub.url)
+    save_rgb(tmp_path / "in" / "a.png")
+    result = runner.invoke(app, ["restore", str(tmp_path / "in"), "-o", str(tmp_path / "out"),
+                                 "--weights", f"{REPO}@{revision}", "--endpoint", hub.url])
+    assert result.exit_code == 1 and ("invalid revision" in result.output or "no such weights" in result.output)
+    assert hub.state.requests == []
+    assert not list(tmp_path.parent.rglob("escape"))
+
+
+@pytest.mark.parametrize("filename", ["../model.safetensors", "/etc/passwd", "a/../../b"])
+def test_hostile_file_names_and_repo_ids_are_refused(hub, cache, filename):
+    result = runner.invoke(app, ["download-weights", "--repo", REPO, "--filename", filename, "--endpoint", hub.url])
+    assert result.exit_code == 1 and "invalid file name" in result.output
+    result = runner.invoke(app, ["download-weights", "--repo", "../../x", "--endpoint", hub.url])
+    assert result.exit_code == 1 and "invalid repository id" in result.output
+    assert hub.state.requests == []
+
+
+@pytest.mark.parametrize("config, field", [
+    ({"base_channel": 0}, "base_channel"),
+    ({"base_channel": "8"}, "base_channel"),
+    ({"base_channel": True}, "base_channel"),
+    ({"num_blocks": [2, 2]}, "num_blocks"),
+    ({"num_blocks": [2, 0, 2]}, "num_blocks"),
+    ({"num_blocks": "222"}, "num_blocks"),
+    ({"num_heads": [0, 8]}, "num_heads"),
+    ({"num_heads": [3, 8]}, "num_heads"),
+    ({"window_size": 0}, "window_size"),
+    ({"window_size": 10**9}, "window_size"),
+    ({"mlp_ratio": -1}, "mlp_ratio"),
+    ({"mlp_ratio": None}, "mlp_ratio"),
+    ({"d_state": 1.5}, "d_state"),
+    ([1, 2, 3], "JSON object"),
+])
+def test_untrusted_config_json_is_validated(tiny_weights, tmp_path, config, field):
+    """A bad config.json beside the weights is a one-line error naming the field, never a traceback."""
+    folder = tmp_path / "weights"
+    folder.mkdir()
+    (folder / "model.safetensors").write_bytes((tiny_weights / "model.safetensors").read_bytes())
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(WeightsError, match=field):
+        load_weights_file(folder)
+    save_rgb(tmp_path / "in" / "a.png")
+    result = runner.invoke(app, ["restore", str(tmp_path / "in"), "-o", str(tmp_path / "out"), "--weights", str(folder)])
+    assert result.exit_code == 1 and field in result.output
+    assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1

@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from .. import __version__
+from ..io import DEFAULT_MAX_PIXELS
 
 app = typer.Typer(
     name="restormixer",
@@ -145,6 +146,7 @@ def restore(
     compile: Annotated[bool, typer.Option("--compile", help="torch.compile the model (minutes of compilation first; the gain is not measured on CPU).")] = False,
     endpoint: Annotated[Optional[str], typer.Option(help="Hub endpoint for downloads.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only errors.")] = False,
+    max_pixels: Annotated[int, typer.Option(help="Refuse images with more pixels than this (0 = no limit).", min=0)] = DEFAULT_MAX_PIXELS,
 ) -> None:
     """Restore image files and folders."""
     from .restore import RestoreRequest, run_restore
@@ -156,7 +158,7 @@ def restore(
         device=device, precision=precision, batch_size=batch_size, self_ensemble=self_ensemble, suffix=suffix, ext=ext,
         existing="skip" if skip_existing else "overwrite" if overwrite else "error",
         gt=gt, y_channel=y_channel, crop_border=crop_border, compare=compare, json_report=json_report,
-        compile=compile, endpoint=endpoint, quiet=quiet,
+        compile=compile, endpoint=endpoint, quiet=quiet, max_pixels=max_pixels,
     )
     raise typer.Exit(run_restore(request, console, err))
 

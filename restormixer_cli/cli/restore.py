@@ -18,6 +18,7 @@ from ..hub.loading import WeightsError
 from ..inference.files import Existing, FileRestorer, FileResult, OutputOptions, plan_jobs
 from ..io.atomic import atomic_path
 from ..io.discovery import expand_inputs
+from ..io import DEFAULT_MAX_PIXELS
 from ..io.write_plan import PlanError
 from ..metrics.evaluate import EvalSettings, format_score, inf_as_text, mean_scores
 
@@ -45,6 +46,7 @@ class RestoreRequest:
     compile: bool = False
     endpoint: str | None = None
     quiet: bool = False
+    max_pixels: int = DEFAULT_MAX_PIXELS
 
 
 
@@ -104,7 +106,8 @@ def run_restore(request: RestoreRequest, console: Console, err: Console) -> int:
         return error("give --task (see `restormixer models`) or --weights")
     try:
         options = OutputOptions(request.output, request.suffix, request.ext, request.existing, request.gt,
-                                request.compare, EvalSettings(request.y_channel, request.crop_border))
+                                request.compare, EvalSettings(request.y_channel, request.crop_border),
+                                request.max_pixels or None)
         own_folders = [request.output, *([request.compare] if request.compare else [])]
         reports = [request.json_report] if request.json_report else []
         jobs = plan_jobs(expand_inputs(request.inputs, exclude=own_folders), options, reports)

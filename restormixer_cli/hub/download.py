@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from pathlib import Path
 
 from huggingface_hub import constants as hub_constants
 from huggingface_hub import errors as hub_errors
 from huggingface_hub import hf_hub_download
+from huggingface_hub.utils import HFValidationError, validate_repo_id
 
 from .loading import CONFIG_NAME, WEIGHTS_NAME
 
@@ -56,12 +58,32 @@ def _describe(exc: Exception, repo_id: str, filename: str, revision: str) -> str
     return f"download of {filename} from {where} failed: {first_line}; {_HINT}"
 
 
+_GIT_REF_FORBIDDEN = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]|\.\.|//|@\{|^/|/$|\.lock$|^\.|/\.|^@$")
+
+
+def check_hub_names(repo_id: str, filename: str, revision: str) -> None:
+    """Raise HubError unless the names are ones the hub and git accept: a revision or file name that
+    climbs out of a folder (``..``) or is absolute could make a hostile server's answer land outside
+    the cache."""
+    try:
+        validate_repo_id(repo_id)
+    except HFValidationError as exc:
+        raise HubError(f"invalid repository id {repo_id!r}: {str(exc).splitlines()[0]}") from None
+    if not revision or len(revision) > 255 or _GIT_REF_FORBIDDEN.search(revision):
+        raise HubError(f"invalid revision {revision!r}: use a branch, tag or commit name as git accepts them")
+    parts = filename.split("/")
+    if (not filename or filename.startswith("/") or "\\" in filename or any(p in ("", ".", "..") for p in parts)
+            or any(ord(c) < 32 for c in filename)):
+        raise HubError(f"invalid file name {filename!r}: use a path inside the repository")
+
+
 def download_file(repo_id: str, filename: str = WEIGHTS_NAME, revision: str = "main", sha256: str | None = None,
                   endpoint: str | None = None, local_files_only: bool = False) -> Path:
     """Path of ``filename`` from the hub cache, downloading it if needed, checksum-verified.
 
     A file whose sha256 differs from ``sha256`` is deleted from the cache before HubError is raised.
     """
+    check_hub_names(repo_id, filename, revision)
     try:
         path = Path(hf_hub_download(repo_id, filename, revision=revision, endpoint=endpoint,
                                     local_files_only=local_files_only))

@@ -80,15 +80,55 @@ def infer_config(state: Mapping[str, torch.Tensor]) -> dict:
     return {"base_channel": base, "num_blocks": blocks, "d_state": d_state, "expand": expand, "mlp_ratio": mlp_ratio}
 
 
+_INT_FIELDS = {"base_channel": (1, 1024), "window_size": (1, 128), "d_state": (1, 1024)}
+_FLOAT_FIELDS = {"mlp_ratio": (0.05, 64.0), "expand": (0.05, 64.0)}
+_LIST_FIELDS = {"num_blocks": (3, 0, 256), "num_heads": (2, 1, 256)}  # length, smallest, largest item
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def check_model_config(config: Mapping) -> None:
+    """Raise WeightsError naming the first field of a model configuration that is of the wrong type,
+    out of range, or inconsistent with another (config.json is untrusted input)."""
+    for name, (low, high) in _INT_FIELDS.items():
+        if name in config and not (_is_int(config[name]) and low <= config[name] <= high):
+            raise WeightsError(f"{name} must be an integer from {low} to {high}, not {config[name]!r}")
+    for name, (low, high) in _FLOAT_FIELDS.items():
+        value = config.get(name, low)
+        if not (isinstance(value, (int, float)) and not isinstance(value, bool) and low <= value <= high):
+            raise WeightsError(f"{name} must be a number from {low} to {high}, not {value!r}")
+    for name, (length, low, high) in _LIST_FIELDS.items():
+        value = config.get(name, [low] * length)
+        if not (isinstance(value, (list, tuple)) and len(value) == length
+                and all(_is_int(v) and low <= v <= high for v in value)):
+            raise WeightsError(f"{name} must be a list of {length} integers from {low} to {high}, not {value!r}")
+    blocks = config.get("num_blocks", [1, 2, 2])
+    if blocks[1] < 2 or blocks[2] < 2:
+        raise WeightsError(f"num_blocks {list(blocks)}: the second and third stages need at least 2 blocks")
+    base, heads = config.get("base_channel", 32), config.get("num_heads", [4, 8])
+    for width, head_count in ((2 * base, heads[0]), (4 * base, heads[1])):
+        if width % head_count:
+            raise WeightsError(f"num_heads {list(heads)} do not divide the attention widths {2 * base} and {4 * base}")
+
+
 def _read_config(folder: Path) -> dict:
     path = folder / CONFIG_NAME
     if not path.exists():
         return {}
     try:
         data = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise WeightsError(f"{path}: invalid JSON ({exc})") from None
-    return {k: v for k, v in data.items() if k in _MODEL_ARGS}
+    if not isinstance(data, dict):
+        raise WeightsError(f"{path}: expected a JSON object, not {type(data).__name__}")
+    config = {k: v for k, v in data.items() if k in _MODEL_ARGS}
+    try:
+        check_model_config(config)
+    except WeightsError as exc:
+        raise WeightsError(f"{path}: {exc}") from None
+    return config
 
 
 def load_weights_file(path: Path) -> LoadedWeights:

@@ -14,7 +14,7 @@ import torch
 
 from ..io.discovery import InputFile
 from ..io.write_plan import PlanError, WritePlan, check_folder
-from ..io.images import FORMATS, ImageData, ImageReadError, read_image, write_image
+from ..io.images import DEFAULT_MAX_PIXELS, FORMATS, ImageData, ImageReadError, read_image, write_image
 from ..metrics.evaluate import EvalSettings, ImageScore, find_ground_truth, score_pair
 from .compare import write_comparison
 from .engine import NonFiniteOutput, Restorer
@@ -58,6 +58,7 @@ class OutputOptions:
     gt_dir: Path | None = None
     compare_dir: Path | None = None
     eval_settings: EvalSettings = field(default_factory=EvalSettings)
+    max_pixels: int | None = DEFAULT_MAX_PIXELS
 
     def __post_init__(self) -> None:
         self.ext = self.ext.lower().lstrip(".")
@@ -127,7 +128,7 @@ class FileRestorer:
             return result
         started = time.perf_counter()
         try:
-            image = read_image(job.source.path)
+            image = read_image(job.source.path, self.options.max_pixels)
         except ImageReadError as exc:
             return FileResult(str(job.source.path), None, "failed", error=str(exc))
         result.width, result.height = image.size
@@ -171,7 +172,7 @@ class FileRestorer:
                 result.notes.append("no ground truth found")
             else:
                 try:
-                    gt = read_image(gt_path)
+                    gt = read_image(gt_path, options.max_pixels)
                     written = read_image(job.output)
                     score = score_pair(job.source.relative.as_posix(), written, gt, options.eval_settings)
                 except ImageReadError as exc:

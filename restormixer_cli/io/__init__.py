@@ -1,1 +1,5 @@
 """Reading and writing image files, and finding them."""
+
+#: Images above this many pixels are refused unless the caller raises the limit: a small file can
+#: claim a huge size (a decompression bomb).
+DEFAULT_MAX_PIXELS = 150_000_000

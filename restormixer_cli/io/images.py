@@ -21,6 +21,7 @@ import png
 import tifffile
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from . import DEFAULT_MAX_PIXELS
 from .atomic import atomic_path
 
 @dataclass(frozen=True)
@@ -55,6 +56,9 @@ _LAYOUT_TAGS = frozenset({
     341, 342, 347, 512, 513, 514, 515, 517, 518, 519, 520, 521, 529, 530, 531, 532,
     32995, 32996, 32997, 32998, 37724, _ICC_TIFF_TAG,
 })
+
+
+Image.MAX_IMAGE_PIXELS = None  # read_image checks DEFAULT_MAX_PIXELS (or the caller's limit) instead
 
 
 class ImageReadError(ValueError):
@@ -189,15 +193,29 @@ def _pixels_from_pil(img: Image.Image) -> tuple[np.ndarray, int]:
     return (arr[..., None] if arr.ndim == 2 else arr), 8
 
 
-def read_image(path: Path) -> ImageData:
-    """Read an image file; raises ImageReadError with a one-line reason when it cannot."""
+def _check_single_image(img: Image.Image, max_pixels: int | None) -> None:
+    """Refuse, from the header alone, images over the pixel limit and files of several frames."""
+    if img.format not in _READABLE:
+        raise ImageReadError(f"unsupported image format {img.format}")
+    width, height = img.size
+    if max_pixels and width * height > max_pixels:
+        raise ImageReadError(f"{width}x{height} pixels is over the limit of {max_pixels / 1e6:g} megapixels "
+                             "(max-pixels); raise the limit if the image is genuine")
+    frames = getattr(img, "n_frames", 1)
+    if frames > 1:
+        raise ImageReadError(f"{img.format} with {frames} frames or pages: only single images can be restored "
+                             "(save the frames as separate files)")
+
+
+def read_image(path: Path, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> ImageData:
+    """Read an image file; raises ImageReadError with a one-line reason when it cannot, when it is
+    larger than ``max_pixels`` (None: no limit) or when it holds several frames or pages."""
     path = Path(path)
     try:
         if path.stat().st_size == 0:
             raise ImageReadError("empty file (0 bytes)")
         with Image.open(path) as img:
-            if img.format not in _READABLE:
-                raise ImageReadError(f"unsupported image format {img.format}")
+            _check_single_image(img, max_pixels)
             png_orientation = img.getexif().get(_ORIENTATION, 1) if img.format == "PNG" else 1
             img.load()
             source_format = img.format
@@ -233,10 +251,10 @@ def read_image(path: Path) -> ImageData:
     )
 
 
-def read_rgb(path: Path) -> np.ndarray:
-    """An 8-bit RGB array (H, W, 3), EXIF orientation applied; grayscale is replicated to RGB."""
-    with Image.open(path) as img:
-        return np.asarray(ImageOps.exif_transpose(img).convert("RGB"))
+def read_rgb(path: Path, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """An 8-bit RGB array (H, W, 3), read as :func:`read_image` reads (orientation applied, 16-bit
+    scaled down); grayscale is replicated to RGB."""
+    return _quantize(read_image(path, max_pixels).rgb, 8)
 
 
 def _quantize(arr: np.ndarray, bits: int) -> np.ndarray:

@@ -12,7 +12,7 @@ from PIL import Image
 
 from ..io.atomic import atomic_path
 from ..io.discovery import IMAGE_EXTENSIONS, list_images
-from ..io.images import read_rgb
+from ..io.images import ImageReadError, read_rgb
 from .degradations import Degradation
 
 
@@ -56,12 +56,12 @@ def load_validation_set(folder: Path, degradation: Degradation | None, seed: int
     """Paired folder as is, or clean images degraded with a fixed seed per image."""
     if is_paired_folder(folder):
         files = paired_files(folder)[: limit or None]
-        return [ImagePair(a.stem, _to_float(read_rgb(a)), _to_float(read_rgb(b))) for a, b in files]
+        return [ImagePair(a.stem, _to_float(_read_named(a)), _to_float(_read_named(b))) for a, b in files]
     if degradation is None:
         raise ValueError(f"{folder} is not a paired folder (input/ + target/), so a degradation is needed")
     pairs = []
     for i, path in enumerate(clean_files(folder)[: limit or None]):
-        clean = _to_float(read_rgb(path))
+        clean = _to_float(_read_named(path))
         pairs.append(ImagePair(path.stem, degradation(clean, np.random.default_rng([seed, i])), clean))
     return pairs
 
@@ -149,12 +149,20 @@ class PatchSampler(torch.utils.data.Dataset):
         return (torch.from_numpy(degraded).permute(2, 0, 1), torch.from_numpy(clean).permute(2, 0, 1))
 
 
+def _read_named(path: Path) -> np.ndarray:
+    """read_rgb, with the file's name in the error."""
+    try:
+        return read_rgb(path)
+    except (ImageReadError, OSError) as exc:
+        raise ValueError(f"{path}: {exc}") from None
+
+
 def load_training_images(folders: list[Path]) -> tuple[list[tuple[np.ndarray, np.ndarray]], list[np.ndarray]]:
     """uint8 images of every folder: paired folders give pairs, other folders clean images."""
     paired, clean = [], []
     for folder in folders:
         if is_paired_folder(folder):
-            paired += [(read_rgb(a), read_rgb(b)) for a, b in paired_files(folder)]
+            paired += [(_read_named(a), _read_named(b)) for a, b in paired_files(folder)]
         else:
-            clean += [read_rgb(p) for p in clean_files(folder)]
+            clean += [_read_named(p) for p in clean_files(folder)]
     return paired, clean
