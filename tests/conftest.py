@@ -79,8 +79,8 @@ def textured_image(height: int, width: int, seed: int = 0) -> np.ndarray:
 SUBPROCESS_ENV = {**os.environ, "NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
 
 
-def interrupt_when(cmd: list[str], ready, timeout: float = 180) -> tuple[int, str]:
-    """Start ``cmd``, send it SIGINT (Ctrl-C) once ``ready()`` holds; return (exit code, output)."""
+def interrupt_when(cmd: list[str], ready, timeout: float = 180, sig: int = signal.SIGINT) -> tuple[int, str]:
+    """Start ``cmd``, send it ``sig`` (default SIGINT, Ctrl-C) once ``ready()`` holds; return (exit code, output)."""
     # A shell starts background jobs with SIGINT ignored, and children inherit that; a terminal's Ctrl-C is
     # what is simulated here, so the child gets the default disposition (Python then raises KeyboardInterrupt).
     proc = subprocess.Popen(cmd, env=SUBPROCESS_ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -93,6 +93,6 @@ def interrupt_when(cmd: list[str], ready, timeout: float = 180) -> tuple[int, st
             proc.kill()
             raise AssertionError("timed out waiting to interrupt")
         time.sleep(0.05)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(sig)
     output, _ = proc.communicate(timeout=120)
     return proc.returncode, output

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -170,17 +173,21 @@ def test_missing_inputs_and_weights(tmp_path, tiny_weights):
     assert result.exit_code == 1 and "no such weights file" in result.output
 
 
-def test_ctrl_c_leaves_no_partial_files_and_resumes(tmp_path, tiny_weights):
+@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_interrupt_leaves_no_partial_files_and_resumes(tmp_path, tiny_weights, sig, code):
+    """Ctrl-C and a plain kill both end with the summary and report, complete files only."""
     src = tmp_path / "src"
     for i in range(8):
         save_rgb(src / f"img{i}.png", 192, 192, seed=i)
-    out = tmp_path / "out"
+    out, report = tmp_path / "out", tmp_path / "report.json"
     cmd = [sys.executable, "-m", "restormixer_cli", "restore", str(src), "-o", str(out), "--weights", str(tiny_weights),
-           "--tile", "64", "--quiet"]
-    code, output = interrupt_when(
-        cmd, lambda: out.exists() and any(p.suffix == ".png" and not p.name.startswith(".") for p in out.iterdir()))
-    assert code == 130, output
+           "--tile", "64", "--quiet", "--json", str(report)]
+    returned, output = interrupt_when(
+        cmd, lambda: out.exists() and any(p.suffix == ".png" and not p.name.startswith(".") for p in out.iterdir()),
+        sig=sig)
+    assert returned == code, output
     assert "--skip-existing" in output
+    assert json.loads(report.read_text())["summary"]["done"] >= 1
     assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temporary leftovers
     done = {p.name for p in out.iterdir()}
     for name in done:
@@ -189,6 +196,34 @@ def test_ctrl_c_leaves_no_partial_files_and_resumes(tmp_path, tiny_weights):
     resumed = subprocess.run(cmd + ["--skip-existing"], env=SUBPROCESS_ENV, capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     assert len(list(out.iterdir())) == 8
+    assert json.loads(report.read_text())["summary"]["skipped"] == len(done)
+
+
+def test_stale_temporary_files_are_removed_by_the_next_run(tmp_path, tiny_weights):
+    save_rgb(tmp_path / "in" / "a.png")
+    out = tmp_path / "out"
+    out.mkdir()
+    stale, fresh = out / ".a.x1y2z3.part.png", out / ".b.q9w8e7.part.png"
+    for path in (stale, fresh):
+        path.write_bytes(b"half an image")
+    os.utime(stale, (time.time() - 3600, time.time() - 3600))
+    assert restore(str(tmp_path / "in"), "-o", str(out), "--weights", str(tiny_weights), "--quiet").exit_code == 0
+    assert not stale.exists() and fresh.exists()  # a young one may belong to a writer still running
+
+
+def test_long_file_names_are_written(tmp_path, tiny_weights):
+    name = "x" * 250 + ".png"
+    save_rgb(tmp_path / "in" / name)
+    result = restore(str(tmp_path / "in"), "-o", str(tmp_path / "out"), "--weights", str(tiny_weights))
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "out" / name).exists()
+
+
+def test_overlap_that_leaves_no_stride_is_refused(tmp_path, tiny_weights):
+    save_rgb(tmp_path / "in" / "a.png")
+    result = restore(str(tmp_path / "in"), "-o", str(tmp_path / "out"), "--weights", str(tiny_weights),
+                     "--tile", "32", "--tile-overlap", "24")
+    assert result.exit_code == 1 and "more than half the tile size" in result.output
 
 
 def test_full_disk_stops_the_run_with_one_line(photos, tiny_weights, tmp_path, monkeypatch):

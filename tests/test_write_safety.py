@@ -4,6 +4,7 @@ every input and each other before any work; the run's own folders are never read
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from pathlib import Path
 
@@ -122,3 +123,27 @@ def test_recursive_glob_through_a_link_loop_ends(tmp_path):
     (tmp_path / "a" / "self").symlink_to(tmp_path / "a", target_is_directory=True)
     found = expand_inputs([str(tmp_path / "**" / "*.png")])
     assert [f.path.name for f in found] == ["x.png"]
+
+
+def test_report_in_a_missing_folder_is_created(photos, tiny_weights, tmp_path):
+    report = tmp_path / "reports" / "deep" / "r.json"
+    result = restore(str(photos), "-o", str(tmp_path / "out"), "--weights", str(tiny_weights), "--json", str(report))
+    assert result.exit_code == 0 and json.loads(report.read_text())["summary"]["done"] == 2
+    csv_report = tmp_path / "more" / "scores.csv"
+    result = runner.invoke(app, ["eval", "--pred", str(photos), "--gt", str(photos), "--csv", str(csv_report)])
+    assert result.exit_code == 0 and csv_report.read_text().startswith("name,psnr")
+
+
+def test_full_disk_while_writing_the_report_is_one_line(photos, tiny_weights, tmp_path, monkeypatch):
+    import errno
+
+    from restormixer_cli.cli import restore as restore_cli
+
+    def full(path, text):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(restore_cli, "write_text_atomic", full)
+    result = restore(str(photos), "-o", str(tmp_path / "out"), "--weights", str(tiny_weights),
+                     "--json", str(tmp_path / "r.json"))
+    assert result.exit_code == 1 and "cannot write the report" in result.output and "No space" in result.output
+    assert (tmp_path / "out" / "a.png").exists()

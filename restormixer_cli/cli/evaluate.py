@@ -58,10 +58,14 @@ def run_eval(pred: Path, gt: Path, y_channel: bool, crop_border: int, suffix: st
             shown = ", ".join(names[:5]) + (f" (+{len(names) - 5} more)" if len(names) > 5 else "")
             err.print(f"[yellow]unpaired {label}:[/] {shown}", highlight=False)
     console.print(_table(report, quiet))
-    if json_report:
-        report.write_json(json_report)
-    if csv_report:
-        report.write_csv(csv_report)
+    try:
+        if json_report:
+            report.write_json(json_report)
+        if csv_report:
+            report.write_csv(csv_report)
+    except OSError as exc:
+        err.print(f"[bold red]error:[/] cannot write the report: {exc.strerror or exc} ({exc.filename})", highlight=False)
+        return 1
     if not report.scored:
         err.print("[bold red]error:[/] no image pairs could be scored", highlight=False)
         return 1

@@ -16,10 +16,11 @@ from ..api import load_restorer
 from ..hub.download import HubError
 from ..hub.loading import WeightsError
 from ..inference.files import Existing, FileRestorer, FileResult, OutputOptions, plan_jobs
-from ..io.atomic import atomic_path
+from ..io.atomic import remove_stale_parts, write_text_atomic
 from ..io.discovery import expand_inputs
 from ..io import DEFAULT_MAX_PIXELS
 from ..io.write_plan import PlanError
+from ..signals import sigterm_as_interrupt
 from ..metrics.evaluate import EvalSettings, format_score, inf_as_text, mean_scores
 
 
@@ -82,8 +83,7 @@ def _write_report(path: Path, request: RestoreRequest, source: str, results: lis
     }
     if request.gt is not None:
         report["mean"] = {k: inf_as_text(v) for k, v in _mean_scores(results).items()}
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(report, indent=2) + "\n")
+    write_text_atomic(path, json.dumps(report, indent=2) + "\n")
 
 
 def _progress(console: Console, quiet: bool) -> Progress:
@@ -123,8 +123,10 @@ def run_restore(request: RestoreRequest, console: Console, err: Console) -> int:
     runner = FileRestorer(restorer, options)
     results: list[FileResult] = []
     started = time.perf_counter()
-    interrupted = False
-    with _progress(err, request.quiet) as progress:
+    interrupted = 0
+    for folder in {job.output.parent for job in jobs} | {job.comparison.parent for job in jobs if job.comparison}:
+        remove_stale_parts(folder)
+    with _progress(err, request.quiet) as progress, sigterm_as_interrupt():
         overall = progress.add_task("images", total=len(jobs), name="")
         tiles = progress.add_task("tiles", total=None, name="", visible=False)
         for job in jobs:
@@ -135,8 +137,8 @@ def run_restore(request: RestoreRequest, console: Console, err: Console) -> int:
 
             try:
                 result = runner.run(job, on_tile)
-            except KeyboardInterrupt:
-                interrupted = True
+            except KeyboardInterrupt as exc:
+                interrupted = getattr(exc, "exit_code", 130)
                 break
             except OSError as exc:
                 if exc.errno == errno.ENOSPC:
@@ -152,12 +154,17 @@ def run_restore(request: RestoreRequest, console: Console, err: Console) -> int:
     if not request.quiet:
         console.print(_summary(results, elapsed))
     if request.json_report:
-        _write_report(request.json_report, request, restorer.source, results, elapsed)
+        try:
+            _write_report(request.json_report, request, restorer.source, results, elapsed)
+        except OSError as exc:
+            err.print(f"[bold red]error:[/] cannot write the report {request.json_report}: {exc.strerror or exc}",
+                      highlight=False)
+            return interrupted or 1
     failed = [r for r in results if r.status == "failed"]
     if interrupted:
         err.print(f"interrupted after {len(results)} of {len(jobs)} images; finished outputs are complete, "
                   "rerun with --skip-existing to resume")
-        return 130
+        return interrupted
     if failed:
         err.print(f"[bold red]{len(failed)} of {len(jobs)} file(s) failed[/]", highlight=False)
         return 1

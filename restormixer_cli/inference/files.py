@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import json
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -78,6 +79,15 @@ def output_path(source: InputFile, options: OutputOptions) -> Path:
     return options.output_dir / relative
 
 
+def is_restore_report(path: Path) -> bool:
+    """Whether ``path`` holds a JSON report that restore wrote (a resumed run may replace it)."""
+    try:
+        report = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(report, dict) and {"files", "summary", "settings"} <= report.keys()
+
+
 def comparison_path(source: InputFile, options: OutputOptions) -> Path | None:
     if options.compare_dir is None:
         return None
@@ -87,14 +97,16 @@ def comparison_path(source: InputFile, options: OutputOptions) -> Path | None:
 def plan_jobs(sources: list[InputFile], options: OutputOptions, reports: Iterable[Path] = ()) -> list[FileJob]:
     """Map inputs to outputs and comparison pictures; raise PlanError if any write (``reports``
     included) would replace an input, repeat, go to an unusable folder, or replace an existing file
-    without ``existing="overwrite"`` (existing outputs are kept with ``existing="skip"``)."""
+    without ``existing="overwrite"``. With ``existing="skip"`` existing outputs (and their
+    comparison pictures) are kept, and a previous restore report may be replaced."""
     check_folder(options.output_dir, "output folder")
     if options.compare_dir is not None:
         check_folder(options.compare_dir, "comparison folder")
     jobs = [FileJob(s, output_path(s, options), comparison_path(s, options)) for s in sources]
     plan = WritePlan((s.path for s in sources), overwrite=options.existing == "overwrite")
     for report in reports:
-        plan.claim(report, "the report")
+        resumed = options.existing == "skip" and is_restore_report(report)
+        plan.claim(report, "the report", check_existing=not resumed)
     for job in jobs:
         plan.claim(job.output, f"the output of {job.source.path}", check_existing=False)
         if job.comparison is not None:

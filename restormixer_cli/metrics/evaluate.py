@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 from collections.abc import Callable
@@ -12,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..io.atomic import write_text_atomic
 from ..io.discovery import is_image_path, list_images
 from ..io.images import ImageData, ImageReadError, read_image
 from .quality import psnr, ssim
@@ -88,16 +90,17 @@ class EvalReport:
         }
 
     def write_json(self, path: Path) -> None:
-        Path(path).write_text(json.dumps(self.to_json(), indent=2) + "\n")
+        write_text_atomic(path, json.dumps(self.to_json(), indent=2) + "\n")
 
     def write_csv(self, path: Path) -> None:
-        with open(path, "w", newline="") as f:
-            writer = csv.writer(f)
-            writer.writerow(["name", "psnr", "ssim", "error"])
-            for s in self.images:
-                writer.writerow([s.name, s.psnr if s.psnr is not None else "", s.ssim if s.ssim is not None else "", s.error or ""])
-            mean = self.summary
-            writer.writerow(["mean", mean["psnr"] if mean["psnr"] is not None else "", mean["ssim"] if mean["ssim"] is not None else "", ""])
+        buffer = io.StringIO(newline="")
+        writer = csv.writer(buffer)
+        writer.writerow(["name", "psnr", "ssim", "error"])
+        for s in self.images:
+            writer.writerow([s.name, s.psnr if s.psnr is not None else "", s.ssim if s.ssim is not None else "", s.error or ""])
+        mean = self.summary
+        writer.writerow(["mean", mean["psnr"] if mean["psnr"] is not None else "", mean["ssim"] if mean["ssim"] is not None else "", ""])
+        write_text_atomic(path, buffer.getvalue())
 
 
 def to_255(image: ImageData) -> torch.Tensor:

@@ -7,7 +7,6 @@ import copy
 import json
 import math
 import os
-import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +21,7 @@ from ..hub.loading import load_weights_file
 from ..io.atomic import atomic_path
 from ..metrics import psnr, ssim
 from ..model import RestorMixer
+from ..signals import sigterm_as_interrupt
 from .config import TrainConfig
 from .data import ImagePair, PatchSampler, load_training_images, load_validation_set
 from .degradations import make_degradation
@@ -115,21 +115,6 @@ class _EMA:
         torch._foreach_lerp_(list(self.model.parameters()), list(model.parameters()), 1 - decay)
         for mine, theirs in zip(self.model.buffers(), model.buffers()):
             mine.copy_(theirs)
-
-
-class _StopSignal:
-    """Turns SIGTERM into KeyboardInterrupt while training, so both end in a checkpoint."""
-
-    def __enter__(self):
-        self.previous = signal.signal(signal.SIGTERM, self._raise)
-        return self
-
-    @staticmethod
-    def _raise(signum, frame):
-        raise KeyboardInterrupt
-
-    def __exit__(self, *exc):
-        signal.signal(signal.SIGTERM, self.previous)
 
 
 class Trainer:
@@ -251,7 +236,7 @@ class Trainer:
             console=self.console, disable=not self.dist.main, transient=False,
         )
         batches = self._batches(sampler)
-        with progress, _StopSignal():
+        with progress, sigterm_as_interrupt():
             bar = progress.add_task(f"train {cfg.task}", total=cfg.steps, completed=self.step, status="")
             try:
                 while self.step < cfg.steps:

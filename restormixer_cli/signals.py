@@ -1,0 +1,33 @@
+"""SIGTERM (a plain ``kill``, a job scheduler's time limit) handled like Ctrl-C."""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+from collections.abc import Iterator
+
+
+class Terminated(KeyboardInterrupt):
+    """KeyboardInterrupt raised by SIGTERM; shells report it as exit status 143."""
+
+    exit_code = 143
+
+
+def _raise_interrupt(signum, frame):
+    raise Terminated
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """Within the block, SIGTERM raises :class:`Terminated`, a KeyboardInterrupt, so that both end
+    the same clean way.
+    Outside the main thread (where handlers cannot be set) it changes nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
