@@ -219,3 +219,62 @@ def test_train_command_reports_bad_configuration(tmp_path, image_folders):
 def test_dataset_names_do_not_reveal_locations():
     assert dataset_name("/home/me/data/rain100h") == "rain100h"
     assert dataset_name("../data/bsds500/train") == "bsds500/train"
+
+
+def test_failed_start_leaves_the_run_folder_reusable(image_folders, tmp_path):
+    run = tmp_path / "run"
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\ntruncated")
+    config = TrainConfig(task="denoise", train=[str(broken)], **tiny_run_args())
+    with pytest.raises(ValueError, match="bad.png"):
+        train(config, run, torch.device("cpu"))
+    assert not (run / "config.json").exists()
+    fixed = TrainConfig(task="denoise", train=[str(image_folders["clean"])], **tiny_run_args(base_channel=16, steps=1))
+    train(fixed, run, torch.device("cpu"))  # another configuration in the same folder is now accepted
+    assert TrainConfig.load(run / "config.json").base_channel == 16
+
+
+def test_bad_patch_and_tiny_validation_images_fail_before_training(image_folders, tmp_path):
+    with pytest.raises(ValueError, match="positive multiple of 16"):
+        TrainConfig(task="denoise", train=[str(image_folders["clean"])], **tiny_run_args(patch=0))
+    tiny_val = tmp_path / "tiny_val"
+    tiny_val.mkdir()
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tiny_val / "small.png")
+    config = TrainConfig(task="denoise", train=[str(image_folders["clean"])], val=str(tiny_val), **tiny_run_args())
+    with pytest.raises(ValueError, match="small.*at least 11x11"):
+        train(config, tmp_path / "run", torch.device("cpu"))
+    assert not (tmp_path / "run" / "checkpoint.pt").exists()
+
+
+def test_resume_after_a_hard_kill_logs_each_step_once(image_folders, tmp_path):
+    run = tmp_path / "run"
+    config = TrainConfig(task="denoise", train=[str(image_folders["clean"])], **tiny_run_args(steps=4, val_limit=0))
+    train(config, run, torch.device("cpu"))
+    state = torch.load(run / "checkpoint.pt", weights_only=True)
+    state["step"] = 2  # as if killed (kill -9) after logging steps 3 and 4 but before their checkpoint
+    torch.save(state, run / "checkpoint.pt")
+    train(config, run, torch.device("cpu"))
+    steps = [r["step"] for r in read_metrics(run) if "loss" in r]
+    assert steps == [1, 2, 3, 4]
+
+
+def test_training_checkpoint_as_weights_gives_the_ema(image_folders, tmp_path):
+    run = tmp_path / "run"
+    config = TrainConfig(task="denoise", train=[str(image_folders["clean"])], **tiny_run_args(steps=2, ema=0.5))
+    train(config, run, torch.device("cpu"))
+    state = torch.load(run / "checkpoint.pt", weights_only=True)
+    loaded = load_weights_file(run / "checkpoint.pt").state_dict
+    key = next(k for k, v in state["model"].items() if v.is_floating_point() and not torch.equal(v, state["ema"][k]))
+    assert torch.equal(loaded[key], state["ema"][key])
+    exported = load_weights_file(export_run(run, tmp_path / "export")).state_dict
+    assert torch.equal(exported[key], loaded[key])
+
+
+def test_each_ddp_process_trains_on_its_own_gpu():
+    from restormixer_cli.training.trainer import Distributed, process_device
+
+    cuda = torch.device("cuda")
+    assert process_device(cuda, Distributed(rank=5, world=8, local_rank=1)) == torch.device("cuda", 1)
+    assert process_device(torch.device("cuda", 0), Distributed()) == torch.device("cuda", 0)
+    assert process_device(torch.device("cpu"), Distributed(rank=1, world=2, local_rank=1)) == torch.device("cpu")

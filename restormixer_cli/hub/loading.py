@@ -22,7 +22,8 @@ from ..model import RestorMixer
 WEIGHTS_NAME = "model.safetensors"
 CONFIG_NAME = "config.json"
 PICKLE_SUFFIXES = (".pth", ".pt", ".ckpt", ".bin")
-_WRAPPER_KEYS = ("params_ema", "params", "state_dict", "model", "net", "ema")
+#: Containers of the weights in training checkpoints, averaged (EMA) weights first: they are the ones to publish.
+_WRAPPER_KEYS = ("params_ema", "ema", "state_dict_ema", "model_ema", "params", "state_dict", "model", "net")
 _PREFIXES = ("module.", "_orig_mod.", "model.", "net.")
 _MODEL_ARGS = ("base_channel", "num_blocks", "window_size", "num_heads", "mlp_ratio", "d_state", "expand")
 

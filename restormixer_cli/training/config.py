@@ -64,8 +64,8 @@ class TrainConfig:
             self.y_channel = bool(defaults and defaults.y_channel)
         if len(self.num_blocks) != 3 or self.num_blocks[1] < 2 or self.num_blocks[2] < 2:
             raise ValueError("num_blocks needs three stages, the last two with at least 2 blocks")
-        if self.patch % 16:
-            raise ValueError("patch must be a multiple of 16")
+        if self.patch <= 0 or self.patch % 16:
+            raise ValueError("patch must be a positive multiple of 16")
         for name in ("steps", "batch", "val_every", "ckpt_every"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive")

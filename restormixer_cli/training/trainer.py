@@ -61,6 +61,13 @@ def _init_distributed(device_type: str) -> Distributed:
     return Distributed(dist.get_rank(), world, int(os.environ.get("LOCAL_RANK", "0")))
 
 
+def process_device(device: torch.device, distributed: Distributed) -> torch.device:
+    """The device of this process: under multi-GPU DDP, the GPU of its local rank on its node."""
+    if device.type == "cuda" and distributed.world > 1:
+        return torch.device("cuda", distributed.local_rank)
+    return device
+
+
 def learning_rate(config: TrainConfig, step: int) -> float:
     """Linear warmup, then cosine decay from ``lr`` to ``min_lr`` at ``steps``."""
     if step < config.warmup:
@@ -121,9 +128,12 @@ class Trainer:
     """Owns the model, optimiser, data and run folder of one training run."""
 
     def __init__(self, config: TrainConfig, run_dir: Path, device: torch.device, console: Console | None = None):
-        self.config, self.run_dir, self.device = config, run_dir, device
+        self.config, self.run_dir = config, run_dir
         self.console = console or Console(stderr=True)
         self.dist = _init_distributed(device.type)
+        self.device = process_device(device, self.dist)
+        if self.device.type == "cuda" and self.device.index is not None:
+            torch.cuda.set_device(self.device)
         torch.manual_seed(config.seed)
         self.model = RestorMixer(**config.model_config)
         if config.init:
@@ -182,7 +192,16 @@ class Trainer:
         self.optimizer.load_state_dict(state["optimizer"])
         self.scaler.load_state_dict(state["scaler"])
         self.step = int(state["step"])
+        if self.dist.main:
+            self._drop_metrics_after(self.step)
         return True
+
+    def _drop_metrics_after(self, step: int) -> None:
+        """Forget logged steps past the checkpoint (a run killed between checkpoints redoes them)."""
+        path = self.run_dir / METRICS
+        kept = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line)["step"] <= step]
+        with atomic_path(path) as tmp:
+            tmp.write_text("".join(line + "\n" for line in kept))
 
     def final_weights(self) -> dict[str, torch.Tensor]:
         """The weights to publish: the EMA if enabled, else the raw model."""
@@ -280,6 +299,16 @@ class Trainer:
         return scores
 
 
+def check_validation_sizes(pairs: list[ImagePair], crop_border: int) -> None:
+    """Raise ValueError for validation images too small to score (SSIM needs 11x11 after the crop)."""
+    smallest = 11 + 2 * crop_border
+    for pair in pairs:
+        if min(pair.clean.shape[:2]) < smallest or pair.clean.shape != pair.degraded.shape:
+            raise ValueError(f"validation image {pair.name} is {pair.clean.shape[1]}x{pair.clean.shape[0]} "
+                             f"(degraded {pair.degraded.shape[1]}x{pair.degraded.shape[0]}); "
+                             f"scoring needs matching sizes of at least {smallest}x{smallest}")
+
+
 def train(config: TrainConfig, run_dir: Path, device: torch.device, console: Console | None = None) -> dict | None:
     """Create or resume the run in ``run_dir`` and train it; returns the last validation scores."""
     console = console or Console(stderr=True)
@@ -289,16 +318,17 @@ def train(config: TrainConfig, run_dir: Path, device: torch.device, console: Con
         previous = TrainConfig.load(saved)
         if previous.model_config != config.model_config or previous.task != config.task:
             raise ValueError(f"{run_dir} holds a run of another task or model configuration; use a new --out")
-    config.save(saved)
-    trainer = Trainer(config, run_dir, device, console)
-    if trainer.load_checkpoint() and trainer.dist.main:
-        console.print(f"resuming {run_dir} at step {trainer.step}")
     degradation = make_degradation(config.degradation) if config.degradation else None
     paired, clean = load_training_images([Path(p) for p in config.train])
     sampler = PatchSampler(paired, clean, degradation, config.patch, config.seed + 1, config.paired_fraction)
     val_pairs = (
         load_validation_set(Path(config.val), degradation, seed=0, limit=config.val_limit) if config.val else []
     )
+    check_validation_sizes(val_pairs, config.crop_border)
+    trainer = Trainer(config, run_dir, device, console)
+    config.save(saved)  # only once the run can start: a failed start leaves the folder reusable
+    if trainer.load_checkpoint() and trainer.dist.main:
+        console.print(f"resuming {run_dir} at step {trainer.step}")
     try:
         scores = trainer.run(sampler, val_pairs)
     finally:
