@@ -266,3 +266,38 @@ def test_untrusted_config_json_is_validated(tiny_weights, tmp_path, config, fiel
     result = runner.invoke(app, ["restore", str(tmp_path / "in"), "-o", str(tmp_path / "out"), "--weights", str(folder)])
     assert result.exit_code == 1 and field in result.output
     assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1
+
+
+def test_unreachable_hub_fails_after_one_short_retry(cache):
+    """A server that drops every connection: the download gives up after two attempts, in one line,
+    instead of huggingface_hub's five backed-off retries."""
+    import threading
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    listener.settimeout(0.2)
+    accepted = []
+    stop = threading.Event()
+
+    def drop_all():
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                continue
+            accepted.append(1)
+            conn.close()
+
+    thread = threading.Thread(target=drop_all, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{listener.getsockname()[1]}"
+        result = runner.invoke(app, ["download-weights", "--repo", REPO, "--endpoint", url])
+    finally:
+        stop.set()
+        thread.join()
+        listener.close()
+    assert result.exit_code == 1 and "cannot reach the hub" in result.output
+    assert len(result.output.strip().splitlines()) == 1
+    assert 1 <= len(accepted) <= 2

@@ -9,12 +9,13 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import time
 from pathlib import Path
 
 from huggingface_hub import constants as hub_constants
 from huggingface_hub import errors as hub_errors
 from huggingface_hub import hf_hub_download
-from huggingface_hub.utils import HFValidationError, validate_repo_id
+from huggingface_hub.utils import HFValidationError, get_session, validate_repo_id
 
 from .loading import CONFIG_NAME, WEIGHTS_NAME
 
@@ -77,6 +78,21 @@ def check_hub_names(repo_id: str, filename: str, revision: str) -> None:
         raise HubError(f"invalid file name {filename!r}: use a path inside the repository")
 
 
+def _check_reachable(endpoint: str, where: str, filename: str, attempts: int = 2, timeout_s: float = 5.0) -> None:
+    """Raise HubError at once when the endpoint does not answer at all: huggingface_hub would retry a
+    refused or timed-out connection for about 25 s before giving up."""
+    for attempt in range(attempts):
+        try:
+            get_session().head(endpoint, timeout=timeout_s)  # any HTTP answer means reachable
+            return
+        except Exception as exc:  # noqa: BLE001 - transport errors of the hub's HTTP client
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            if attempt + 1 < attempts:
+                time.sleep(0.5)
+    raise HubError(f"cannot reach the hub at {endpoint} to fetch {filename} from {where} ({reason}); "
+                   f"check the network or {_HINT}")
+
+
 def download_file(repo_id: str, filename: str = WEIGHTS_NAME, revision: str = "main", sha256: str | None = None,
                   endpoint: str | None = None, local_files_only: bool = False) -> Path:
     """Path of ``filename`` from the hub cache, downloading it if needed, checksum-verified.
@@ -84,6 +100,8 @@ def download_file(repo_id: str, filename: str = WEIGHTS_NAME, revision: str = "m
     A file whose sha256 differs from ``sha256`` is deleted from the cache before HubError is raised.
     """
     check_hub_names(repo_id, filename, revision)
+    if not local_files_only and not hub_constants.is_offline_mode():
+        _check_reachable(endpoint or hub_constants.ENDPOINT, f"{repo_id}@{revision}", filename)
     try:
         path = Path(hf_hub_download(repo_id, filename, revision=revision, endpoint=endpoint,
                                     local_files_only=local_files_only))
