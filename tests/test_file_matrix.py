@@ -15,7 +15,7 @@ import numpy as np
 import png
 import pytest
 import tifffile
-from PIL import Image, ImageCms, TiffImagePlugin, TiffTags
+from PIL import ExifTags, Image, ImageCms, TiffImagePlugin, TiffTags
 
 from restormixer_cli.io.images import read_image, write_image
 
@@ -31,11 +31,14 @@ def pixels(channels: int, bits: int) -> np.ndarray:
     return (arr * (2**bits - 1)).round().astype(np.uint16 if bits == 16 else np.uint8)
 
 
-def exif(orientation: int | None = None) -> Image.Exif:
+def exif(orientation: int | None = None, sub_ifds: bool = False) -> Image.Exif:
     data = Image.Exif()
     data[0x010F] = "TestCamera"  # Make
     if orientation:
         data[0x0112] = orientation
+    if sub_ifds:
+        data.get_ifd(ExifTags.IFD.Exif)[0x829A] = (1, 125)  # ExposureTime
+        data.get_ifd(ExifTags.IFD.GPSInfo)[1] = "N"  # GPSLatitudeRef
     return data
 
 
@@ -50,6 +53,7 @@ class Source:
     bits: int = 8
     icc: bool = False
     exif: bool = False
+    sub_ifds: bool = False  # EXIF camera settings and GPS
     rotated: bool = False  # EXIF orientation 6: the picture is W x H once displayed
 
     def path(self, folder: Path) -> Path:
@@ -97,8 +101,8 @@ SOURCES = [
     Source("gray_alpha.png", _pil(lambda: Image.fromarray(pixels(2, 8), "LA")), gray=True, alpha=True),
     Source("palette.png", _pil(lambda: Image.fromarray(pixels(3, 8)).quantize(64))),
     Source("cmyk.jpg", _pil(lambda: Image.fromarray(pixels(3, 8)).convert("CMYK"), quality=95)),
-    Source("exif_icc.jpg", _pil(lambda: Image.fromarray(pixels(3, 8)), exif=exif(6).tobytes(), icc_profile=SRGB,
-                                quality=95), icc=True, exif=True, rotated=True),
+    Source("exif_icc.jpg", _pil(lambda: Image.fromarray(pixels(3, 8)), exif=exif(6, sub_ifds=True).tobytes(), icc_profile=SRGB,
+                                quality=95), icc=True, exif=True, sub_ifds=True, rotated=True),
     Source("rgb16.png", _pypng16(3), bits=16),
     Source("rgba16.png", _pypng16(4), alpha=True, bits=16),
     Source("gray16.png", _pypng16(1), gray=True, bits=16),
@@ -157,6 +161,10 @@ def test_output_reopens_with_what_it_should_keep(inputs, tmp_path, source, ext):
             tags = img.getexif()
             assert tags.get(0x010F) == "TestCamera"
             assert tags.get(0x0112) in (None, 1)
+            if source.sub_ifds and not (ext == "tif" and bits == 16):
+                exposure = tags.get_ifd(ExifTags.IFD.Exif).get(0x829A)
+                assert (exposure[0] / exposure[1] if isinstance(exposure, tuple) else float(exposure)) == 1 / 125
+                assert tags.get_ifd(ExifTags.IFD.GPSInfo).get(1) == "N"
         if ext == "png" and bits == 16 and not alpha and source.gray:
             assert img.mode.startswith("I")
     if ext == "tif":

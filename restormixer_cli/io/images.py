@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import png
 import tifffile
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
 from . import DEFAULT_MAX_PIXELS
 from .atomic import atomic_path
@@ -307,15 +307,22 @@ def write_image(path: Path, image: ImageData) -> None:
         pixels = np.concatenate([pixels, image.alpha[..., None]], axis=2)
     arr = _quantize(pixels, bits)
     with atomic_path(Path(path)) as tmp:
-        if bits == 16 and fmt.name == "TIFF":
-            tifffile.imwrite(tmp, arr[..., 0] if arr.shape[2] == 1 else arr, iccprofile=image.icc_profile,
-                             compression="zlib", photometric="minisblack" if arr.shape[2] <= 2 else "rgb",
-                             extrasamples=[2] if arr.shape[2] in (2, 4) else None, **_tifffile_metadata(image.exif))
-        elif bits == 16 and arr.shape[2] > 1:
-            _write_png16(tmp, arr, image.icc_profile, image.exif)
-        else:
-            _save_with_pil(tmp, _pil_image(arr), fmt, image)
+        try:
+            _encode(tmp, arr, fmt, image)
+        except (RuntimeError, ValueError, TypeError, KeyError, struct.error) as exc:  # encoders' own errors
+            raise ImageWriteError(f"the {fmt.name} encoder failed ({type(exc).__name__}: {exc})") from None
         _check_decodes(tmp, fmt, arr.shape)
+
+
+def _encode(path: Path, arr: np.ndarray, fmt: FileFormat, image: ImageData) -> None:
+    if arr.dtype == np.uint16 and fmt.name == "TIFF":
+        tifffile.imwrite(path, arr[..., 0] if arr.shape[2] == 1 else arr, iccprofile=image.icc_profile,
+                         compression="zlib", photometric="minisblack" if arr.shape[2] <= 2 else "rgb",
+                         extrasamples=[2] if arr.shape[2] in (2, 4) else None, **_tifffile_metadata(image.exif))
+    elif arr.dtype == np.uint16 and arr.shape[2] > 1:
+        _write_png16(path, arr, image.icc_profile, image.exif)
+    else:
+        _save_with_pil(path, _pil_image(arr), fmt, image)
 
 
 def _check_decodes(path: Path, fmt: FileFormat, shape: tuple[int, ...]) -> None:
@@ -366,10 +373,15 @@ def _save_with_pil(path: Path, img: Image.Image, fmt: FileFormat, image: ImageDa
     if fmt.metadata and image.icc_profile:
         options["icc_profile"] = image.icc_profile
     if fmt.metadata and image.exif:
-        if fmt.name == "TIFF":  # TIFF keeps EXIF as IFD tags, not as an APP1 blob
-            exif = Image.Exif()
-            exif.load(image.exif)
-            options["tiffinfo"] = exif
-        else:
-            options["exif"] = image.exif
+        options["exif"] = image.exif
+        if fmt.name == "TIFF" and _has_sub_ifds(image.exif):
+            # Pillow's compressing (libtiff) TIFF writer cannot write the EXIF and GPS sub-IFDs;
+            # its own writer can, uncompressed: the metadata matters more than the file size.
+            del options["compression"]
     img.save(path, format=fmt.name, **options)
+
+
+def _has_sub_ifds(exif_bytes: bytes) -> bool:
+    exif = Image.Exif()
+    exif.load(exif_bytes)
+    return any(tag in exif for tag in (ExifTags.IFD.Exif, ExifTags.IFD.GPSInfo, ExifTags.IFD.Interop))
