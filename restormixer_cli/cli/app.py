@@ -9,6 +9,7 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from .. import __version__
@@ -27,7 +28,7 @@ err = Console(stderr=True, soft_wrap=True)
 
 def fail(message: str, code: int = 1) -> typer.Exit:
     """Print a one-line error and return the exit to raise."""
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    err.print(f"[bold red]error:[/] {escape(str(message))}", highlight=False)
     return typer.Exit(code)
 
 
@@ -105,7 +106,7 @@ def download_weights(
     except (HubError, ValueError) as exc:
         raise fail(str(exc))
     for label, path in paths:
-        console.print(f"{label}: {path}")
+        console.print(f"{escape(str(label))}: {escape(str(path))}")
 
 
 # --------------------------------------------------------------------------------------- restore
@@ -245,9 +246,9 @@ def export(
 
     try:
         folder = export_run(run_dir, out)
-        console.print(f"exported to {folder}")
+        console.print(f"exported to {escape(str(folder))}")
         if push:
-            console.print(f"uploaded: {push_to_hub(folder, push)}")
+            console.print(f"uploaded: {escape(str(push_to_hub(folder, push)))}")
     except (ValueError, OSError, RuntimeError) as exc:
         raise fail(str(exc))
 

@@ -6,6 +6,7 @@ import shutil
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from ..api import load_restorer, restore_paths
@@ -29,17 +30,17 @@ def run_demo(out: Path, device: str, console: Console, err: Console) -> int:
         shutil.rmtree(folder, ignore_errors=True)
         try:
             inputs, truth = write_degraded_samples(task, folder)
-            restorer = load_restorer(task=task, device=device, notice=lambda m: err.print(f"note: {m}"))
+            restorer = load_restorer(task=task, device=device, notice=lambda m: err.print(f"note: {escape(str(m))}"))
         except (RuntimeError, ValueError) as exc:
-            err.print(f"[bold red]error:[/] {exc}", highlight=False)
+            err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
             return 1
         settings = EvalSettings(y_channel=TASK_DEFAULTS[task].y_channel)
-        err.print(f"{task}: restoring {len(SAMPLE_PHOTOS)} photos with {restorer.source}", highlight=False)
+        err.print(f"{task}: restoring {len(SAMPLE_PHOTOS)} photos with {escape(str(restorer.source))}", highlight=False)
         results = restore_paths([str(inputs)], folder / "restored", restorer,
                                 OutputOptions(gt_dir=truth, compare_dir=folder / "compare", eval_settings=settings))
         failed = [r for r in results if r.status != "done"]
         if failed:
-            err.print(f"[bold red]error:[/] {failed[0].input}: {failed[0].error}", highlight=False)
+            err.print(f"[bold red]error:[/] {escape(str(failed[0].input))}: {escape(str(failed[0].error))}", highlight=False)
             return 1
         before = evaluate_folders(inputs, truth, settings).summary
         after = mean_scores([r.psnr for r in results], [r.ssim for r in results])
@@ -48,6 +49,6 @@ def run_demo(out: Path, device: str, console: Console, err: Console) -> int:
         table.add_row(task, str(len(results)), metric, f"{psnr_in:.2f}", f"{psnr_out:.2f}", f"{psnr_out - psnr_in:+.2f}")
         table.add_row("", "", "SSIM", f"{ssim_in:.4f}", f"{ssim_out:.4f}", f"{ssim_out - ssim_in:+.4f}")
     table.caption = (f"photos: scikit-image samples ({', '.join(SAMPLE_PHOTOS)}); "
-                     f"side-by-side pictures in {out}/<task>/compare/")
+                     f"side-by-side pictures in {escape(str(out))}/<task>/compare/")
     console.print(table)
     return 0

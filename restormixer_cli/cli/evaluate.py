@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
@@ -22,7 +23,7 @@ def _table(report: EvalReport, quiet: bool) -> Table:
     table.add_column("SSIM", justify="right")
     if not quiet:
         for score in report.scored:
-            table.add_row(score.name, format_score(score.psnr, 2), format_score(score.ssim, 4))
+            table.add_row(escape(score.name), format_score(score.psnr, 2), format_score(score.ssim, 4))
     mean = report.summary
     infinite = mean["infinite_psnr"]
     label = f"mean of {mean['count']}" + (f" ({infinite} infinite)" if infinite else "")
@@ -42,21 +43,21 @@ def run_eval(pred: Path, gt: Path, y_channel: bool, crop_border: int, suffix: st
         for report_path in filter(None, (json_report, csv_report)):
             plan.claim(report_path, "the report")
     except (ValueError, FileNotFoundError) as exc:
-        err.print(f"[bold red]error:[/] {exc}", highlight=False)
+        err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
         return 1
     progress = Progress(TextColumn("scoring"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[name]}"),
                         console=err, transient=True, disable=quiet)
     with progress:
         bar = progress.add_task("scoring", total=len(pairs), name="")
-        scores = evaluate_pairs(pairs, settings, on_image=lambda score: progress.update(bar, advance=1, name=score.name))
+        scores = evaluate_pairs(pairs, settings, on_image=lambda score: progress.update(bar, advance=1, name=escape(score.name)))
     report = EvalReport(settings, scores, unpaired_pred, unpaired_gt)
     for score in report.images:
         if score.error:
-            err.print(f"[red]skipped[/] {score.name}: {score.error}", highlight=False)
+            err.print(f"[red]skipped[/] {escape(str(score.name))}: {escape(str(score.error))}", highlight=False)
     for label, names in (("prediction", report.unpaired_pred), ("ground truth", report.unpaired_gt)):
         if names:
             shown = ", ".join(names[:5]) + (f" (+{len(names) - 5} more)" if len(names) > 5 else "")
-            err.print(f"[yellow]unpaired {label}:[/] {shown}", highlight=False)
+            err.print(f"[yellow]unpaired {escape(str(label))}:[/] {escape(str(shown))}", highlight=False)
     console.print(_table(report, quiet))
     try:
         if json_report:
@@ -64,7 +65,7 @@ def run_eval(pred: Path, gt: Path, y_channel: bool, crop_border: int, suffix: st
         if csv_report:
             report.write_csv(csv_report)
     except OSError as exc:
-        err.print(f"[bold red]error:[/] cannot write the report: {exc.strerror or exc} ({exc.filename})", highlight=False)
+        err.print(f"[bold red]error:[/] cannot write the report: {escape(str(exc.strerror or exc))} ({escape(str(exc.filename))})", highlight=False)
         return 1
     if not report.scored:
         err.print("[bold red]error:[/] no image pairs could be scored", highlight=False)

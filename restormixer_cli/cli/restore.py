@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -96,11 +97,11 @@ def _progress(console: Console, quiet: bool) -> Progress:
 def run_restore(request: RestoreRequest, console: Console, err: Console) -> int:
     """Run a restore request; returns the process exit code (0 only if every file succeeded)."""
     def error(message: str) -> int:
-        err.print(f"[bold red]error:[/] {message}", highlight=False)
+        err.print(f"[bold red]error:[/] {escape(str(message))}", highlight=False)
         return 1
 
     def notice(message: str) -> None:
-        err.print(f"[yellow]note:[/] {message}", highlight=False)
+        err.print(f"[yellow]note:[/] {escape(str(message))}", highlight=False)
 
     if request.task is None and request.weights is None:
         return error("give --task (see `restormixer models`) or --weights")
@@ -119,7 +120,7 @@ def run_restore(request: RestoreRequest, console: Console, err: Console) -> int:
     except (ValueError, FileNotFoundError, PlanError, WeightsError, HubError, RuntimeError) as exc:
         return error(str(exc))
     if not request.quiet:
-        err.print(f"restoring {len(jobs)} image(s) with {restorer.source} on {restorer.settings.device}", highlight=False)
+        err.print(f"restoring {len(jobs)} image(s) with {escape(str(restorer.source))} on {restorer.settings.device}", highlight=False)
     runner = FileRestorer(restorer, options)
     results: list[FileResult] = []
     started = time.perf_counter()
@@ -130,7 +131,7 @@ def run_restore(request: RestoreRequest, console: Console, err: Console) -> int:
         overall = progress.add_task("images", total=len(jobs), name="")
         tiles = progress.add_task("tiles", total=None, name="", visible=False)
         for job in jobs:
-            progress.update(overall, name=job.source.path.name)
+            progress.update(overall, name=escape(job.source.path.name))
 
             def on_tile(done: int, total: int) -> None:
                 progress.update(tiles, completed=done, total=total, visible=total > 1)
@@ -142,7 +143,7 @@ def run_restore(request: RestoreRequest, console: Console, err: Console) -> int:
                 break
             except OSError as exc:
                 if exc.errno == errno.ENOSPC:
-                    err.print(f"[bold red]error:[/] disk full while writing {job.output}; stopping", highlight=False)
+                    err.print(f"[bold red]error:[/] disk full while writing {escape(str(job.output))}; stopping", highlight=False)
                     results.append(FileResult(str(job.source.path), None, "failed", error="disk full"))
                     break
                 raise
@@ -157,7 +158,7 @@ def run_restore(request: RestoreRequest, console: Console, err: Console) -> int:
         try:
             _write_report(request.json_report, request, restorer.source, results, elapsed)
         except OSError as exc:
-            err.print(f"[bold red]error:[/] cannot write the report {request.json_report}: {exc.strerror or exc}",
+            err.print(f"[bold red]error:[/] cannot write the report {escape(str(request.json_report))}: {escape(str(exc.strerror or exc))}",
                       highlight=False)
             return interrupted or 1
     failed = [r for r in results if r.status == "failed"]
@@ -173,16 +174,16 @@ def run_restore(request: RestoreRequest, console: Console, err: Console) -> int:
 
 def _print_result(result: FileResult, request: RestoreRequest, console: Console) -> None:
     if result.status == "failed":
-        console.print(f"[red]failed[/] {result.input}: {result.error}", highlight=False)
+        console.print(f"[red]failed[/] {escape(str(result.input))}: {escape(str(result.error))}", highlight=False)
         return
     if request.quiet:
         return
     for note in result.notes:
-        console.print(f"[yellow]note:[/] {result.input}: {note}", highlight=False)
+        console.print(f"[yellow]note:[/] {escape(str(result.input))}: {escape(str(note))}", highlight=False)
     if result.status == "skipped":
-        console.print(f"skipped {result.input} (output exists)", highlight=False)
+        console.print(f"skipped {escape(str(result.input))} (output exists)", highlight=False)
     elif result.psnr is not None:
-        console.print(f"{result.input} -> {result.output}  PSNR {format_score(result.psnr, 2)} dB  "
+        console.print(f"{escape(str(result.input))} -> {escape(str(result.output))}  PSNR {format_score(result.psnr, 2)} dB  "
                       f"SSIM {format_score(result.ssim, 4)}", highlight=False)
     else:
-        console.print(f"{result.input} -> {result.output}", highlight=False)
+        console.print(f"{escape(str(result.input))} -> {escape(str(result.output))}", highlight=False)

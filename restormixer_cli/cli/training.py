@@ -8,6 +8,7 @@ from pathlib import Path
 
 import torch
 from rich.console import Console
+from rich.markup import escape
 
 from ..inference.devices import resolve_device
 from ..training.config import TrainConfig
@@ -43,13 +44,13 @@ def run_training(config: TrainConfig, out: Path, device: str, threads: int, cons
     try:
         scores = train(config, out, resolve_device(device), err)
     except TrainingInterrupted as exc:
-        err.print(str(exc))
+        err.print(escape(str(exc)))
         return 130
     except (ValueError, OSError) as exc:
-        err.print(f"[bold red]error:[/] {exc}", highlight=False)
+        err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
         return 1
     if scores:
         console.print(f"final validation: PSNR {scores['psnr']:.2f} dB, SSIM {scores['ssim']:.4f} "
                       f"(input {scores['input_psnr']:.2f} dB / {scores['input_ssim']:.4f})")
-    console.print(f"run folder: {out} (export with: restormixer export {out} --out DIR)")
+    console.print(f"run folder: {escape(str(out))} (export with: restormixer export {escape(str(out))} --out DIR)")
     return 0
