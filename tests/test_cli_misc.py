@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import torch
 from typer.testing import CliRunner
@@ -12,6 +13,8 @@ from typer.testing import CliRunner
 from restormixer_cli import __version__
 from restormixer_cli.cli import app
 from restormixer_cli.inference.engine import InferenceSettings, Restorer
+
+from .conftest import SUBPROCESS_ENV
 
 runner = CliRunner()
 
@@ -63,3 +66,12 @@ def test_cuda_out_of_memory_halves_the_tile_and_retries():
     assert restorer.tile == 64
     assert notices == ["out of GPU memory with tile 256; retrying with tile 128",
                        "out of GPU memory with tile 128; retrying with tile 64"]
+
+
+def test_training_benchmark_runs_every_variant():
+    script = Path(__file__).parent.parent / "benchmarks" / "training_speed.py"
+    done = subprocess.run([sys.executable, str(script), "--tiny", "--patches", "16", "--batch", "1", "--warmup", "0",
+                           "--steps", "1"], env=SUBPROCESS_ENV, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    rows = [line for line in done.stdout.splitlines() if line.startswith("tiny")]
+    assert len(rows) == 4 and rows[0].endswith("1.00x")
