@@ -222,8 +222,8 @@ def test_long_file_names_are_written(tmp_path, tiny_weights):
 def test_overlap_that_leaves_no_stride_is_refused(tmp_path, tiny_weights):
     save_rgb(tmp_path / "in" / "a.png")
     result = restore(str(tmp_path / "in"), "-o", str(tmp_path / "out"), "--weights", str(tiny_weights),
-                     "--tile", "32", "--tile-overlap", "24")
-    assert result.exit_code == 1 and "more than half the tile size" in result.output
+                     "--tile", "32", "--tile-overlap", "28")
+    assert result.exit_code == 1 and "more than 3/4 of the tile size" in result.output
 
 
 def test_full_disk_stops_the_run_with_one_line(photos, tiny_weights, tmp_path, monkeypatch):

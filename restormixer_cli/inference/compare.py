@@ -1,4 +1,4 @@
-"""Side-by-side comparison pictures: input | restored | ground truth, labelled, scores in the caption."""
+"""Side-by-side comparison pictures: labelled panels, such as input | restored | ground truth with scores."""
 
 from __future__ import annotations
 
@@ -37,13 +37,10 @@ def _caption(psnr: float | None, ssim: float | None) -> str:
     return f"restored: PSNR {format_score(psnr, 2)} dB, SSIM {ssim:.4f}"
 
 
-def comparison_picture(degraded: ImageData, restored: ImageData, ground_truth: ImageData | None = None,
-                       psnr: float | None = None, ssim: float | None = None, max_height: int = 512) -> Image.Image:
-    """One RGB picture with labelled panels side by side (each scaled to at most ``max_height``)."""
-    height = min(max_height, degraded.pixels.shape[0])
-    columns = [("input", degraded), (_caption(psnr, ssim), restored)]
-    if ground_truth is not None:
-        columns.append(("ground truth", ground_truth))
+def side_by_side(columns: list[tuple[str, ImageData]], max_height: int = 512) -> Image.Image:
+    """One RGB picture with labelled panels side by side (each scaled to the first's height, at most
+    ``max_height``)."""
+    height = min(max_height, columns[0][1].pixels.shape[0])
     panels = [(label, _panel(img, height)) for label, img in columns]
     font = _font(max(12, height // 24))
     label_height = font.getbbox("Ag")[3] + 2 * _GAP
@@ -56,6 +53,15 @@ def comparison_picture(degraded: ImageData, restored: ImageData, ground_truth: I
         draw.text((x, _GAP), label, fill=_TEXT, font=font)
         x += panel.width + _GAP
     return canvas
+
+
+def comparison_picture(degraded: ImageData, restored: ImageData, ground_truth: ImageData | None = None,
+                       psnr: float | None = None, ssim: float | None = None, max_height: int = 512) -> Image.Image:
+    """input | restored (scores in its label) | ground truth, when given."""
+    columns = [("input", degraded), (_caption(psnr, ssim), restored)]
+    if ground_truth is not None:
+        columns.append(("ground truth", ground_truth))
+    return side_by_side(columns, max_height)
 
 
 def write_comparison(path: Path, degraded: ImageData, restored: ImageData, ground_truth: ImageData | None = None,

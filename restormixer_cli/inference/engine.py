@@ -64,9 +64,9 @@ class InferenceSettings:
             raise ValueError(f"tile size must be 0 or at least {2 * SIZE_MULTIPLE}")
         if self.overlap < 0:
             raise ValueError("tile overlap must be >= 0")
-        if self.tile and self.overlap > self.tile // 2:
-            raise ValueError(f"tile overlap {self.overlap} is more than half the tile size {self.tile}: "
-                             "tiles would repeat most of their work; use a smaller overlap or a larger tile")
+        if self.tile and self.overlap > 3 * self.tile // 4:
+            raise ValueError(f"tile overlap {self.overlap} is more than 3/4 of the tile size {self.tile}: tiles would "
+                             "repeat most of their work; use a smaller overlap or a larger tile")
         if self.batch_size < 1:
             raise ValueError("batch size must be >= 1")
 

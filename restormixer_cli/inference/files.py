@@ -120,7 +120,9 @@ def plan_jobs(sources: list[InputFile], options: OutputOptions, reports: Iterabl
     return jobs
 
 
-def _restore_pixels(restorer: Restorer, image: ImageData, on_tile) -> ImageData:
+def restore_image_data(restorer: Restorer, image: ImageData,
+                       on_tile: Callable[[int, int], None] | None = None) -> ImageData:
+    """The restored image, with the input's metadata, alpha and bit depth."""
     tensor = torch.from_numpy(np.ascontiguousarray(image.rgb)).permute(2, 0, 1)
     restored = restorer.restore(tensor, on_tile).permute(1, 2, 0).numpy()
     return image.with_pixels(restored)
@@ -145,7 +147,7 @@ class FileRestorer:
             return FileResult(str(job.source.path), None, "failed", error=str(exc))
         result.width, result.height = image.size
         try:
-            restored = _restore_pixels(self.restorer, image, on_tile)
+            restored = restore_image_data(self.restorer, image, on_tile)
             result.notes = self._format_notes(image, job.output)
             job.output.parent.mkdir(parents=True, exist_ok=True)
             write_image(job.output, restored)

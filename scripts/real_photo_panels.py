@@ -1,0 +1,45 @@
+"""Side-by-side panels of real photos restored by several checkpoints, to judge them by eye.
+
+    python scripts/real_photo_panels.py PHOTOS_DIR --out panels/ --weights v1=OLD_FOLDER --weights v2=NEW_FOLDER
+
+Writes one PNG per photo: input | one column per ``--weights LABEL=PATH`` (a weights file or a
+hub-layout folder). Real photos have no ground truth, so these pictures are how a checkpoint is
+judged on them.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import torch
+
+from restormixer_cli.api import load_restorer
+from restormixer_cli.inference.compare import side_by_side
+from restormixer_cli.inference.files import restore_image_data
+from restormixer_cli.io.atomic import atomic_path
+from restormixer_cli.io.discovery import list_images
+from restormixer_cli.io.images import read_image
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("photos", type=Path)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--weights", action="append", required=True, metavar="LABEL=PATH")
+    parser.add_argument("--max-height", type=int, default=400)
+    args = parser.parse_args()
+    torch.set_num_threads(2)
+    restorers = {label: load_restorer(weights=path, device="cpu")
+                 for label, path in (item.split("=", 1) for item in args.weights)}
+    args.out.mkdir(parents=True, exist_ok=True)
+    for photo in list_images(args.photos):
+        image = read_image(photo)
+        columns = [("input", image)] + [(label, restore_image_data(r, image)) for label, r in restorers.items()]
+        with atomic_path(args.out / f"{photo.stem}.png") as tmp:
+            side_by_side(columns, args.max_height).save(tmp, format="PNG")
+        print(f"{photo.name}: {args.out / (photo.stem + '.png')}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
