@@ -14,7 +14,7 @@ from PIL import Image
 
 from restormixer_cli.hub.loading import build_model, load_weights_file
 from restormixer_cli.training.config import TrainConfig
-from restormixer_cli.training.data import PatchSampler
+from restormixer_cli.training.data import PatchSampler, load_training_images
 from restormixer_cli.training.degradations import make_degradation
 from restormixer_cli.training.export import dataset_name, export_run
 from restormixer_cli.training.losses import MultiScaleDualDomainLoss, downscaled_targets
@@ -278,3 +278,39 @@ def test_each_ddp_process_trains_on_its_own_gpu():
     assert process_device(cuda, Distributed(rank=5, world=8, local_rank=1)) == torch.device("cuda", 1)
     assert process_device(torch.device("cuda", 0), Distributed()) == torch.device("cuda", 0)
     assert process_device(torch.device("cpu"), Distributed(rank=1, world=2, local_rank=1)) == torch.device("cpu")
+
+
+def test_batch_workers_give_the_same_stream(image_folders, tmp_path):
+    """Worker processes synthesise exactly the batches the training process would."""
+    from restormixer_cli.training.trainer import Trainer
+
+    paired, clean = load_training_images([image_folders["clean"]])
+    sampler = PatchSampler(paired, clean, make_degradation("rain"), patch=32, seed=3)
+    streams = []
+    for workers in (0, 2):
+        config = TrainConfig(task="derain", train=[], **tiny_run_args(workers=workers))
+        trainer = Trainer(config, tmp_path / f"w{workers}", torch.device("cpu"))
+        trainer.step = 5
+        batches = trainer._batches(sampler)
+        streams.append([next(batches) for _ in range(3)])
+    for (a, b), (c, d) in zip(*streams):
+        assert torch.equal(a, c) and torch.equal(b, d)
+    assert torch.equal(streams[0][0][0][0], sampler[5 * 2][0])
+
+
+def test_gpu_training_script_dry_run(tmp_path):
+    """The prepared GPU command, tested without a GPU: pack, train every task briefly, loadable outputs."""
+    data = tmp_path / "data"
+    for folder in ("bsds500/train", "bsds500/test", "clean_sun80", "rain100h/input", "rain100h/target"):
+        (data / folder).mkdir(parents=True)
+        Image.fromarray((textured_image(72, 96, seed=len(folder)) * 255).astype(np.uint8)).save(data / folder / "1.png")
+    script = Path(__file__).parent.parent / "scripts" / "gpu_train.py"
+    env = {**SUBPROCESS_ENV, "PYTHONPATH": str(script.parent.parent)}
+    for args in (["pack", "--data", str(data), "--out", str(tmp_path / "pack")],
+                 ["run", "--pack", str(tmp_path / "pack"), "--out", str(tmp_path / "out"), "--dry-run"]):
+        done = subprocess.run([sys.executable, str(script), *args], env=env, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr[-2000:]
+    files = sorted(p.relative_to(tmp_path / "out").as_posix() for p in (tmp_path / "out").rglob("*") if p.is_file())
+    assert len(files) <= 8 and "summary.json" in files
+    for task in ("denoise", "derain", "desnow"):
+        assert build_model(load_weights_file(tmp_path / "out" / task)).config["base_channel"] == 8

@@ -221,13 +221,14 @@ def train(
     time_limit: Annotated[Optional[float], typer.Option(help="Stop (resumably) after this many minutes.")] = None,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N or mps.")] = "auto",
     threads: Annotated[int, typer.Option(help="CPU threads (0 = PyTorch default).")] = 0,
+    workers: Annotated[Optional[int], typer.Option(help="Processes that synthesise batches ahead of the GPU (default 0).")] = None,
 ) -> None:
     """Train (or resume) a RestorMixer checkpoint. Under torchrun, trains with DDP."""
     from .training import build_train_config, run_training
 
     overrides = dict(degradation=degradation, steps=steps, batch=batch, patch=patch, lr=lr, base_channel=base_channel,
                      num_blocks=num_blocks, val_every=val_every, val_limit=val_limit, ckpt_every=ckpt_every,
-                     time_limit_min=time_limit)
+                     time_limit_min=time_limit, workers=workers)
     try:
         cfg = build_train_config(task, train_dirs, val, config, overrides)
     except (ValueError, OSError) as exc:

@@ -55,6 +55,7 @@ class TrainConfig:
     seed: int = 0
     precision: str = "auto"
     time_limit_min: float = 0.0
+    workers: int = 0  # processes synthesising batches ahead of the step (0: in the training process)
 
     def __post_init__(self) -> None:
         defaults = TASK_DEFAULTS.get(self.task)
@@ -69,6 +70,8 @@ class TrainConfig:
         for name in ("steps", "batch", "val_every", "ckpt_every"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive")
+        if self.workers < 0:
+            raise ValueError("workers must be 0 or more")
 
     @property
     def model_config(self) -> dict:

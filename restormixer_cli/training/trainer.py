@@ -8,6 +8,7 @@ import json
 import math
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -124,6 +125,20 @@ class _EMA:
             mine.copy_(theirs)
 
 
+class _StepBatches(torch.utils.data.Sampler):
+    """Index lists of the batches from ``step`` on, for one rank of ``world``."""
+
+    def __init__(self, step: int, batch: int, rank: int, world: int):
+        self.step, self.batch, self.rank, self.world = step, batch, rank, world
+
+    def __iter__(self) -> Iterator[list[int]]:
+        step = self.step
+        while True:
+            first = (step * self.world + self.rank) * self.batch
+            yield list(range(first, first + self.batch))
+            step += 1
+
+
 class Trainer:
     """Owns the model, optimiser, data and run folder of one training run."""
 
@@ -214,12 +229,16 @@ class Trainer:
                 f.write(json.dumps(record) + "\n")
 
     # -- the loop ------------------------------------------------------------------------------
-    def _batches(self, sampler: PatchSampler):
+    def _batches(self, sampler: PatchSampler) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """Batches from this step on: batch ``s`` of this rank holds the sampler's items
+        ``(s * world + rank) * batch`` onwards, so a resumed run sees the same stream. With
+        ``workers``, that many processes synthesise them ahead of the training step."""
         cfg = self.config
-        while True:
-            first = (self.step * self.dist.world + self.dist.rank) * cfg.batch
-            items = [sampler[first + i] for i in range(cfg.batch)]
-            yield torch.stack([a for a, _ in items]), torch.stack([b for _, b in items])
+        loader = torch.utils.data.DataLoader(
+            sampler, batch_sampler=_StepBatches(self.step, cfg.batch, self.dist.rank, self.dist.world),
+            num_workers=cfg.workers, pin_memory=self.device.type == "cuda", persistent_workers=cfg.workers > 0,
+            prefetch_factor=4 if cfg.workers else None)
+        return iter(loader)
 
     def train_step(self, degraded: torch.Tensor, clean: torch.Tensor) -> dict[str, float]:
         cfg = self.config
