@@ -1,3 +1,24 @@
-"""restormixer: command-line image restoration with RestorMixer."""
+"""restormixer: image restoration (deraining, desnowing, denoising) with RestorMixer.
+
+>>> import restormixer_cli
+>>> clean = restormixer_cli.restore(image, task="derain")
+"""
 
 __version__ = "0.1.0"
+__all__ = ["RestorMixer", "Restorer", "load_restorer", "restore", "restore_paths"]
+
+_LAZY = {  # imported on first use, so that the command line starts without loading PyTorch
+    "RestorMixer": "restormixer_cli.model",
+    "Restorer": "restormixer_cli.inference.engine",
+    "load_restorer": "restormixer_cli.api",
+    "restore": "restormixer_cli.api",
+    "restore_paths": "restormixer_cli.api",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'restormixer_cli' has no attribute {name!r}")

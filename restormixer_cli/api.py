@@ -1,8 +1,10 @@
 """The Python API: everything the command line does, as plain functions.
 
->>> from restormixer_cli.api import load_restorer, restore_paths
->>> restorer = load_restorer(task="denoise")
->>> results = restore_paths(["noisy/"], "restored/", restorer)
+>>> import restormixer_cli
+>>> clean = restormixer_cli.restore(pil_image, task="derain")        # same kind back: PIL, numpy, torch
+>>> restorer = restormixer_cli.load_restorer(task="denoise")         # load once, call many times
+>>> clean = restorer(noisy_array)
+>>> results = restormixer_cli.restore_paths("noisy/", "restored/", restorer)   # files, written faithfully
 """
 
 from __future__ import annotations
@@ -31,10 +33,22 @@ def load_restorer(task: str | None = None, weights: str | None = None, device: s
     return Restorer(model, settings, on_notice=notice, source=loaded.source)
 
 
-def restore_paths(inputs: list[str], output_dir: str | Path, restorer: Restorer,
+def restore(image: object, task: str | None = None, weights: str | None = None, **options) -> object:
+    """Restore one image with ``task``'s checkpoint (or ``weights``); returns the same kind of image.
+
+    ``image`` may be a ``PIL.Image``, a numpy array ((H, W) or (H, W, C); uint8, uint16 or float in
+    [0, 1]), a float tensor ((C, H, W) or (B, C, H, W)) or an image file's path (a ``PIL.Image``
+    comes back). ``options`` are :func:`load_restorer`'s; to restore many images, load once.
+    """
+    return load_restorer(task, weights, **options)(image)
+
+
+def restore_paths(inputs: str | Path | list[str | Path], output_dir: str | Path, restorer: Restorer,
                   options: OutputOptions | None = None) -> list[FileResult]:
-    """Restore files, folders and glob patterns into ``output_dir``; one result per input file."""
+    """Restore files, folders and glob patterns into ``output_dir``; one result per input file.
+    Raises PlanError before any work if an output would replace an input or exists already."""
+    specs = [inputs] if isinstance(inputs, (str, Path)) else list(inputs)
     options = options or OutputOptions()
     options.output_dir = Path(output_dir)
     runner = FileRestorer(restorer, options)
-    return [runner.run(job) for job in plan_jobs(expand_inputs(inputs), options)]
+    return [runner.run(job) for job in plan_jobs(expand_inputs([str(s) for s in specs]), options)]

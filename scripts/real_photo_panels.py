@@ -16,7 +16,6 @@ import torch
 
 from restormixer_cli.api import load_restorer
 from restormixer_cli.inference.compare import side_by_side
-from restormixer_cli.inference.files import restore_image_data
 from restormixer_cli.io.atomic import atomic_path
 from restormixer_cli.io.discovery import list_images
 from restormixer_cli.io.images import read_image
@@ -35,7 +34,7 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     for photo in list_images(args.photos):
         image = read_image(photo)
-        columns = [("input", image)] + [(label, restore_image_data(r, image)) for label, r in restorers.items()]
+        columns = [("input", image)] + [(label, r.restore_data(image)) for label, r in restorers.items()]
         with atomic_path(args.out / f"{photo.stem}.png") as tmp:
             side_by_side(columns, args.max_height).save(tmp, format="PNG")
         print(f"{photo.name}: {args.out / (photo.stem + '.png')}", flush=True)

@@ -91,11 +91,12 @@ def score_all(task: str, data: Path, weights: Path) -> list[dict]:
     return results
 
 
-def training_record(run: Path) -> dict:
+def training_record(run: Path, previous: dict) -> dict:
+    """What the run did; a run that started from the shipped checkpoint (``init``) adds to its record."""
     config = TrainConfig.load(run / "config.json")
     steps = [r for r in read_metrics(run) if "loss" in r]
     hours = sum(r["sec_per_step"] for r in steps) / 3600
-    return {
+    record = {
         "summary": f"{steps[-1]['step']} steps, batch {config.batch} x {config.patch}px, {hours:.1f} h of training on a 2-core CPU",
         "model": f"base_channel {config.base_channel}, blocks {config.num_blocks} (the paper's is 32, [4, 4, 4])",
         "data": [dataset_name(p) for p in config.train],
@@ -108,6 +109,12 @@ def training_record(run: Path) -> dict:
         "hardware": "a 2-core x86-64 CPU, at times shared with another training run",
         "hours": round(hours, 2),
     }
+    if config.init:
+        record["summary"] = (f"{previous['steps'] + record['steps']} steps in all: {previous['summary']}, then "
+                             f"fine-tuned for {record['steps']} steps ({config.degradation}, {hours:.1f} h)")
+        record.update(fine_tuned_from=previous, steps=previous["steps"] + record["steps"],
+                      hours=round(previous["hours"] + hours, 2))
+    return record
 
 
 def package(task: str, run: Path, data: Path, registry: dict) -> list[dict]:
@@ -120,7 +127,7 @@ def package(task: str, run: Path, data: Path, registry: dict) -> list[dict]:
     registry["tasks"][task].update(
         available=True, repo_id=REPO_PREFIX + task, filename="model.safetensors", revision="main",
         sha256=sha256_of(weights), published=False, embedded=task, size_bytes=weights.stat().st_size,
-        config=config, training=training_record(run), scores=scores,
+        config=config, training=training_record(run, registry["tasks"][task]["training"]), scores=scores,
         note="hub repository not yet published; the embedded copy is used",
     )
     return scores

@@ -13,7 +13,9 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from ..io.images import ImageData
 from ..model import SIZE_MULTIPLE
+from .kinds import restore_any
 from .tiling import Tile, blend_weights, plan_tiles
 
 DEFAULT_OVERLAP = 32
@@ -172,6 +174,17 @@ class Restorer:
             raise NonFiniteOutput("the model produced NaN/Inf values; the output would be wrong")
         return out
 
+    def __call__(self, image: object) -> object:
+        """Restore a ``PIL.Image``, a numpy array ((H, W) or (H, W, C); uint8, uint16 or float in
+        [0, 1]), a float tensor ((C, H, W) or (B, C, H, W)) or an image file's path; returns the
+        same kind, shape and dtype (a ``PIL.Image`` for a path). Alpha passes through unchanged."""
+        return restore_any(image, self.restore_data)
+
+    def restore_data(self, image: ImageData, on_tile: TileCallback | None = None) -> ImageData:
+        """The restored image, with the input's metadata, alpha and bit depth."""
+        tensor = torch.from_numpy(np.ascontiguousarray(image.rgb)).permute(2, 0, 1)
+        return image.with_pixels(self.restore(tensor, on_tile).permute(1, 2, 0).numpy())
+
     @torch.inference_mode()
     def restore(self, image: torch.Tensor, on_tile: TileCallback | None = None) -> torch.Tensor:
         """Restore a (3, H, W) float image in [0, 1]; returns (3, H, W) float32 on the CPU, clipped to [0, 1]."""
@@ -216,12 +229,9 @@ class Restorer:
         weight_sum[region].add_(weight)
 
 
-def restore_image(model: nn.Module, image: np.ndarray | torch.Tensor, settings: InferenceSettings | None = None,
-                  on_tile: TileCallback | None = None) -> np.ndarray:
-    """Restore one RGB image given as (H, W, 3) float array in [0, 1]; returns the same layout.
+def restore_image(model: nn.Module, image: object, settings: InferenceSettings | None = None) -> object:
+    """Restore one image of any kind :class:`Restorer` accepts; returns the same kind.
 
     ``model`` should come from :func:`prepare_model` (or be in eval mode on ``settings.device``).
     """
-    settings = settings or InferenceSettings()
-    tensor = torch.as_tensor(np.ascontiguousarray(image), dtype=torch.float32).permute(2, 0, 1)
-    return Restorer(model, settings).restore(tensor, on_tile).permute(1, 2, 0).numpy()
+    return Restorer(model, settings or InferenceSettings())(image)

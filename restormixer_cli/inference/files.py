@@ -10,12 +10,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-import numpy as np
-import torch
-
 from ..io.discovery import InputFile
-from ..io.write_plan import PlanError, WritePlan, check_folder
 from ..io.images import DEFAULT_MAX_PIXELS, FORMATS, ImageData, ImageReadError, read_image, write_image
+from ..io.write_plan import PlanError, WritePlan, check_folder
 from ..metrics.evaluate import EvalSettings, ImageScore, find_ground_truth, score_pair
 from .compare import write_comparison
 from .engine import NonFiniteOutput, Restorer
@@ -120,14 +117,6 @@ def plan_jobs(sources: list[InputFile], options: OutputOptions, reports: Iterabl
     return jobs
 
 
-def restore_image_data(restorer: Restorer, image: ImageData,
-                       on_tile: Callable[[int, int], None] | None = None) -> ImageData:
-    """The restored image, with the input's metadata, alpha and bit depth."""
-    tensor = torch.from_numpy(np.ascontiguousarray(image.rgb)).permute(2, 0, 1)
-    restored = restorer.restore(tensor, on_tile).permute(1, 2, 0).numpy()
-    return image.with_pixels(restored)
-
-
 class FileRestorer:
     """Restores planned jobs one by one; a failing file is recorded and the run goes on."""
 
@@ -147,7 +136,7 @@ class FileRestorer:
             return FileResult(str(job.source.path), None, "failed", error=str(exc))
         result.width, result.height = image.size
         try:
-            restored = restore_image_data(self.restorer, image, on_tile)
+            restored = self.restorer.restore_data(image, on_tile)
             result.notes = self._format_notes(image, job.output)
             job.output.parent.mkdir(parents=True, exist_ok=True)
             write_image(job.output, restored)

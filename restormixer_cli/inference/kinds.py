@@ -1,0 +1,86 @@
+"""The kinds of image people hold in Python, to and from the engine's ImageData and back.
+
+Accepted: ``PIL.Image.Image`` (any mode; 16-bit grayscale stays 16-bit), numpy arrays (H, W) or
+(H, W, C) with C in 1..4, of uint8, uint16 or float in [0, 1], torch tensors (C, H, W) or
+(B, C, H, W) of floats in [0, 1], and paths of image files. Each comes back as the same kind, shape
+and dtype (a path comes back as a ``PIL.Image.Image``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from os import PathLike
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from ..io.images import ImageData, read_image
+
+ToOriginal = Callable[[ImageData], object]
+_SCALES = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}
+
+
+def _from_array(arr: np.ndarray) -> tuple[ImageData, ToOriginal]:
+    if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] not in (1, 2, 3, 4)):
+        raise ValueError(f"expected an (H, W) or (H, W, C) array with C from 1 to 4, not shape {arr.shape}")
+    dtype, squeeze = arr.dtype, arr.ndim == 2
+    if dtype in _SCALES:
+        scale = _SCALES[dtype]
+    elif np.issubdtype(dtype, np.floating):
+        scale = 1.0
+    else:
+        raise TypeError(f"expected uint8, uint16 or float pixels, not {dtype}")
+    pixels = np.asarray(arr, dtype=np.float32).reshape(arr.shape[0], arr.shape[1], -1) / scale
+    color, alpha = (pixels[..., :-1], pixels[..., -1]) if pixels.shape[2] in (2, 4) else (pixels, None)
+    image = ImageData(np.clip(color, 0, 1), alpha, bit_depth=16 if scale == 65535.0 else 8)
+
+    def back(restored: ImageData) -> np.ndarray:
+        out = restored.pixels if restored.alpha is None else np.concatenate([restored.pixels, restored.alpha[..., None]], 2)
+        out = out * scale
+        out = np.clip(np.round(out), 0, scale).astype(dtype) if dtype in _SCALES else out.astype(dtype)
+        return out[..., 0] if squeeze else out
+
+    return image, back
+
+
+def _from_pil(img: Image.Image) -> tuple[ImageData, ToOriginal]:
+    if img.mode in ("I;16", "I;16L", "I;16B", "I;16N"):
+        image, back = _from_array(np.asarray(img, dtype=np.uint16))
+        return image, lambda restored: Image.fromarray(back(restored))
+    mode = img.mode if img.mode in ("L", "LA", "RGB", "RGBA") else ("RGBA" if "A" in img.getbands() or
+                                                                   "transparency" in img.info else "RGB")
+    image, back = _from_array(np.asarray(img.convert(mode)))
+    return image, lambda restored: Image.fromarray(back(restored), mode)
+
+
+def _from_tensor(tensor: torch.Tensor) -> list[tuple[ImageData, ToOriginal]]:
+    if tensor.ndim not in (3, 4) or tensor.shape[-3] not in (1, 3):
+        raise ValueError(f"expected a (C, H, W) or (B, C, H, W) tensor with 1 or 3 channels, not {tuple(tensor.shape)}")
+    if not tensor.is_floating_point():
+        raise TypeError(f"expected a float tensor with values in [0, 1], not {tensor.dtype}")
+    batch = tensor.detach().reshape(-1, *tensor.shape[-3:]).float().cpu()
+    return [_from_array(item.permute(1, 2, 0).numpy()) for item in batch]
+
+
+def restore_any(image: object, restore: Callable[[ImageData], ImageData]) -> object:
+    """Apply ``restore`` to any supported kind of image and return the same kind."""
+    if isinstance(image, Image.Image):
+        data, back = _from_pil(image)
+        return back(restore(data))
+    if isinstance(image, np.ndarray):
+        data, back = _from_array(image)
+        return back(restore(data))
+    if isinstance(image, torch.Tensor):
+        outputs = [torch.from_numpy(back(restore(data))) for data, back in _from_tensor(image)]
+        stacked = torch.stack([o.reshape(o.shape[0], o.shape[1], -1).permute(2, 0, 1) for o in outputs])
+        return stacked.reshape(image.shape).to(device=image.device, dtype=image.dtype)
+    if isinstance(image, (str, PathLike)):
+        data = read_image(Path(image))
+        restored = restore(data)
+        planes = restored.pixels if restored.alpha is None else np.concatenate([restored.pixels, restored.alpha[..., None]], 2)
+        arr = np.clip(np.round(planes * 255), 0, 255).astype(np.uint8)
+        return Image.fromarray(arr[..., 0] if arr.shape[2] == 1 else arr)
+    raise TypeError(f"cannot restore a {type(image).__name__}: give a PIL image, a numpy array, a torch tensor "
+                    "or the path of an image file")

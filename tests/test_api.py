@@ -1,0 +1,98 @@
+"""The Python API takes the images people hold and gives back the same kind."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import restormixer_cli
+from restormixer_cli.inference.engine import InferenceSettings, Restorer, prepare_model
+
+from .conftest import make_tiny_model, textured_image
+from .test_cli_restore import save_rgb
+
+
+@pytest.fixture(scope="module")
+def restorer() -> Restorer:
+    settings = InferenceSettings(tile=0)
+    return Restorer(prepare_model(make_tiny_model(), settings), settings)
+
+
+@pytest.fixture(scope="module")
+def reference(restorer) -> np.ndarray:
+    """The float RGB result every other kind must reproduce (within its quantisation)."""
+    return restorer(textured_image(24, 32))
+
+
+def test_float_array(restorer, reference):
+    assert reference.dtype == np.float32 and reference.shape == (24, 32, 3)
+    assert 0 <= reference.min() and reference.max() <= 1
+
+
+@pytest.mark.parametrize("dtype, scale", [(np.uint8, 255), (np.uint16, 65535)])
+def test_integer_arrays_keep_their_dtype_and_scale(restorer, reference, dtype, scale):
+    image = np.round(textured_image(24, 32) * scale).astype(dtype)
+    out = restorer(image)
+    assert out.dtype == dtype and out.shape == image.shape
+    np.testing.assert_allclose(out / scale, reference, atol=2 / 255)
+
+
+def test_pil_images_of_every_mode(restorer, reference):
+    rgb = Image.fromarray(np.round(textured_image(24, 32) * 255).astype(np.uint8))
+    out = restorer(rgb)
+    assert isinstance(out, Image.Image) and out.mode == "RGB" and out.size == (32, 24)
+    np.testing.assert_allclose(np.asarray(out) / 255, reference, atol=2 / 255)
+    rgba = rgb.copy()
+    rgba.putalpha(Image.new("L", rgb.size, 77))
+    out = restorer(rgba)
+    assert out.mode == "RGBA" and np.all(np.asarray(out)[..., 3] == 77)
+    for mode in ("L", "LA", "P", "CMYK", "I;16"):
+        converted = rgb.convert(mode) if mode != "I;16" else Image.fromarray(
+            (np.asarray(rgb.convert("L"), np.uint16) * 257))
+        out = restorer(converted)
+        assert out.size == (32, 24)
+        assert out.mode == {"P": "RGB", "CMYK": "RGB"}.get(mode, mode)
+
+
+def test_gray_and_alpha_arrays(restorer):
+    gray = restorer(np.round(textured_image(24, 32)[..., 0] * 255).astype(np.uint8))
+    assert gray.shape == (24, 32)
+    rgba = np.dstack([textured_image(24, 32), np.full((24, 32), 0.25, np.float32)])
+    out = restorer(rgba)
+    assert out.shape == (24, 32, 4) and np.allclose(out[..., 3], 0.25)
+
+
+def test_tensors_single_and_batched(restorer, reference):
+    chw = torch.from_numpy(textured_image(24, 32)).permute(2, 0, 1)
+    out = restorer(chw)
+    assert isinstance(out, torch.Tensor) and out.shape == chw.shape and out.dtype == chw.dtype
+    np.testing.assert_allclose(out.permute(1, 2, 0).numpy(), reference, atol=1e-5)
+    batch = restorer(torch.stack([chw, chw]))
+    assert batch.shape == (2, 3, 24, 32) and torch.allclose(batch[0], batch[1])
+
+
+def test_paths_and_refusals(restorer, tmp_path):
+    save_rgb(tmp_path / "a.png", 24, 32)
+    assert restorer(tmp_path / "a.png").size == (32, 24)
+    assert restorer(str(tmp_path / "a.png")).size == (32, 24)
+    with pytest.raises(TypeError, match="cannot restore a list"):
+        restorer([1, 2, 3])
+    with pytest.raises(TypeError, match="int64"):
+        restorer(np.zeros((8, 8, 3), np.int64))
+    with pytest.raises(ValueError, match="shape"):
+        restorer(np.zeros((8, 8, 5), np.float32))
+    with pytest.raises(TypeError, match="float tensor"):
+        restorer(torch.zeros(3, 8, 8, dtype=torch.uint8))
+
+
+def test_top_level_entry_points(tiny_weights, tmp_path):
+    image = np.round(textured_image(24, 32) * 255).astype(np.uint8)
+    out = restormixer_cli.restore(image, weights=str(tiny_weights), device="cpu")
+    assert out.dtype == np.uint8 and out.shape == image.shape
+    save_rgb(tmp_path / "in" / "one.png")
+    restorer = restormixer_cli.load_restorer(weights=str(tiny_weights), device="cpu")
+    results = restormixer_cli.restore_paths(tmp_path / "in" / "one.png", tmp_path / "out", restorer)
+    assert [r.status for r in results] == ["done"] and (tmp_path / "out" / "one.png").exists()
+    assert set(restormixer_cli.__all__) <= set(dir(restormixer_cli)) | set(restormixer_cli._LAZY)
