@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import json
+import subprocess
+import sys
 import numpy as np
 import pytest
 import tifffile
@@ -111,3 +113,15 @@ def test_nothing_paired_is_an_error(tmp_path):
     assert result.exit_code == 1 and "no image pairs" in result.output
     missing = runner.invoke(app, ["eval", "--pred", str(tmp_path / "nope"), "--gt", str(tmp_path / "g")])
     assert missing.exit_code == 1 and "no such folder" in missing.output
+
+
+def test_reports_to_stdout(tmp_path):
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    Image.fromarray(np.full((16, 16, 3), 100, np.uint8)).save(folder / "a.png")
+    for option, check in (("--json", lambda out: json.loads(out)["count"] == 1),
+                          ("--csv", lambda out: out.splitlines()[0] == "name,psnr,ssim,error")):
+        done = subprocess.run([sys.executable, "-m", "restormixer_cli", "eval", "--pred", str(folder), "--gt", str(folder),
+                               option, "-"], capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0 and check(done.stdout), done.stdout + done.stderr
+    assert not (tmp_path / "-").exists() and not (folder / "-").exists()

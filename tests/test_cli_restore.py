@@ -237,3 +237,29 @@ def test_full_disk_stops_the_run_with_one_line(photos, tiny_weights, tmp_path, m
     assert result.exit_code == 1
     assert "disk full while writing" in result.output
     assert "1 of 3 file(s) failed" in result.output  # stopped at the first file
+
+
+def test_output_file_for_a_single_input(photos, tiny_weights, tmp_path):
+    target = tmp_path / "result.jpg"
+    result = restore(str(photos / "a.png"), "-o", str(target), "--weights", str(tiny_weights), "--quiet")
+    assert result.exit_code == 0, result.output
+    with Image.open(target) as img:
+        assert img.format == "JPEG" and img.size == (48, 40)
+    result = restore(str(photos), "-o", str(tmp_path / "many.png"), "--weights", str(tiny_weights))
+    assert result.exit_code == 1 and "exactly one input" in result.output
+
+
+def test_json_report_to_stdout(photos, tiny_weights, tmp_path):
+    done = subprocess.run([sys.executable, "-m", "restormixer_cli", "restore", str(photos / "a.png"), "-o",
+                           str(tmp_path / "out"), "--weights", str(tiny_weights), "--json", "-"],
+                          env=SUBPROCESS_ENV, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["summary"]["done"] == 1
+    assert not (tmp_path / "-").exists()
+
+
+def test_usage_errors_exit_2(photos, tiny_weights):
+    assert restore(str(photos), "--task", "nonexistent").exit_code == 2
+    assert restore(str(photos), "--weights", str(tiny_weights), "--skip-existing", "--overwrite").exit_code == 2
+    assert restore(str(photos), "--weights", str(tiny_weights), "--ext", "gif").exit_code == 2
+    assert restore(str(photos), "--weights", str(tiny_weights), "--precision", "fp8").exit_code == 2

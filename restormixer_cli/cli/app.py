@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import json
 import sys
 from pathlib import Path
@@ -13,17 +14,33 @@ from rich.markup import escape
 from rich.table import Table
 
 from .. import __version__
-from ..io import DEFAULT_MAX_PIXELS
+from ..hub.registry import load_registry
+from ..io import DEFAULT_MAX_PIXELS, OUTPUT_EXTENSIONS
 
 app = typer.Typer(
     name="restormixer",
     help="Image restoration (deraining, desnowing, denoising) with RestorMixer.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
 )
 console = Console()
 err = Console(stderr=True, soft_wrap=True)
+
+
+def _choices(name: str, values) -> type[enum.Enum]:
+    """A str enum, which Typer shows in --help and offers in shell completion."""
+    return enum.Enum(name, {value: value for value in values}, type=str)
+
+
+Task = _choices("Task", sorted(load_registry()))
+Precision = _choices("Precision", ("auto", "fp32", "fp16", "bf16"))
+Extension = _choices("Extension", OUTPUT_EXTENSIONS)
+USAGE_ERROR = 2
+
+
+def _devices(incomplete: str) -> list[str]:
+    return [d for d in ("auto", "cpu", "cuda", "cuda:0", "mps") if d.startswith(incomplete)]
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
@@ -90,7 +107,7 @@ def models() -> None:
 
 @app.command("download-weights")
 def download_weights(
-    tasks: Annotated[Optional[list[str]], typer.Argument(help="Tasks to download (see `restormixer models`).")] = None,
+    tasks: Annotated[Optional[list[Task]], typer.Argument(help="Tasks to download (see `restormixer models`).")] = None,
     all_tasks: Annotated[bool, typer.Option("--all", help="Every task that has a published checkpoint.")] = False,
     repo: Annotated[Optional[str], typer.Option(help="Download from this hub repo instead of the registry.")] = None,
     filename: Annotated[str, typer.Option(help="File to download with --repo.")] = "model.safetensors",
@@ -102,7 +119,7 @@ def download_weights(
     from ..hub.download import HubError
 
     try:
-        paths = download_tasks(tasks or [], all_tasks, repo, filename, revision, endpoint)
+        paths = download_tasks([t.value for t in tasks or []], all_tasks, repo, filename, revision, endpoint)
     except (HubError, ValueError) as exc:
         raise fail(str(exc))
     for label, path in paths:
@@ -127,16 +144,16 @@ Examples:
 def restore(
     inputs: Annotated[list[str], typer.Argument(help="Image files, folders (recursive) or glob patterns.")],
     output: Annotated[Path, typer.Option("--output", "-o", help="Output folder (mirrors input folders).")] = Path("restored"),
-    task: Annotated[Optional[str], typer.Option(help="derain, desnow or denoise (see `restormixer models`).")] = None,
+    task: Annotated[Optional[Task], typer.Option(help="Checkpoint to restore with (see `restormixer models`).")] = None,
     weights: Annotated[Optional[str], typer.Option(help="Weights file, hub-layout folder, or hub repo_id[@revision].")] = None,
     tile: Annotated[Optional[int], typer.Option(help="Tile size in pixels; 0 = whole image; default: fit memory.")] = None,
     tile_overlap: Annotated[int, typer.Option(help="Overlap between tiles in pixels.")] = 32,
-    device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N or mps.")] = "auto",
-    precision: Annotated[str, typer.Option(help="auto (fp16 on CUDA, fp32 elsewhere), fp32, fp16 or bf16.")] = "auto",
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N or mps.", autocompletion=_devices)] = "auto",
+    precision: Annotated[Precision, typer.Option(help="auto: fp16 on CUDA, fp32 elsewhere.")] = "auto",
     batch_size: Annotated[int, typer.Option(help="Tiles per forward pass.")] = 1,
     self_ensemble: Annotated[bool, typer.Option("--self-ensemble", help="Average over 8 flips/rotations (8x slower, slightly better).")] = False,
     suffix: Annotated[str, typer.Option(help="Appended to output file stems.")] = "",
-    ext: Annotated[str, typer.Option(help="Output format: png, jpg, tif, webp, bmp or same.")] = "same",
+    ext: Annotated[Extension, typer.Option(help="Output format (same: the input's).", case_sensitive=False)] = "same",
     skip_existing: Annotated[bool, typer.Option("--skip-existing", help="Keep outputs that exist (resume a run).")] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace outputs, comparison pictures and reports that exist.")] = False,
     gt: Annotated[Optional[Path], typer.Option(help="Ground-truth folder: print PSNR/SSIM per image.")] = None,
@@ -153,10 +170,11 @@ def restore(
     from .restore import RestoreRequest, run_restore
 
     if skip_existing and overwrite:
-        raise fail("--skip-existing and --overwrite exclude each other")
+        raise fail("--skip-existing and --overwrite exclude each other", USAGE_ERROR)
     request = RestoreRequest(
-        inputs=inputs, output=output, task=task, weights=weights, tile=tile, tile_overlap=tile_overlap,
-        device=device, precision=precision, batch_size=batch_size, self_ensemble=self_ensemble, suffix=suffix, ext=ext,
+        inputs=inputs, output=output, task=task.value if task else None, weights=weights, tile=tile,
+        tile_overlap=tile_overlap, device=device, precision=Precision(precision).value, batch_size=batch_size,
+        self_ensemble=self_ensemble, suffix=suffix, ext=Extension(ext).value,
         existing="skip" if skip_existing else "overwrite" if overwrite else "error",
         gt=gt, y_channel=y_channel, crop_border=crop_border, compare=compare, json_report=json_report,
         compile=compile, endpoint=endpoint, quiet=quiet, max_pixels=max_pixels,
@@ -219,7 +237,7 @@ def train(
     val_limit: Annotated[Optional[int], typer.Option(help="Validate on the first N images only (0 = all).")] = None,
     ckpt_every: Annotated[Optional[int], typer.Option(help="Checkpoint every N steps.")] = None,
     time_limit: Annotated[Optional[float], typer.Option(help="Stop (resumably) after this many minutes.")] = None,
-    device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N or mps.")] = "auto",
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N or mps.", autocompletion=_devices)] = "auto",
     threads: Annotated[int, typer.Option(help="CPU threads (0 = PyTorch default).")] = 0,
     workers: Annotated[Optional[int], typer.Option(help="Processes that synthesise batches ahead of the GPU (default 0).")] = None,
 ) -> None:
@@ -258,7 +276,7 @@ def export(
 @app.command()
 def demo(
     out: Annotated[Path, typer.Option(help="Folder for the demo's images and pictures.")] = Path("demo"),
-    device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N or mps.")] = "auto",
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N or mps.", autocompletion=_devices)] = "auto",
 ) -> None:
     """Restore sample photos degraded with a fixed seed, for every embedded checkpoint; print PSNR/SSIM."""
     from .demo import run_demo

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from rich.console import Console
@@ -11,6 +12,7 @@ from rich.table import Table
 
 from ..io.discovery import list_images
 from ..io.write_plan import WritePlan
+from .restore import STDOUT
 from ..metrics.evaluate import EvalReport, EvalSettings, evaluate_pairs, format_score, pair_folders
 
 
@@ -41,7 +43,8 @@ def run_eval(pred: Path, gt: Path, y_channel: bool, crop_border: int, suffix: st
         pairs, unpaired_pred, unpaired_gt = pair_folders(pred, gt, suffix)
         plan = WritePlan([*list_images(pred), *list_images(gt)], overwrite)
         for report_path in filter(None, (json_report, csv_report)):
-            plan.claim(report_path, "the report")
+            if report_path != STDOUT:
+                plan.claim(report_path, "the report")
     except (ValueError, FileNotFoundError) as exc:
         err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
         return 1
@@ -58,12 +61,12 @@ def run_eval(pred: Path, gt: Path, y_channel: bool, crop_border: int, suffix: st
         if names:
             shown = ", ".join(names[:5]) + (f" (+{len(names) - 5} more)" if len(names) > 5 else "")
             err.print(f"[yellow]unpaired {escape(str(label))}:[/] {escape(str(shown))}", highlight=False)
-    console.print(_table(report, quiet))
+    (err if STDOUT in (json_report, csv_report) else console).print(_table(report, quiet))
     try:
         if json_report:
-            report.write_json(json_report)
+            report.write_json(sys.stdout if json_report == STDOUT else json_report)
         if csv_report:
-            report.write_csv(csv_report)
+            report.write_csv(sys.stdout if csv_report == STDOUT else csv_report)
     except OSError as exc:
         err.print(f"[bold red]error:[/] cannot write the report: {escape(str(exc.strerror or exc))} ({escape(str(exc.filename))})", highlight=False)
         return 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import json
+import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -18,11 +19,15 @@ from ..hub.download import HubError
 from ..hub.loading import WeightsError
 from ..inference.files import Existing, FileRestorer, FileResult, OutputOptions, plan_jobs
 from ..io.atomic import remove_stale_parts, write_text_atomic
+from ..io.images import FORMATS
 from ..io.discovery import expand_inputs
 from ..io import DEFAULT_MAX_PIXELS
 from ..io.write_plan import PlanError
 from ..signals import sigterm_as_interrupt
 from ..metrics.evaluate import EvalSettings, format_score, inf_as_text, mean_scores
+
+
+STDOUT = Path("-")  # --json - prints the report
 
 
 @dataclass
@@ -84,7 +89,11 @@ def _write_report(path: Path, request: RestoreRequest, source: str, results: lis
     }
     if request.gt is not None:
         report["mean"] = {k: inf_as_text(v) for k, v in _mean_scores(results).items()}
-    write_text_atomic(path, json.dumps(report, indent=2) + "\n")
+    text = json.dumps(report, indent=2) + "\n"
+    if path == STDOUT:
+        sys.stdout.write(text)
+    else:
+        write_text_atomic(path, text)
 
 
 def _progress(console: Console, quiet: bool) -> Progress:
@@ -106,11 +115,14 @@ def run_restore(request: RestoreRequest, console: Console, err: Console) -> int:
     if request.task is None and request.weights is None:
         return error("give --task (see `restormixer models`) or --weights")
     try:
-        options = OutputOptions(request.output, request.suffix, request.ext, request.existing, request.gt,
-                                request.compare, EvalSettings(request.y_channel, request.crop_border),
-                                request.max_pixels or None)
-        own_folders = [request.output, *([request.compare] if request.compare else [])]
-        reports = [request.json_report] if request.json_report else []
+        to_file = request.output.suffix.lower() in FORMATS and not request.output.is_dir()
+        options = OutputOptions(request.output.parent if to_file else request.output, request.suffix, request.ext,
+                                request.existing, request.gt, request.compare,
+                                EvalSettings(request.y_channel, request.crop_border), request.max_pixels or None,
+                                output_file=request.output if to_file else None)
+        own_folders = [] if to_file else [request.output]
+        own_folders += [request.compare] if request.compare else []
+        reports = [request.json_report] if request.json_report and request.json_report != STDOUT else []
         jobs = plan_jobs(expand_inputs(request.inputs, exclude=own_folders), options, reports)
         restorer = load_restorer(
             request.task, request.weights, device=request.device, precision=request.precision, tile=request.tile,
@@ -153,7 +165,7 @@ def run_restore(request: RestoreRequest, console: Console, err: Console) -> int:
             _print_result(result, request, progress.console)
     elapsed = time.perf_counter() - started
     if not request.quiet:
-        console.print(_summary(results, elapsed))
+        (err if request.json_report == STDOUT else console).print(_summary(results, elapsed))
     if request.json_report:
         try:
             _write_report(request.json_report, request, restorer.source, results, elapsed)

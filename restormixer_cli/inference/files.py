@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from ..io import OUTPUT_EXTENSIONS
 from ..io.discovery import InputFile
 from ..io.images import DEFAULT_MAX_PIXELS, FORMATS, ImageData, ImageReadError, read_image, write_image
 from ..io.write_plan import PlanError, WritePlan, check_folder
@@ -17,7 +18,6 @@ from ..metrics.evaluate import EvalSettings, ImageScore, find_ground_truth, scor
 from .compare import write_comparison
 from .engine import NonFiniteOutput, Restorer
 
-OUTPUT_EXTENSIONS = ("png", "jpg", "tif", "webp", "bmp", "same")
 Existing = Literal["error", "skip", "overwrite"]
 
 
@@ -57,6 +57,7 @@ class OutputOptions:
     compare_dir: Path | None = None
     eval_settings: EvalSettings = field(default_factory=EvalSettings)
     max_pixels: int | None = DEFAULT_MAX_PIXELS
+    output_file: Path | None = None  # the one output of a single input, instead of a mirrored folder
 
     def __post_init__(self) -> None:
         self.ext = self.ext.lower().lstrip(".")
@@ -69,6 +70,8 @@ class OutputOptions:
 
 
 def output_path(source: InputFile, options: OutputOptions) -> Path:
+    if options.output_file is not None:
+        return options.output_file
     suffix = source.path.suffix.lower() if options.ext == "same" else f".{options.ext}"
     if suffix not in FORMATS:
         suffix = ".png"
@@ -96,6 +99,9 @@ def plan_jobs(sources: list[InputFile], options: OutputOptions, reports: Iterabl
     included) would replace an input, repeat, go to an unusable folder, or replace an existing file
     without ``existing="overwrite"``. With ``existing="skip"`` existing outputs (and their
     comparison pictures) are kept, and a previous restore report may be replaced."""
+    if options.output_file is not None and len(sources) != 1:
+        raise PlanError(f"an output file ({options.output_file}) takes exactly one input image, not {len(sources)}; "
+                        "give an output folder")
     check_folder(options.output_dir, "output folder")
     if options.compare_dir is not None:
         check_folder(options.compare_dir, "comparison folder")

@@ -3,3 +3,6 @@
 #: Images above this many pixels are refused unless the caller raises the limit: a small file can
 #: claim a huge size (a decompression bomb).
 DEFAULT_MAX_PIXELS = 150_000_000
+
+#: What ``restore --ext`` accepts: an output format, or the input's own.
+OUTPUT_EXTENSIONS = ("png", "jpg", "tif", "webp", "bmp", "same")

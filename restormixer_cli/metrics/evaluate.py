@@ -7,6 +7,7 @@ import io
 import json
 import math
 from collections.abc import Callable
+from typing import TextIO
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -89,10 +90,12 @@ class EvalReport:
             "unpaired_gt": self.unpaired_gt,
         }
 
-    def write_json(self, path: Path) -> None:
-        write_text_atomic(path, json.dumps(self.to_json(), indent=2) + "\n")
+    def write_json(self, target: Path | TextIO) -> None:
+        """Write the JSON report to a file (atomically) or an open text stream."""
+        _write(target, json.dumps(self.to_json(), indent=2) + "\n")
 
-    def write_csv(self, path: Path) -> None:
+    def write_csv(self, target: Path | TextIO) -> None:
+        """Write the CSV report to a file (atomically) or an open text stream."""
         buffer = io.StringIO(newline="")
         writer = csv.writer(buffer)
         writer.writerow(["name", "psnr", "ssim", "error"])
@@ -100,7 +103,14 @@ class EvalReport:
             writer.writerow([s.name, s.psnr if s.psnr is not None else "", s.ssim if s.ssim is not None else "", s.error or ""])
         mean = self.summary
         writer.writerow(["mean", mean["psnr"] if mean["psnr"] is not None else "", mean["ssim"] if mean["ssim"] is not None else "", ""])
-        write_text_atomic(path, buffer.getvalue())
+        _write(target, buffer.getvalue())
+
+
+def _write(target: Path | TextIO, text: str) -> None:
+    if isinstance(target, (str, Path)):
+        write_text_atomic(Path(target), text)
+    else:
+        target.write(text)
 
 
 def to_255(image: ImageData) -> torch.Tensor:
