@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import signal
@@ -263,3 +264,15 @@ def test_usage_errors_exit_2(photos, tiny_weights):
     assert restore(str(photos), "--weights", str(tiny_weights), "--skip-existing", "--overwrite").exit_code == 2
     assert restore(str(photos), "--weights", str(tiny_weights), "--ext", "gif").exit_code == 2
     assert restore(str(photos), "--weights", str(tiny_weights), "--precision", "fp8").exit_code == 2
+
+
+def test_standard_input_to_standard_output(photos, tiny_weights):
+    data = (photos / "a.png").read_bytes()
+    done = subprocess.run([sys.executable, "-m", "restormixer_cli", "restore", "-", "--weights", str(tiny_weights),
+                           "-o", "-"], input=data, env=SUBPROCESS_ENV, capture_output=True, timeout=300)
+    assert done.returncode == 0, done.stderr.decode()
+    with Image.open(io.BytesIO(done.stdout)) as img:
+        assert img.format == "PNG" and img.size == (48, 40)
+    bad = subprocess.run([sys.executable, "-m", "restormixer_cli", "restore", "-", "--weights", str(tiny_weights),
+                          "-o", "-"], input=b"not an image", env=SUBPROCESS_ENV, capture_output=True, timeout=300)
+    assert bad.returncode == 1 and b"not a PNG" in bad.stderr and bad.stdout == b""

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import errno
+import io
 import json
 import sys
+import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
+from PIL import Image
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -18,16 +21,17 @@ from ..api import load_restorer
 from ..hub.download import HubError
 from ..hub.loading import WeightsError
 from ..inference.files import Existing, FileRestorer, FileResult, OutputOptions, plan_jobs
-from ..io.atomic import remove_stale_parts, write_text_atomic
-from ..io.images import FORMATS
-from ..io.discovery import expand_inputs
 from ..io import DEFAULT_MAX_PIXELS
+from ..io.atomic import remove_stale_parts, write_text_atomic
+from ..io.discovery import expand_inputs
+from ..io.images import FORMATS
 from ..io.write_plan import PlanError
-from ..signals import sigterm_as_interrupt
 from ..metrics.evaluate import EvalSettings, format_score, inf_as_text, mean_scores
+from ..signals import sigterm_as_interrupt
+from .app import USAGE_ERROR
 
 
-STDOUT = Path("-")  # --json - prints the report
+STDOUT = Path("-")  # standard input or output: `restore - -o -`, `--json -`
 
 
 @dataclass
@@ -104,7 +108,38 @@ def _progress(console: Console, quiet: bool) -> Progress:
 
 
 def run_restore(request: RestoreRequest, console: Console, err: Console) -> int:
-    """Run a restore request; returns the process exit code (0 only if every file succeeded)."""
+    """Run a restore request; returns the process exit code (0 only if every file succeeded).
+    ``-`` as an input reads an image from standard input; ``-o -`` writes the result to standard output."""
+    if STDOUT not in (request.output, *map(Path, request.inputs)):
+        return _run(request, console, err)
+    with tempfile.TemporaryDirectory(prefix="restormixer-") as scratch:
+        inputs = list(request.inputs)
+        if "-" in inputs:
+            data = sys.stdin.buffer.read()
+            try:
+                with Image.open(io.BytesIO(data)) as img:
+                    suffix = next(ext for ext, fmt in FORMATS.items() if fmt.name == img.format)
+            except (OSError, StopIteration):
+                err.print("[bold red]error:[/] standard input is not a PNG, JPEG, TIFF, WebP or BMP image")
+                return 1
+            stdin_file = Path(scratch) / f"stdin{suffix}"
+            stdin_file.write_bytes(data)
+            inputs[inputs.index("-")] = str(stdin_file)
+        output = request.output
+        if output == STDOUT:
+            if len(inputs) != 1 or Path(inputs[0]).is_dir():
+                err.print("[bold red]error:[/] -o - (standard output) takes exactly one input image")
+                return USAGE_ERROR
+            suffix = Path(inputs[0]).suffix.lower() if request.ext == "same" else f".{request.ext}"
+            output = Path(scratch) / "out" / f"stdout{suffix if suffix in FORMATS else '.png'}"
+        code = _run(replace(request, inputs=inputs, output=output), err, err)
+        if request.output == STDOUT and code == 0:
+            sys.stdout.buffer.write(output.read_bytes())
+            sys.stdout.buffer.flush()
+        return code
+
+
+def _run(request: RestoreRequest, console: Console, err: Console) -> int:
     def error(message: str) -> int:
         err.print(f"[bold red]error:[/] {escape(str(message))}", highlight=False)
         return 1
@@ -113,7 +148,8 @@ def run_restore(request: RestoreRequest, console: Console, err: Console) -> int:
         err.print(f"[yellow]note:[/] {escape(str(message))}", highlight=False)
 
     if request.task is None and request.weights is None:
-        return error("give --task (see `restormixer models`) or --weights")
+        error("give --task (see `restormixer models`) or --weights")
+        return USAGE_ERROR
     try:
         to_file = request.output.suffix.lower() in FORMATS and not request.output.is_dir()
         options = OutputOptions(request.output.parent if to_file else request.output, request.suffix, request.ext,
