@@ -215,10 +215,12 @@ class RainStyle:
     drops that reflect the bright surroundings: they are composited in linear light towards a
     radiance near the image's bright end, so they show over dark backgrounds and fade over bright
     ones. On ``veil_chance`` of the images, rain accumulation (the mist of distant rain) adds a veil
-    of that radiance, stronger towards the top on half of them.
+    of that radiance, stronger towards the top on half of them. On ``classic_chance`` of the images
+    the rain is instead :class:`ClassicRainStyle`'s, the look of the synthetic benchmarks.
     """
 
     layers: tuple[int, int] = (2, 4)
+    classic_chance: float = 0.3
     angle_sd: float = 12.0
     max_angle: float = 40.0
     scale: tuple[float, float] = (0.5, 1.5)
@@ -258,11 +260,47 @@ def _rain_layer(shape: tuple[int, int], depth: float, angle: float, zoom: float,
     return np.clip(_blur(layer, blur) * _at_depth(rng, style.opacity, depth), 0, 1)
 
 
-def synthetic_rain(style: RainStyle | None = None) -> Degradation:
-    """Rain: depth layers of tapered, motion-blurred streaks and a veil, composited in linear light."""
-    style = style or RainStyle()
+@dataclass
+class ClassicRainStyle:
+    """Rain as the synthetic benchmarks (Rain12, Rain100L/H) draw it: 1-3 layers of uniform motion-
+    blurred streaks (seeds per megapixel, length and width in px, blur) added to the sRGB image
+    (``additive`` of the time, else screen-blended) with a log-uniform opacity."""
+
+    density: tuple[float, float] = (500.0, 5000.0)
+    angle_sd: float = 15.0
+    max_angle: float = 45.0
+    length: tuple[float, float] = (10.0, 50.0)
+    width: tuple[float, float] = (0.5, 2.0)
+    blur: tuple[float, float] = (0.0, 0.8)
+    opacity: tuple[float, float] = (0.05, 0.95)
+    layers: tuple[int, int] = (1, 3)
+    additive: float = 0.7
+
+
+def _classic_rain(img: np.ndarray, rng: np.random.Generator, style: ClassicRainStyle) -> np.ndarray:
+    h, w = img.shape[:2]
+    angle = float(np.clip(rng.normal(0, style.angle_sd), -style.max_angle, style.max_angle))
+    rain = np.zeros((h, w), np.float32)
+    for _ in range(rng.integers(style.layers[0], style.layers[1] + 1)):
+        n = rng.poisson(rng.uniform(*style.density) * h * w / 1e6)
+        ys, xs, values = rng.integers(0, h, n), rng.integers(0, w, n), rng.uniform(0.3, 1.0, n)
+        kernel = _motion_kernel(rng.uniform(*style.length), angle + rng.normal(0, 3), rng.uniform(*style.width))
+        streaks = _splat((h, w), ys, xs, values.astype(np.float32), (kernel / kernel.max()).numpy())
+        rain += _blur(streaks, rng.uniform(*style.blur)) * _log_uniform(rng, *style.opacity)
+    rain = np.clip(rain, 0, 1)
+    if rng.random() < style.additive:
+        return np.clip(img + rain[..., None], 0, 1).astype(np.float32)
+    return _screen(img, rain).astype(np.float32)
+
+
+def synthetic_rain(style: RainStyle | None = None, classic: ClassicRainStyle | None = None) -> Degradation:
+    """Rain: depth layers of tapered, motion-blurred streaks and a veil, composited in linear light
+    (or, on a share of the images, the benchmarks' classic streaks)."""
+    style, classic = style or RainStyle(), classic or ClassicRainStyle()
 
     def apply(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        if rng.random() < style.classic_chance:
+            return _classic_rain(img, rng, classic)
         h, w = img.shape[:2]
         linear = _srgb_to_linear(np.clip(img, 0, 1))
         luminance = linear @ np.array([0.2126, 0.7152, 0.0722], np.float32)
