@@ -30,7 +30,7 @@ def load_restorer(task: str | None = None, weights: str | None = None, device: s
                                  self_ensemble)
     loaded = resolve_weights(task, weights, endpoint, notice=notice)
     model = prepare_model(build_model(loaded), settings, compile=compile)
-    return Restorer(model, settings, on_notice=notice, source=loaded.source)
+    return Restorer(model, settings, on_notice=notice, source=loaded.source, weights_sha256=loaded.sha256)
 
 
 def restore(image: object, task: str | None = None, weights: str | None = None, **options) -> object:

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import torch
 
-from restormixer_cli.hub.download import sha256_of
+from restormixer_cli.hub.loading import sha256_of
 from restormixer_cli.hub.registry import REGISTRY_FILE
 from restormixer_cli.training.config import TrainConfig
 from restormixer_cli.training.export import dataset_name, export_run

@@ -276,3 +276,19 @@ def test_standard_input_to_standard_output(photos, tiny_weights):
     bad = subprocess.run([sys.executable, "-m", "restormixer_cli", "restore", "-", "--weights", str(tiny_weights),
                           "-o", "-"], input=b"not an image", env=SUBPROCESS_ENV, capture_output=True, timeout=300)
     assert bad.returncode == 1 and b"not a PNG" in bad.stderr and bad.stdout == b""
+
+
+def test_report_says_what_produced_the_results(photos, tiny_weights, tmp_path):
+    import hashlib
+
+    from restormixer_cli import __version__
+
+    report = tmp_path / "r.json"
+    assert restore(str(photos / "a.png"), "-o", str(tmp_path / "out"), "--weights", str(tiny_weights), "--device", "cpu",
+                   "--json", str(report)).exit_code == 0
+    data = json.loads(report.read_text())
+    assert data["restormixer"] == __version__ and data["device"] == "cpu" and data["precision"] == "float32"
+    assert data["weights_sha256"] == hashlib.sha256((tiny_weights / "model.safetensors").read_bytes()).hexdigest()
+    assert data["scan_backend"] in ("numba", "torch")
+    models = json.loads(runner.invoke(app, ["models", "--json"]).output)
+    assert {"denoise", "derain", "desnow"} <= set(models) and models["derain"]["sha256"]

@@ -138,9 +138,10 @@ def test_failed_download_falls_back_to_embedded_copy(cache, tiny_weights, monkey
 def test_download_weights_command(hub, cache, monkeypatch, weights_bytes):
     sha = hashlib.sha256(weights_bytes).hexdigest()
     monkeypatch.setattr("restormixer_cli.hub.catalog.load_registry", lambda: registry_for(sha))
-    result = runner.invoke(app, ["download-weights", "tiny", "--endpoint", hub.url])
+    result = runner.invoke(app, ["download-weights", "--endpoint", hub.url])  # no task named: every task
     assert result.exit_code == 0, result.output
     assert "tiny:" in result.output
+    assert runner.invoke(app, ["download-weights", "nonexistent"]).exit_code == 2
     failed = runner.invoke(app, ["download-weights", "--repo", "nobody/nothing", "--endpoint", hub.url])
     assert failed.exit_code == 1 and "not found" in failed.output
     rows = {r.task: r for r in registry_rows(registry_for(sha))}

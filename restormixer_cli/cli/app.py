@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 import json
 import sys
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -93,9 +94,13 @@ def info(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = 
 
 # ---------------------------------------------------------------------------------------- models
 @app.command()
-def models() -> None:
+def models(as_json: Annotated[bool, typer.Option("--json", help="Print the registry as JSON.")] = False) -> None:
     """The task registry: checkpoints, their status, size and scores."""
     from ..hub.catalog import registry_rows
+
+    if as_json:
+        print(json.dumps({name: asdict(entry) for name, entry in load_registry().items()}, indent=2))
+        return
 
     table = Table(title="RestorMixer checkpoints")
     for column in ("task", "status", "size", "scores", "source"):
@@ -108,7 +113,7 @@ def models() -> None:
 @app.command("download-weights")
 def download_weights(
     tasks: Annotated[Optional[list[Task]], typer.Argument(help="Tasks to download (see `restormixer models`).")] = None,
-    all_tasks: Annotated[bool, typer.Option("--all", help="Every task that has a published checkpoint.")] = False,
+    all_tasks: Annotated[bool, typer.Option("--all", help="Every task's checkpoint (also what no task names means).")] = False,
     repo: Annotated[Optional[str], typer.Option(help="Download from this hub repo instead of the registry.")] = None,
     filename: Annotated[str, typer.Option(help="File to download with --repo.")] = "model.safetensors",
     revision: Annotated[str, typer.Option(help="Branch, tag or commit with --repo.")] = "main",

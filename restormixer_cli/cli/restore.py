@@ -17,9 +17,11 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
+from .. import __version__
 from ..api import load_restorer
 from ..hub.download import HubError
 from ..hub.loading import WeightsError
+from ..inference.engine import Restorer
 from ..inference.files import Existing, FileRestorer, FileResult, OutputOptions, plan_jobs
 from ..io import DEFAULT_MAX_PIXELS
 from ..io.atomic import remove_stale_parts, write_text_atomic
@@ -27,6 +29,7 @@ from ..io.discovery import expand_inputs
 from ..io.images import FORMATS
 from ..io.write_plan import PlanError
 from ..metrics.evaluate import EvalSettings, format_score, inf_as_text, mean_scores
+from ..scan import resolve_backend
 from ..signals import sigterm_as_interrupt
 from .app import USAGE_ERROR
 
@@ -82,9 +85,16 @@ def _mean_scores(results: list[FileResult]) -> dict:
     return mean_scores([r.psnr for r in scored], [r.ssim for r in scored])
 
 
-def _write_report(path: Path, request: RestoreRequest, source: str, results: list[FileResult], elapsed: float) -> None:
+def _write_report(path: Path, request: RestoreRequest, restorer: Restorer, results: list[FileResult],
+                  elapsed: float) -> None:
+    settings = restorer.settings
     report = {
-        "weights": source,
+        "restormixer": __version__,
+        "weights": restorer.source,
+        "weights_sha256": restorer.weights_sha256,
+        "device": str(settings.device),
+        "precision": str(settings.precision).removeprefix("torch."),
+        "scan_backend": resolve_backend(None, settings.device),
         "settings": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(request).items()
                      if k not in ("inputs", "json_report", "quiet")},
         "files": [{k: inf_as_text(v) for k, v in asdict(r).items()} for r in results],
@@ -204,7 +214,7 @@ def _run(request: RestoreRequest, console: Console, err: Console) -> int:
         (err if request.json_report == STDOUT else console).print(_summary(results, elapsed))
     if request.json_report:
         try:
-            _write_report(request.json_report, request, restorer.source, results, elapsed)
+            _write_report(request.json_report, request, restorer, results, elapsed)
         except OSError as exc:
             err.print(f"[bold red]error:[/] cannot write the report {escape(str(request.json_report))}: {escape(str(exc.strerror or exc))}",
                       highlight=False)

@@ -66,14 +66,13 @@ def registry_rows(registry: dict[str, Checkpoint] | None = None) -> list[Registr
 
 def download_tasks(tasks: list[str], all_tasks: bool, repo: str | None, filename: str, revision: str,
                    endpoint: str | None, registry: dict[str, Checkpoint] | None = None) -> list[tuple[str, Path]]:
-    """Download the given tasks' checkpoints (or one explicit ``repo``); returns (label, cached path)."""
+    """Download the given tasks' checkpoints (every task's when none is named, or one explicit
+    ``repo``); returns (label, cached path)."""
     if repo:
         return [(f"{repo}@{revision}", download_checkpoint(repo, revision, filename, endpoint=endpoint))]
     registry = registry if registry is not None else load_registry()
-    if all_tasks:
+    if all_tasks or not tasks:
         tasks = [name for name, e in registry.items() if e.available and e.repo_id]
-    if not tasks:
-        raise ValueError("name the tasks to download, or pass --all or --repo")
     unknown = [t for t in tasks if t not in registry]
     if unknown:
         raise ValueError(f"unknown task(s) {', '.join(unknown)}; known: {', '.join(sorted(registry))}")

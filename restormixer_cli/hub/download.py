@@ -6,7 +6,6 @@ huggingface_hub's own; nothing here re-implements them.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import time
@@ -17,21 +16,13 @@ from huggingface_hub import errors as hub_errors
 from huggingface_hub import hf_hub_download
 from huggingface_hub.utils import HFValidationError, get_session, validate_repo_id
 
-from .loading import CONFIG_NAME, WEIGHTS_NAME
+from .loading import CONFIG_NAME, WEIGHTS_NAME, sha256_of
 
 _HINT = "pass --weights FILE, or set HF_ENDPOINT to a reachable mirror"
 
 
 class HubError(RuntimeError):
     """A download that failed; the message is one line and names a remedy."""
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _remove_cached(path: Path) -> None:

@@ -7,6 +7,7 @@ and only then a model. No pickled code is ever executed.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Mapping
@@ -28,6 +29,15 @@ _PREFIXES = ("module.", "_orig_mod.", "model.", "net.")
 _MODEL_ARGS = ("base_channel", "num_blocks", "window_size", "num_heads", "mlp_ratio", "d_state", "expand")
 
 
+def sha256_of(path: Path) -> str:
+    """Hex sha256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 class WeightsError(ValueError):
     """A checkpoint that cannot be read or does not fit RestorMixer."""
 
@@ -37,6 +47,7 @@ class LoadedWeights:
     state_dict: dict[str, torch.Tensor]
     config: dict = field(default_factory=dict)
     source: str = ""
+    sha256: str = ""  # of the weights file, so that a result names exactly what produced it
 
 
 def canonicalize_state_dict(obj: object) -> dict[str, torch.Tensor]:
@@ -156,7 +167,7 @@ def load_weights_file(path: Path) -> LoadedWeights:
         raise WeightsError(f"{path}: cannot read weights ({str(exc).splitlines()[0]})") from None
     except Exception as exc:  # torch.load's UnpicklingError for refused (unsafe) content
         raise WeightsError(f"{path}: refused to load ({type(exc).__name__}: {str(exc).splitlines()[0]})") from None
-    return LoadedWeights(canonicalize_state_dict(state), _read_config(path.parent), str(path))
+    return LoadedWeights(canonicalize_state_dict(state), _read_config(path.parent), str(path), sha256_of(path))
 
 
 def _mismatch_message(model: RestorMixer, state: Mapping[str, torch.Tensor]) -> str | None:

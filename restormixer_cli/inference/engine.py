@@ -134,9 +134,10 @@ class Restorer:
     """Runs a prepared model over images of any size, tile by tile, with feathered blending."""
 
     def __init__(self, model: nn.Module, settings: InferenceSettings, on_notice: Callable[[str], None] | None = None,
-                 source: str = ""):
+                 source: str = "", weights_sha256: str = ""):
         self.model = model
         self.source = source
+        self.weights_sha256 = weights_sha256
         self.settings = settings
         self.notice = on_notice or (lambda message: warnings.warn(message, stacklevel=2))
         self.tile = settings.tile  # None: automatic, from free memory
