@@ -150,10 +150,10 @@ def test_grayscale_alpha_and_sixteen_bit_survive(tmp_path, tiny_weights):
     "args,message",
     [
         (["--tile", "-5"], "tile size"),
-        (["--task", "nonsense"], "unknown task"),
+        (["--task", "nonsense"], "Invalid value for '--task'"),
         (["--device", "quantum"], "unknown device"),
-        (["--precision", "fp8"], "unknown precision"),
-        (["--ext", "gif"], "unknown output extension"),
+        (["--precision", "fp8"], "Invalid value for '--precision'"),
+        (["--ext", "gif"], "Invalid value for '--ext'"),
         (["--device", "cpu", "--precision", "fp16"], "fp16 is not supported on CPU"),
     ],
 )

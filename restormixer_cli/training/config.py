@@ -15,7 +15,7 @@ class TaskDefaults:
 
 #: Synthetic degradation and validation colour space of each task.
 TASK_DEFAULTS = {
-    "denoise": TaskDefaults("noise:25", y_channel=False),
+    "denoise": TaskDefaults("blind-noise", y_channel=False),
     "derain": TaskDefaults("rain", y_channel=True),
     "desnow": TaskDefaults("snow", y_channel=False),
 }
