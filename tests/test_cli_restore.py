@@ -230,7 +230,7 @@ def test_overlap_that_leaves_no_stride_is_refused(tmp_path, tiny_weights):
 def test_full_disk_stops_the_run_with_one_line(photos, tiny_weights, tmp_path, monkeypatch):
     import errno
 
-    def no_space(path, image):
+    def no_space(path, image, quality):
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr("restormixer_cli.inference.files.write_image", no_space)
@@ -292,3 +292,15 @@ def test_report_says_what_produced_the_results(photos, tiny_weights, tmp_path):
     assert data["scan_backend"] in ("numba", "torch")
     models = json.loads(runner.invoke(app, ["models", "--json"]).output)
     assert {"denoise", "derain", "desnow"} <= set(models) and models["derain"]["sha256"]
+
+
+def test_quality_sets_jpeg_and_webp_compression(photos, tiny_weights, tmp_path):
+    sizes = {}
+    for quality in ("30", "95"):
+        out = tmp_path / f"q{quality}"
+        result = restore(str(photos / "a.png"), "-o", str(out), "--weights", str(tiny_weights), "--ext", "jpg",
+                         "--quality", quality, "--quiet")
+        assert result.exit_code == 0, result.output
+        sizes[quality] = (out / "a.jpg").stat().st_size
+    assert sizes["30"] < sizes["95"]
+    assert restore(str(photos), "--weights", str(tiny_weights), "--quality", "0").exit_code == 2

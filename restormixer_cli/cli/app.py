@@ -16,7 +16,7 @@ from rich.table import Table
 
 from .. import __version__
 from ..hub.registry import load_registry
-from ..io import DEFAULT_MAX_PIXELS, OUTPUT_EXTENSIONS
+from ..io import DEFAULT_MAX_PIXELS, DEFAULT_QUALITY, OUTPUT_EXTENSIONS
 
 app = typer.Typer(
     name="restormixer",
@@ -170,6 +170,7 @@ def restore(
     endpoint: Annotated[Optional[str], typer.Option(help="Hub endpoint for downloads.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only errors.")] = False,
     max_pixels: Annotated[int, typer.Option(help="Refuse images with more pixels than this (0 = no limit).", min=0)] = DEFAULT_MAX_PIXELS,
+    quality: Annotated[int, typer.Option(help="JPEG and WebP quality of the outputs.", min=1, max=100)] = DEFAULT_QUALITY,
 ) -> None:
     """Restore image files and folders."""
     from .restore import RestoreRequest, run_restore
@@ -182,7 +183,7 @@ def restore(
         self_ensemble=self_ensemble, suffix=suffix, ext=Extension(ext).value,
         existing="skip" if skip_existing else "overwrite" if overwrite else "error",
         gt=gt, y_channel=y_channel, crop_border=crop_border, compare=compare, json_report=json_report,
-        compile=compile, endpoint=endpoint, quiet=quiet, max_pixels=max_pixels,
+        compile=compile, endpoint=endpoint, quiet=quiet, max_pixels=max_pixels, quality=quality,
     )
     raise typer.Exit(run_restore(request, console, err))
 

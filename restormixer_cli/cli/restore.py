@@ -23,7 +23,7 @@ from ..hub.download import HubError
 from ..hub.loading import WeightsError
 from ..inference.engine import Restorer
 from ..inference.files import Existing, FileRestorer, FileResult, OutputOptions, plan_jobs
-from ..io import DEFAULT_MAX_PIXELS
+from ..io import DEFAULT_MAX_PIXELS, DEFAULT_QUALITY
 from ..io.atomic import remove_stale_parts, write_text_atomic
 from ..io.discovery import expand_inputs
 from ..io.images import FORMATS
@@ -61,6 +61,7 @@ class RestoreRequest:
     endpoint: str | None = None
     quiet: bool = False
     max_pixels: int = DEFAULT_MAX_PIXELS
+    quality: int = DEFAULT_QUALITY
 
 
 
@@ -165,7 +166,7 @@ def _run(request: RestoreRequest, console: Console, err: Console) -> int:
         options = OutputOptions(request.output.parent if to_file else request.output, request.suffix, request.ext,
                                 request.existing, request.gt, request.compare,
                                 EvalSettings(request.y_channel, request.crop_border), request.max_pixels or None,
-                                output_file=request.output if to_file else None)
+                                output_file=request.output if to_file else None, quality=request.quality)
         own_folders = [] if to_file else [request.output]
         own_folders += [request.compare] if request.compare else []
         reports = [request.json_report] if request.json_report and request.json_report != STDOUT else []

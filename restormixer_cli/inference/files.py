@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from ..io import OUTPUT_EXTENSIONS
+from ..io import DEFAULT_QUALITY, OUTPUT_EXTENSIONS
 from ..io.discovery import InputFile
 from ..io.images import DEFAULT_MAX_PIXELS, FORMATS, ImageData, ImageReadError, read_image, write_image
 from ..io.write_plan import PlanError, WritePlan, check_folder
@@ -58,6 +58,7 @@ class OutputOptions:
     eval_settings: EvalSettings = field(default_factory=EvalSettings)
     max_pixels: int | None = DEFAULT_MAX_PIXELS
     output_file: Path | None = None  # the one output of a single input, instead of a mirrored folder
+    quality: int = DEFAULT_QUALITY  # JPEG and WebP
 
     def __post_init__(self) -> None:
         self.ext = self.ext.lower().lstrip(".")
@@ -65,6 +66,8 @@ class OutputOptions:
             raise ValueError(f"unknown output extension {self.ext!r}: use {', '.join(OUTPUT_EXTENSIONS)}")
         if self.gt_dir is not None and not Path(self.gt_dir).is_dir():
             raise ValueError(f"{self.gt_dir}: ground-truth folder does not exist")
+        if not 1 <= self.quality <= 100:
+            raise ValueError(f"quality must be from 1 to 100, not {self.quality}")
         if any(sep in self.suffix for sep in ("/", "\\")):
             raise ValueError("suffix must not contain path separators")
 
@@ -145,7 +148,7 @@ class FileRestorer:
             restored = self.restorer.restore_data(image, on_tile)
             result.notes = self._format_notes(image, job.output)
             job.output.parent.mkdir(parents=True, exist_ok=True)
-            write_image(job.output, restored)
+            write_image(job.output, restored, self.options.quality)
         except NonFiniteOutput as exc:
             return self._failed(result, str(exc))
         except OSError as exc:

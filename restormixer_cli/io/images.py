@@ -21,7 +21,7 @@ import png
 import tifffile
 from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
-from . import DEFAULT_MAX_PIXELS
+from . import DEFAULT_MAX_PIXELS, DEFAULT_QUALITY
 from .atomic import atomic_path
 
 @dataclass(frozen=True)
@@ -298,8 +298,9 @@ def file_format(path: Path) -> FileFormat:
     return FORMATS[suffix]
 
 
-def write_image(path: Path, image: ImageData) -> None:
-    """Write atomically (temporary file, then rename); the format follows the file extension."""
+def write_image(path: Path, image: ImageData, quality: int = DEFAULT_QUALITY) -> None:
+    """Write atomically (temporary file, then rename); the format follows the file extension.
+    ``quality`` (1-100) applies to JPEG and WebP."""
     fmt = file_format(path)
     bits = 16 if image.bit_depth == 16 and fmt.sixteen_bit else 8
     pixels = image.pixels
@@ -308,13 +309,13 @@ def write_image(path: Path, image: ImageData) -> None:
     arr = _quantize(pixels, bits)
     with atomic_path(Path(path)) as tmp:
         try:
-            _encode(tmp, arr, fmt, image)
+            _encode(tmp, arr, fmt, image, quality)
         except (RuntimeError, ValueError, TypeError, KeyError, struct.error) as exc:  # encoders' own errors
             raise ImageWriteError(f"the {fmt.name} encoder failed ({type(exc).__name__}: {exc})") from None
         _check_decodes(tmp, fmt, arr.shape)
 
 
-def _encode(path: Path, arr: np.ndarray, fmt: FileFormat, image: ImageData) -> None:
+def _encode(path: Path, arr: np.ndarray, fmt: FileFormat, image: ImageData, quality: int) -> None:
     if arr.dtype == np.uint16 and fmt.name == "TIFF":
         tifffile.imwrite(path, arr[..., 0] if arr.shape[2] == 1 else arr, iccprofile=image.icc_profile,
                          compression="zlib", photometric="minisblack" if arr.shape[2] <= 2 else "rgb",
@@ -322,7 +323,7 @@ def _encode(path: Path, arr: np.ndarray, fmt: FileFormat, image: ImageData) -> N
     elif arr.dtype == np.uint16 and arr.shape[2] > 1:
         _write_png16(path, arr, image.icc_profile, image.exif)
     else:
-        _save_with_pil(path, _pil_image(arr), fmt, image)
+        _save_with_pil(path, _pil_image(arr), fmt, image, quality)
 
 
 def _check_decodes(path: Path, fmt: FileFormat, shape: tuple[int, ...]) -> None:
@@ -362,14 +363,16 @@ def _tifffile_metadata(exif_bytes: bytes | None) -> dict:
 
 
 _SAVE_OPTIONS = {
-    "JPEG": {"quality": 95, "subsampling": 0},
-    "WEBP": {"quality": 95, "method": 4},
+    "JPEG": {"subsampling": 0},
+    "WEBP": {"method": 4},
     "TIFF": {"compression": "tiff_adobe_deflate"},
 }
 
 
-def _save_with_pil(path: Path, img: Image.Image, fmt: FileFormat, image: ImageData) -> None:
+def _save_with_pil(path: Path, img: Image.Image, fmt: FileFormat, image: ImageData, quality: int) -> None:
     options = dict(_SAVE_OPTIONS.get(fmt.name, {}))
+    if fmt.name in ("JPEG", "WEBP"):
+        options["quality"] = quality
     if fmt.metadata and image.icc_profile:
         options["icc_profile"] = image.icc_profile
     if fmt.metadata and image.exif:
