@@ -37,8 +37,7 @@ def _from_array(arr: np.ndarray) -> tuple[ImageData, ToOriginal]:
     image = ImageData(np.clip(color, 0, 1), alpha, bit_depth=16 if scale == 65535.0 else 8)
 
     def back(restored: ImageData) -> np.ndarray:
-        out = restored.pixels if restored.alpha is None else np.concatenate([restored.pixels, restored.alpha[..., None]], 2)
-        out = out * scale
+        out = restored.planes * scale
         out = np.clip(np.round(out), 0, scale).astype(dtype) if dtype in _SCALES else out.astype(dtype)
         return out[..., 0] if squeeze else out
 
@@ -77,10 +76,8 @@ def restore_any(image: object, restore: Callable[[ImageData], ImageData]) -> obj
         stacked = torch.stack([o.reshape(o.shape[0], o.shape[1], -1).permute(2, 0, 1) for o in outputs])
         return stacked.reshape(image.shape).to(device=image.device, dtype=image.dtype)
     if isinstance(image, (str, PathLike)):
-        data = read_image(Path(image))
-        restored = restore(data)
-        planes = restored.pixels if restored.alpha is None else np.concatenate([restored.pixels, restored.alpha[..., None]], 2)
-        arr = np.clip(np.round(planes * 255), 0, 255).astype(np.uint8)
+        restored = restore(read_image(Path(image)))
+        arr = np.clip(np.round(restored.planes * 255), 0, 255).astype(np.uint8)
         return Image.fromarray(arr[..., 0] if arr.shape[2] == 1 else arr)
     raise TypeError(f"cannot restore a {type(image).__name__}: give a PIL image, a numpy array, a torch tensor "
                     "or the path of an image file")

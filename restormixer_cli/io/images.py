@@ -90,6 +90,11 @@ class ImageData:
         return np.repeat(self.pixels, 3, axis=2) if self.is_gray else self.pixels
 
     @property
+    def planes(self) -> np.ndarray:
+        """(H, W, C) float planes as a file stores them: colour, then alpha if any."""
+        return self.pixels if self.alpha is None else np.concatenate([self.pixels, self.alpha[..., None]], axis=2)
+
+    @property
     def size(self) -> tuple[int, int]:
         return self.pixels.shape[1], self.pixels.shape[0]
 
@@ -303,10 +308,7 @@ def write_image(path: Path, image: ImageData, quality: int = DEFAULT_QUALITY) ->
     ``quality`` (1-100) applies to JPEG and WebP."""
     fmt = file_format(path)
     bits = 16 if image.bit_depth == 16 and fmt.sixteen_bit else 8
-    pixels = image.pixels
-    if image.alpha is not None and fmt.alpha:
-        pixels = np.concatenate([pixels, image.alpha[..., None]], axis=2)
-    arr = _quantize(pixels, bits)
+    arr = _quantize(image.planes if fmt.alpha else image.pixels, bits)
     with atomic_path(Path(path)) as tmp:
         try:
             _encode(tmp, arr, fmt, image, quality)
