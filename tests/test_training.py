@@ -54,7 +54,8 @@ def test_degradations_are_seeded_and_sane(name):
     c = degrade(clean, np.random.default_rng(6))
     assert a.shape == clean.shape and a.dtype == np.float32
     assert np.array_equal(a, b) and not np.array_equal(a, c)
-    assert np.abs(a - clean).mean() > 0.005
+    strength = np.mean([np.abs(degrade(clean, np.random.default_rng(i)) - clean).mean() for i in range(4)])
+    assert strength > 0.005  # some draws are light on purpose (a few flakes, sigma near 0)
     if name in ("rain", "snow", "camera-noise"):
         assert a.min() >= 0 and a.max() <= 1
     if name in ("rain", "snow"):
@@ -89,6 +90,23 @@ def test_rain_shows_over_dark_backgrounds_more_than_bright_ones():
     dark = np.mean([d[8:, :64].mean() for d in diffs])
     bright = np.mean([np.abs(d[8:, 64:]).mean() for d in diffs])
     assert dark > 2 * bright
+
+
+def test_snow_has_streaks_along_the_fall_and_large_defocused_discs():
+    from scipy import ndimage
+
+    from restormixer_cli.training.degradations import SnowStyle, _snow_layers
+
+    falling = SnowStyle(streak_chance=1.0, angle_sd=0.0, bokeh_chance=0.0, scale=(1.0, 1.0))
+    near = _snow_layers((256, 256), falling, np.random.default_rng(1))[-1]
+    along = np.corrcoef(near[:-12].ravel(), near[12:].ravel())[0, 1]
+    across = np.corrcoef(near[:, :-12].ravel(), near[:, 12:].ravel())[0, 1]
+    assert along > 2 * across
+    lens = SnowStyle(streak_chance=0.0, bokeh_chance=1.0, bokeh_density=(60.0, 60.0), scale=(1.0, 1.0))
+    discs = _snow_layers((512, 512), lens, np.random.default_rng(2))[-1]
+    labels, count = ndimage.label(discs > 0.2 * discs.max())
+    sizes = np.bincount(labels.ravel())[1:]
+    assert count and np.median(sizes) > np.pi * 5**2  # radius at least about 5 px (6 to 30, softened)
 
 
 def test_degrade_command_writes_a_paired_folder(tmp_path, image_folders):
