@@ -1,12 +1,14 @@
 # Two entry points: `make demo` (restore sample images, print metrics) and `make test`.
 # Both create .venv/ at the repository root on first use.
+# `make wheel-test` (CI) builds the sdist and wheel and smoke-tests the wheel in a temporary
+# virtual environment outside the repository; it does not need .venv/.
 PYTHON ?= python3
 TORCH ?= torch==2.13.0
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench clean
+.PHONY: demo test wheel-test bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +21,9 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+wheel-test:
+	PYTHON="$(PYTHON)" TORCH="$(TORCH)" bash scripts/wheel_smoke_test.sh
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/scan_speed.py

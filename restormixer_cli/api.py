@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,8 +17,7 @@ from .hub.loading import build_model
 from .hub.resolve import resolve_weights
 from .inference.devices import resolve_device, resolve_precision
 from .inference.engine import InferenceSettings, Restorer, prepare_model
-from .inference.files import FileRestorer, FileResult, OutputOptions, plan_jobs
-from .io.discovery import expand_inputs
+from .inference.files import FileRestorer, FileResult, OutputOptions, plan_restore, restore_jobs
 
 
 def load_restorer(task: str | None = None, weights: str | None = None, device: str = "auto",
@@ -45,10 +45,18 @@ def restore(image: object, task: str | None = None, weights: str | None = None, 
 
 def restore_paths(inputs: str | Path | list[str | Path], output_dir: str | Path, restorer: Restorer,
                   options: OutputOptions | None = None) -> list[FileResult]:
-    """Restore files, folders and glob patterns into ``output_dir``; one result per input file.
-    Raises PlanError before any work if an output would replace an input or exists already."""
+    """Restore files, folders and glob patterns into ``output_dir``; one result per input file (a
+    file that cannot be read or written is a ``"failed"`` result and the others go on).
+
+    Raises PlanError before any work if an output would replace an input or exists already,
+    OSError (ENOSPC) if the disk fills up, and KeyboardInterrupt after Ctrl-C; outputs written
+    before either are complete, the one in progress is not left behind."""
     specs = [inputs] if isinstance(inputs, (str, Path)) else list(inputs)
     options = options or OutputOptions()
     options.output_dir = Path(output_dir)
-    runner = FileRestorer(restorer, options)
-    return [runner.run(job) for job in plan_jobs(expand_inputs([str(s) for s in specs]), options)]
+    run = restore_jobs(plan_restore(specs, options), FileRestorer(restorer, options))
+    if run.interrupted:
+        raise KeyboardInterrupt
+    if run.disk_full is not None:
+        raise OSError(errno.ENOSPC, "disk full", str(run.disk_full))
+    return run.results

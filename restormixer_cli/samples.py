@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .training.config import TASK_DEFAULTS
+from .hub.registry import Task
 from .training.data import write_degraded_pairs
 from .training.degradations import make_degradation
 
@@ -36,7 +36,7 @@ def load_sample_photos() -> dict[str, np.ndarray]:
     return photos
 
 
-def write_degraded_samples(task: str, folder: Path) -> tuple[Path, Path]:
-    """Write ``folder/input`` (degraded, 8-bit PNG) and ``folder/target`` for a task; returns both."""
-    degradation = make_degradation(TASK_DEFAULTS[task].degradation)
+def write_degraded_samples(task: Task, folder: Path) -> tuple[Path, Path]:
+    """Write ``folder/input`` (degraded with the task's degradation, 8-bit PNG) and ``folder/target``; returns both."""
+    degradation = make_degradation(task.degradation)
     return write_degraded_pairs(load_sample_photos().items(), degradation, folder, SEED)

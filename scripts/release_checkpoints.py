@@ -21,39 +21,18 @@ import json
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from restormixer_cli.hub.loading import sha256_of
-from restormixer_cli.hub.registry import REGISTRY_FILE
+from restormixer_cli.hub.registry import REGISTRY_FILE, Task, ValidationSet, load_registry
 from restormixer_cli.training.config import TrainConfig
 from restormixer_cli.training.export import dataset_name, export_run
 from restormixer_cli.training.trainer import read_metrics
 
 PACKAGE = Path(__file__).resolve().parent.parent / "restormixer_cli"
 REPO_PREFIX = "restormixer/restormixer-"
-
-
-@dataclass(frozen=True)
-class ValidationSet:
-    label: str
-    folder: str  # under --data: clean images, or a paired folder (input/ + target/)
-    degradation: str | None = None  # for clean images
-    y_channel: bool = False
-
-
-VALIDATION = {
-    "denoise": [
-        ValidationSet("CBSD68, Gaussian noise sigma 15 (seed 0)", "cbsd68", "noise:15"),
-        ValidationSet("CBSD68, Gaussian noise sigma 25 (seed 0)", "cbsd68", "noise:25"),
-        ValidationSet("CBSD68, Gaussian noise sigma 50 (seed 0)", "cbsd68", "noise:50"),
-        ValidationSet("real camera noise (CC, 15 pairs)", "real_noise_cc"),
-    ],
-    "derain": [ValidationSet("Rain12", "rain12", y_channel=True)],
-    "desnow": [ValidationSet("CBSD68, synthetic snow (seed 0)", "cbsd68", "snow")],
-}
 
 
 def _cli(*args: str) -> None:
@@ -64,30 +43,30 @@ def _mean(report: Path, key: str) -> dict:
     return json.loads(report.read_text())[key]
 
 
-def score(vset: ValidationSet, data: Path, weights: Path, work: Path) -> dict:
+def score(vset: ValidationSet, y_channel: bool, data: Path, weights: Path, work: Path) -> dict:
     """PSNR/SSIM of the restored 8-bit outputs and of the degraded inputs, through the CLI."""
     pairs = data / vset.folder
     if vset.degradation:
         pairs = work / "pairs"
         _cli("degrade", str(data / vset.folder), "--degradation", vset.degradation, "--seed", "0", "-o", str(pairs),
              "--overwrite")
-    y = ["--y-channel"] if vset.y_channel else []
+    y = ["--y-channel"] if y_channel else []
     restored = work / "restored"
     _cli("restore", str(pairs / "input"), "-o", str(restored), "--weights", str(weights), "--gt", str(pairs / "target"),
          "--overwrite", "--device", "cpu", "--quiet", "--json", str(work / "restore.json"), *y)
     _cli("eval", "--pred", str(pairs / "input"), "--gt", str(pairs / "target"), "--quiet",
          "--json", str(work / "input.json"), *y)
     restored_mean, input_mean = _mean(work / "restore.json", "mean"), _mean(work / "input.json", "mean")
-    return {"dataset": vset.label, "images": restored_mean["count"], "channel": "Y" if vset.y_channel else "RGB",
+    return {"dataset": vset.dataset, "images": restored_mean["count"], "channel": "Y" if y_channel else "RGB",
             "psnr": round(restored_mean["psnr"], 4), "ssim": round(restored_mean["ssim"], 4),
             "input_psnr": round(input_mean["psnr"], 4), "input_ssim": round(input_mean["ssim"], 4)}
 
 
-def score_all(task: str, data: Path, weights: Path) -> list[dict]:
+def score_all(task: Task, data: Path, weights: Path) -> list[dict]:
     results = []
-    for vset in VALIDATION[task]:
+    for vset in task.validation:
         with tempfile.TemporaryDirectory() as work:
-            results.append(score(vset, data, weights, Path(work)))
+            results.append(score(vset, task.y_channel, data, weights, Path(work)))
     return results
 
 
@@ -122,7 +101,7 @@ def package(task: str, run: Path, data: Path, registry: dict) -> list[dict]:
     export_run(run, target)
     weights = target / "model.safetensors"
     config = json.loads((target / "config.json").read_text())
-    scores = score_all(task, data, target)
+    scores = score_all(load_registry()[task], data, target)
     append_to_card(target / "README.md", scores)
     registry["tasks"][task].update(
         available=True, repo_id=REPO_PREFIX + task, filename="model.safetensors", revision="main",
@@ -144,7 +123,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, required=True, help="development data folder (cbsd68/, rain12/, ...)")
     parser.add_argument("--runs", type=Path, help="folder with one training run per task (denoise/, derain/, ...)")
-    parser.add_argument("--tasks", default=",".join(VALIDATION))
+    tasks = load_registry()
+    parser.add_argument("--tasks", default=",".join(t for t, entry in tasks.items() if entry.validation))
     parser.add_argument("--weights", action="append", default=[], metavar="TASK=PATH",
                         help="score these weights for TASK instead of the embedded ones")
     parser.add_argument("--write", action="store_true", help="package the runs and update registry.json")
@@ -161,7 +141,7 @@ def main() -> None:
             if not weights.exists():
                 print(f"{task}: no checkpoint at {weights}")
                 continue
-            results = score_all(task, args.data, weights)
+            results = score_all(tasks[task], args.data, weights)
         for r in results:
             print(f"{task:8} {r['dataset']} ({r['images']} images, {r['channel']}): PSNR {r['psnr']:.2f} dB, "
                   f"SSIM {r['ssim']:.4f}; degraded input {r['input_psnr']:.2f} dB, {r['input_ssim']:.4f}")

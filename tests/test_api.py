@@ -9,6 +9,7 @@ from PIL import Image
 
 import restormixer_cli
 from restormixer_cli.inference.engine import InferenceSettings, Restorer, prepare_model
+from restormixer_cli.inference.files import OutputOptions
 
 from .conftest import make_tiny_model, textured_image
 from .test_cli_restore import save_rgb
@@ -96,3 +97,35 @@ def test_top_level_entry_points(tiny_weights, tmp_path):
     results = restormixer_cli.restore_paths(tmp_path / "in" / "one.png", tmp_path / "out", restorer)
     assert [r.status for r in results] == ["done"] and (tmp_path / "out" / "one.png").exists()
     assert set(restormixer_cli.__all__) <= set(dir(restormixer_cli)) | set(restormixer_cli._LAZY)
+
+
+def test_restore_paths_shares_the_command_lines_pipeline(restorer, tmp_path, monkeypatch):
+    """Its own output folder inside the input folder is skipped; a full disk and Ctrl-C stop the run
+    with an exception, and stale temporary files of a killed run are cleaned up."""
+    import errno
+    import os
+    import time
+
+    for name in ("a.png", "b.png"):
+        save_rgb(tmp_path / "in" / name)
+    out = tmp_path / "in" / "restored"
+    assert [r.status for r in restormixer_cli.restore_paths(tmp_path / "in", out, restorer)] == ["done", "done"]
+    stale = out / ".a.k3j9x.part.png"  # what a killed writer leaves
+    stale.write_bytes(b"half a file")
+    os.utime(stale, (time.time() - 3600,) * 2)
+    done = restormixer_cli.restore_paths(tmp_path / "in", out, restorer, OutputOptions(existing="overwrite"))
+    assert len(done) == 2 and not stale.exists()
+
+    def no_space(path, image, quality):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr("restormixer_cli.inference.files.write_image", no_space)
+    with pytest.raises(OSError, match="disk full"):
+        restormixer_cli.restore_paths(tmp_path / "in", tmp_path / "full", restorer)
+
+    def interrupt(path, image, quality):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("restormixer_cli.inference.files.write_image", interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        restormixer_cli.restore_paths(tmp_path / "in", tmp_path / "stopped", restorer)

@@ -7,16 +7,17 @@ from typer.testing import CliRunner
 
 from restormixer_cli.cli import app
 from restormixer_cli.hub import registry as registry_module
-from restormixer_cli.hub.registry import Checkpoint
+from restormixer_cli.hub.registry import Task
 
 pytest.importorskip("skimage")
 
 
 def test_demo_restores_samples_and_prints_metrics(tmp_path, tiny_weights, monkeypatch):
-    fake = {task: Checkpoint(task=task, description=task, available=True, embedded=task) for task in ("denoise", "derain")}
+    fake = {"denoise": Task(task="denoise", description="d", available=True, embedded="d", degradation="noise:25"),
+            "derain": Task(task="derain", description="r", available=True, embedded="r", degradation="rain", y_channel=True)}
     monkeypatch.setattr(registry_module, "load_registry", lambda path=None: fake)
     monkeypatch.setattr("restormixer_cli.cli.demo.load_registry", lambda: fake)
-    monkeypatch.setattr(Checkpoint, "embedded_path", property(lambda self: tiny_weights))
+    monkeypatch.setattr(Task, "embedded_path", property(lambda self: tiny_weights))
     result = CliRunner().invoke(app, ["demo", "--out", str(tmp_path / "demo")])
     assert result.exit_code == 0, result.output
     assert "PSNR Y (dB)" in result.output and "PSNR RGB (dB)" in result.output

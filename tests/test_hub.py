@@ -20,7 +20,7 @@ from restormixer_cli.cli import app
 from restormixer_cli.hub.catalog import download_tasks, registry_rows
 from restormixer_cli.hub.download import HubError, download_checkpoint
 from restormixer_cli.hub.loading import WeightsError, build_model, canonicalize_state_dict, load_weights_file
-from restormixer_cli.hub.registry import Checkpoint
+from restormixer_cli.hub.registry import Task
 from restormixer_cli.hub.resolve import parse_repo_spec, resolve_weights
 
 from .conftest import TINY_CONFIG, make_tiny_model
@@ -52,8 +52,8 @@ def hub(weights_bytes):
         yield server
 
 
-def registry_for(url_sha: str | None) -> dict[str, Checkpoint]:
-    return {"tiny": Checkpoint(task="tiny", description="test", available=True, repo_id=REPO, sha256=url_sha,
+def registry_for(url_sha: str | None) -> dict[str, Task]:
+    return {"tiny": Task(task="tiny", description="test", available=True, repo_id=REPO, sha256=url_sha,
                                published=True)}
 
 
@@ -126,8 +126,8 @@ def test_restore_lookup_order(hub, cache, weights_bytes, tiny_weights):
 
 
 def test_failed_download_falls_back_to_embedded_copy(cache, tiny_weights, monkeypatch):
-    entry = Checkpoint(task="tiny", description="t", available=True, repo_id=REPO, published=True, embedded="tiny")
-    monkeypatch.setattr(Checkpoint, "embedded_path", property(lambda self: tiny_weights))
+    entry = Task(task="tiny", description="t", available=True, repo_id=REPO, published=True, embedded="tiny")
+    monkeypatch.setattr(Task, "embedded_path", property(lambda self: tiny_weights))
     notices = []
     with HubServer() as empty_hub:  # answers 404 for every repository
         loaded = resolve_weights("tiny", endpoint=empty_hub.url, registry={"tiny": entry}, notice=notices.append)

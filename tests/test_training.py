@@ -125,6 +125,8 @@ def test_degrade_command_writes_a_paired_folder(tmp_path, image_folders):
     again = CliRunner().invoke(app, ["degrade", str(image_folders["clean"]), "--degradation", "rain", "-o", str(out),
                                      "--overwrite"])
     assert again.exit_code == 0 and np.array_equal(np.asarray(Image.open(out / "input" / names[0])), first)
+    unknown = CliRunner().invoke(app, ["degrade", str(image_folders["clean"]), "--degradation", "fog", "-o", str(out)])
+    assert unknown.exit_code == 2 and "unknown degradation 'fog'" in unknown.output
 
 
 def test_gaussian_noise_has_the_requested_sigma():

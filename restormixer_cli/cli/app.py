@@ -16,7 +16,10 @@ from rich.table import Table
 
 from .. import __version__
 from ..hub.registry import load_registry
-from ..io import DEFAULT_MAX_PIXELS, DEFAULT_QUALITY, OUTPUT_EXTENSIONS
+from ..inference import PRECISIONS
+from ..io import DEFAULT_MAX_PIXELS, DEFAULT_QUALITY
+from ..io.formats import OUTPUT_EXTENSIONS
+from .messages import print_error
 
 app = typer.Typer(
     name="restormixer",
@@ -35,7 +38,7 @@ def _choices(name: str, values) -> type[enum.Enum]:
 
 
 Task = _choices("Task", sorted(load_registry()))
-Precision = _choices("Precision", ("auto", "fp32", "fp16", "bf16"))
+Precision = _choices("Precision", PRECISIONS)
 Extension = _choices("Extension", OUTPUT_EXTENSIONS)
 USAGE_ERROR = 2
 
@@ -46,8 +49,7 @@ def _devices(incomplete: str) -> list[str]:
 
 def fail(message: str, code: int = 1) -> typer.Exit:
     """Print a one-line error and return the exit to raise."""
-    err.print(f"[bold red]error:[/] {escape(str(message))}", highlight=False)
-    return typer.Exit(code)
+    return typer.Exit(print_error(err, message, code))
 
 
 def _version(value: bool) -> None:
@@ -227,7 +229,7 @@ def degrade(
 # ----------------------------------------------------------------------------------------- train
 @app.command()
 def train(
-    task: Annotated[str, typer.Option(help="Task name (denoise, derain, desnow or your own).")],
+    task: Annotated[str, typer.Option(help=f"Task name: {', '.join(Task.__members__)} or your own.")],
     train_dirs: Annotated[list[Path], typer.Option("--train", help="Training folder: input/+target/ pairs, or clean images (repeatable).")],
     out: Annotated[Path, typer.Option(help="Run folder (created, or resumed if it holds a run).")],
     val: Annotated[Optional[Path], typer.Option(help="Validation folder (pairs, or clean images degraded with a fixed seed).")] = None,

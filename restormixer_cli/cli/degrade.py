@@ -14,6 +14,8 @@ from ..io.discovery import InputFile, expand_inputs
 from ..io.images import read_rgb
 from ..training.data import write_degraded_pairs
 from ..training.degradations import make_degradation
+from .app import USAGE_ERROR
+from .messages import print_error
 
 
 def _readable(sources: list[InputFile], failures: list[str]) -> Iterator[tuple[str, np.ndarray]]:
@@ -29,16 +31,16 @@ def run_degrade(inputs: list[str], out: Path, degradation: str, seed: int, overw
     """Write ``out/input`` (degraded) and ``out/target`` (clean) PNGs; returns the exit code."""
     try:
         degrade = make_degradation(degradation)
+    except ValueError as exc:
+        return print_error(err, exc, USAGE_ERROR)
+    try:
         sources = expand_inputs(inputs)
     except (ValueError, FileNotFoundError) as exc:
-        err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
-        return 1
+        return print_error(err, exc)
     names = [s.relative.with_suffix("").as_posix() + ".png" for s in sources]
     existing = [out / sub / n for n in names for sub in ("input", "target") if (out / sub / n).exists()]
     if existing and not overwrite:
-        err.print(f"[bold red]error:[/] {escape(str(existing[0]))} exists ({len(existing)} outputs in all); "
-                  "use --overwrite or another --out", highlight=False)
-        return 1
+        return print_error(err, f"{existing[0]} exists ({len(existing)} outputs in all); use --overwrite or another --out")
     for name in names:
         for sub in ("input", "target"):
             (out / sub / name).parent.mkdir(parents=True, exist_ok=True)

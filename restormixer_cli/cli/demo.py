@@ -14,34 +14,32 @@ from ..hub.registry import load_registry
 from ..inference.files import OutputOptions
 from ..metrics.evaluate import EvalSettings, evaluate_folders, mean_scores
 from ..samples import SAMPLE_PHOTOS, write_degraded_samples
-from ..training.config import TASK_DEFAULTS
+from .messages import print_error, print_note
 
 
 def run_demo(out: Path, device: str, console: Console, err: Console) -> int:
-    tasks = [t for t, e in load_registry().items() if e.available and e.embedded_path and t in TASK_DEFAULTS]
+    tasks = [e for e in load_registry().values() if e.available and e.embedded_path and e.degradation]
     if not tasks:
-        err.print("[bold red]error:[/] no embedded checkpoints in this installation")
-        return 1
+        return print_error(err, "no embedded checkpoints in this installation")
     table = Table(title="restormixer demo: sample photos, synthetic degradation (fixed seed)")
     for column in ("task", "images", "metric", "degraded input", "restored", "gain"):
         table.add_column(column, justify="right" if column not in ("task", "metric") else "left")
-    for task in tasks:
+    for entry in tasks:
+        task = entry.task
         folder = out / task
         shutil.rmtree(folder, ignore_errors=True)
         try:
-            inputs, truth = write_degraded_samples(task, folder)
-            restorer = load_restorer(task=task, device=device, notice=lambda m: err.print(f"note: {escape(str(m))}"))
+            inputs, truth = write_degraded_samples(entry, folder)
+            restorer = load_restorer(task=task, device=device, notice=lambda m: print_note(err, m))
         except (RuntimeError, ValueError) as exc:
-            err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
-            return 1
-        settings = EvalSettings(y_channel=TASK_DEFAULTS[task].y_channel)
+            return print_error(err, exc)
+        settings = EvalSettings(y_channel=entry.y_channel)
         err.print(f"{task}: restoring {len(SAMPLE_PHOTOS)} photos with {escape(str(restorer.source))}", highlight=False)
         results = restore_paths([str(inputs)], folder / "restored", restorer,
                                 OutputOptions(gt_dir=truth, compare_dir=folder / "compare", eval_settings=settings))
         failed = [r for r in results if r.status != "done"]
         if failed:
-            err.print(f"[bold red]error:[/] {escape(str(failed[0].input))}: {escape(str(failed[0].error))}", highlight=False)
-            return 1
+            return print_error(err, f"{failed[0].input}: {failed[0].error}")
         before = evaluate_folders(inputs, truth, settings).summary
         after = mean_scores([r.psnr for r in results], [r.ssim for r in results])
         metric = "PSNR Y (dB)" if settings.y_channel else "PSNR RGB (dB)"

@@ -14,6 +14,7 @@ from ..io.discovery import list_images
 from ..io.write_plan import WritePlan
 from .restore import STDOUT
 from ..metrics.evaluate import EvalReport, EvalSettings, evaluate_pairs, format_score, pair_folders
+from .messages import print_error
 
 
 
@@ -46,8 +47,7 @@ def run_eval(pred: Path, gt: Path, y_channel: bool, crop_border: int, suffix: st
             if report_path != STDOUT:
                 plan.claim(report_path, "the report")
     except (ValueError, FileNotFoundError) as exc:
-        err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
-        return 1
+        return print_error(err, exc)
     progress = Progress(TextColumn("scoring"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[name]}"),
                         console=err, transient=True, disable=quiet)
     with progress:
@@ -68,9 +68,7 @@ def run_eval(pred: Path, gt: Path, y_channel: bool, crop_border: int, suffix: st
         if csv_report:
             report.write_csv(sys.stdout if csv_report == STDOUT else csv_report)
     except OSError as exc:
-        err.print(f"[bold red]error:[/] cannot write the report: {escape(str(exc.strerror or exc))} ({escape(str(exc.filename))})", highlight=False)
-        return 1
+        return print_error(err, f"cannot write the report: {exc.strerror or exc} ({exc.filename})")
     if not report.scored:
-        err.print("[bold red]error:[/] no image pairs could be scored", highlight=False)
-        return 1
+        return print_error(err, "no image pairs could be scored")
     return 0

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import errno
 import io
 import json
 import sys
@@ -22,16 +21,16 @@ from ..api import load_restorer
 from ..hub.download import HubError
 from ..hub.loading import WeightsError
 from ..inference.engine import Restorer
-from ..inference.files import Existing, FileRestorer, FileResult, OutputOptions, plan_jobs
+from ..inference.files import Existing, FileRestorer, FileResult, OutputOptions, plan_restore, restore_jobs
 from ..io import DEFAULT_MAX_PIXELS, DEFAULT_QUALITY
-from ..io.atomic import remove_stale_parts, write_text_atomic
-from ..io.discovery import expand_inputs
-from ..io.images import FORMATS
+from ..io.atomic import write_text_atomic
+from ..io.formats import FORMATS, extension_for
 from ..io.write_plan import PlanError
 from ..metrics.evaluate import EvalSettings, format_score, inf_as_text, mean_scores
 from ..scan import resolve_backend
 from ..signals import sigterm_as_interrupt
 from .app import USAGE_ERROR
+from .messages import print_error, print_note
 
 
 STDOUT = Path("-")  # standard input or output: `restore - -o -`, `--json -`
@@ -129,18 +128,18 @@ def run_restore(request: RestoreRequest, console: Console, err: Console) -> int:
             data = sys.stdin.buffer.read()
             try:
                 with Image.open(io.BytesIO(data)) as img:
-                    suffix = next(ext for ext, fmt in FORMATS.items() if fmt.name == img.format)
-            except (OSError, StopIteration):
-                err.print("[bold red]error:[/] standard input is not a PNG, JPEG, TIFF, WebP or BMP image")
-                return 1
+                    suffix = extension_for(img.format)
+            except OSError:
+                suffix = None
+            if suffix is None:
+                return print_error(err, "standard input is not a PNG, JPEG, TIFF, WebP or BMP image")
             stdin_file = Path(scratch) / f"stdin{suffix}"
             stdin_file.write_bytes(data)
             inputs[inputs.index("-")] = str(stdin_file)
         output = request.output
         if output == STDOUT:
             if len(inputs) != 1 or Path(inputs[0]).is_dir():
-                err.print("[bold red]error:[/] -o - (standard output) takes exactly one input image")
-                return USAGE_ERROR
+                return print_error(err, "-o - (standard output) takes exactly one input image", USAGE_ERROR)
             suffix = Path(inputs[0]).suffix.lower() if request.ext == "same" else f".{request.ext}"
             output = Path(scratch) / "out" / f"stdout{suffix if suffix in FORMATS else '.png'}"
         code = _run(replace(request, inputs=inputs, output=output), err, err)
@@ -151,74 +150,50 @@ def run_restore(request: RestoreRequest, console: Console, err: Console) -> int:
 
 
 def _run(request: RestoreRequest, console: Console, err: Console) -> int:
-    def error(message: str) -> int:
-        err.print(f"[bold red]error:[/] {escape(str(message))}", highlight=False)
-        return 1
-
-    def notice(message: str) -> None:
-        err.print(f"[yellow]note:[/] {escape(str(message))}", highlight=False)
-
     if request.task is None and request.weights is None:
-        error("give --task (see `restormixer models`) or --weights")
-        return USAGE_ERROR
+        return print_error(err, "give --task (see `restormixer models`) or --weights", USAGE_ERROR)
     try:
         to_file = request.output.suffix.lower() in FORMATS and not request.output.is_dir()
         options = OutputOptions(request.output.parent if to_file else request.output, request.suffix, request.ext,
                                 request.existing, request.gt, request.compare,
                                 EvalSettings(request.y_channel, request.crop_border), request.max_pixels or None,
                                 output_file=request.output if to_file else None, quality=request.quality)
-        own_folders = [] if to_file else [request.output]
-        own_folders += [request.compare] if request.compare else []
         reports = [request.json_report] if request.json_report and request.json_report != STDOUT else []
-        jobs = plan_jobs(expand_inputs(request.inputs, exclude=own_folders), options, reports)
+        jobs = plan_restore(request.inputs, options, reports)
         restorer = load_restorer(
             request.task, request.weights, device=request.device, precision=request.precision, tile=request.tile,
             tile_overlap=request.tile_overlap, batch_size=request.batch_size, self_ensemble=request.self_ensemble,
-            compile=request.compile, endpoint=request.endpoint, notice=notice,
+            compile=request.compile, endpoint=request.endpoint, notice=lambda message: print_note(err, message),
         )
     except (ValueError, FileNotFoundError, PlanError, WeightsError, HubError, RuntimeError) as exc:
-        return error(str(exc))
+        return print_error(err, exc)
     if not request.quiet:
         err.print(f"restoring {len(jobs)} image(s) with {escape(str(restorer.source))} on {restorer.settings.device}", highlight=False)
-    runner = FileRestorer(restorer, options)
-    results: list[FileResult] = []
     started = time.perf_counter()
-    interrupted = 0
-    for folder in {job.output.parent for job in jobs} | {job.comparison.parent for job in jobs if job.comparison}:
-        remove_stale_parts(folder)
     with _progress(err, request.quiet) as progress, sigterm_as_interrupt():
         overall = progress.add_task("images", total=len(jobs), name="")
         tiles = progress.add_task("tiles", total=None, name="", visible=False)
-        for job in jobs:
-            progress.update(overall, name=escape(job.source.path.name))
 
-            def on_tile(done: int, total: int) -> None:
-                progress.update(tiles, completed=done, total=total, visible=total > 1)
-
-            try:
-                result = runner.run(job, on_tile)
-            except KeyboardInterrupt as exc:
-                interrupted = getattr(exc, "exit_code", 130)
-                break
-            except OSError as exc:
-                if exc.errno == errno.ENOSPC:
-                    err.print(f"[bold red]error:[/] disk full while writing {escape(str(job.output))}; stopping", highlight=False)
-                    results.append(FileResult(str(job.source.path), None, "failed", error="disk full"))
-                    break
-                raise
-            results.append(result)
+        def on_result(result: FileResult) -> None:
             progress.update(tiles, visible=False, completed=0)
             progress.advance(overall)
             _print_result(result, request, progress.console)
+
+        run = restore_jobs(jobs, FileRestorer(restorer, options),
+                           on_start=lambda job: progress.update(overall, name=escape(job.source.path.name)),
+                           on_result=on_result,
+                           on_tile=lambda done, total: progress.update(tiles, completed=done, total=total, visible=total > 1))
     elapsed = time.perf_counter() - started
+    results, interrupted = run.results, run.interrupted
+    if run.disk_full is not None:
+        print_error(err, f"disk full while writing {run.disk_full}; stopping")
     if not request.quiet:
         (err if request.json_report == STDOUT else console).print(_summary(results, elapsed))
     if request.json_report:
         try:
             _write_report(request.json_report, request, restorer, results, elapsed)
         except OSError as exc:
-            err.print(f"[bold red]error:[/] cannot write the report {escape(str(request.json_report))}: {escape(str(exc.strerror or exc))}",
-                      highlight=False)
+            print_error(err, f"cannot write the report {request.json_report}: {exc.strerror or exc}")
             return interrupted or 1
     failed = [r for r in results if r.status == "failed"]
     if interrupted:
@@ -238,7 +213,7 @@ def _print_result(result: FileResult, request: RestoreRequest, console: Console)
     if request.quiet:
         return
     for note in result.notes:
-        console.print(f"[yellow]note:[/] {escape(str(result.input))}: {escape(str(note))}", highlight=False)
+        print_note(console, f"{result.input}: {note}")
     if result.status == "skipped":
         console.print(f"skipped {escape(str(result.input))} (output exists)", highlight=False)
     elif result.psnr is not None:

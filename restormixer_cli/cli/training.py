@@ -13,6 +13,7 @@ from rich.markup import escape
 from ..inference.devices import resolve_device
 from ..training.config import TrainConfig
 from ..training.trainer import TrainingInterrupted, train
+from .messages import print_error
 
 
 def build_train_config(task: str, train_dirs: list[Path], val: Path | None, config_file: Path | None,
@@ -47,8 +48,7 @@ def run_training(config: TrainConfig, out: Path, device: str, threads: int, cons
         err.print(escape(str(exc)))
         return 130
     except (ValueError, OSError) as exc:
-        err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
-        return 1
+        return print_error(err, exc)
     if scores:
         console.print(f"final validation: PSNR {scores['psnr']:.2f} dB, SSIM {scores['ssim']:.4f} "
                       f"(input {scores['input_psnr']:.2f} dB / {scores['input_ssim']:.4f})")

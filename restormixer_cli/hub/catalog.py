@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .download import HubError, download_checkpoint
-from .registry import Checkpoint, load_registry
+from .registry import Task, load_registry
 
 
 @dataclass
@@ -18,7 +18,7 @@ class RegistryRow:
     source: str
 
 
-def _cached(entry: Checkpoint) -> bool:
+def _cached(entry: Task) -> bool:
     if not (entry.repo_id and entry.published):
         return False
     try:
@@ -28,7 +28,7 @@ def _cached(entry: Checkpoint) -> bool:
     return True
 
 
-def _status(entry: Checkpoint) -> str:
+def _status(entry: Task) -> str:
     if not entry.available:
         return "unavailable"
     if _cached(entry):
@@ -38,7 +38,7 @@ def _status(entry: Checkpoint) -> str:
     return "not downloaded"
 
 
-def _scores(entry: Checkpoint) -> str:
+def _scores(entry: Task) -> str:
     parts = []
     for s in entry.scores:
         line = f"{s['dataset']}: {s['psnr']:.2f} dB / {s['ssim']:.3f}"
@@ -48,24 +48,24 @@ def _scores(entry: Checkpoint) -> str:
     return "\n".join(parts) or "-"
 
 
-def _size(entry: Checkpoint) -> str:
+def _size(entry: Task) -> str:
     return f"{entry.size_bytes / 2**20:.1f} MiB" if entry.size_bytes else "-"
 
 
-def _source(entry: Checkpoint) -> str:
+def _source(entry: Task) -> str:
     if not entry.available:
         return entry.note or "-"
     hub = f"{entry.repo_id}" + ("" if entry.published else " (not yet published)") if entry.repo_id else ""
     return "\n".join(filter(None, [hub, entry.training.get("summary", "")]))
 
 
-def registry_rows(registry: dict[str, Checkpoint] | None = None) -> list[RegistryRow]:
+def registry_rows(registry: dict[str, Task] | None = None) -> list[RegistryRow]:
     registry = registry if registry is not None else load_registry()
     return [RegistryRow(e.task, _status(e), _size(e), _scores(e), _source(e)) for e in registry.values()]
 
 
 def download_tasks(tasks: list[str], all_tasks: bool, repo: str | None, filename: str, revision: str,
-                   endpoint: str | None, registry: dict[str, Checkpoint] | None = None) -> list[tuple[str, Path]]:
+                   endpoint: str | None, registry: dict[str, Task] | None = None) -> list[tuple[str, Path]]:
     """Download the given tasks' checkpoints (every task's when none is named, or one explicit
     ``repo``); returns (label, cached path)."""
     if repo:

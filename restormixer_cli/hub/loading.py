@@ -8,6 +8,7 @@ and only then a model. No pickled code is ever executed.
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import re
 from collections.abc import Mapping
@@ -123,6 +124,16 @@ def check_model_config(config: Mapping) -> None:
     for width, head_count in ((2 * base, heads[0]), (4 * base, heads[1])):
         if width % head_count:
             raise WeightsError(f"num_heads {list(heads)} do not divide the attention widths {2 * base} and {4 * base}")
+
+
+def write_config(folder: Path, config: Mapping) -> None:
+    """Write a hub-layout folder's ``config.json`` for a model configuration: ``base_channel`` and
+    ``num_blocks``, plus the other architecture arguments that differ from RestorMixer's defaults."""
+    defaults = {name: list(p.default) if isinstance(p.default, tuple) else p.default
+                for name, p in inspect.signature(RestorMixer.__init__).parameters.items()}
+    kept = {k: v for k, v in config.items()
+            if k in ("base_channel", "num_blocks") or (k in _MODEL_ARGS and v != defaults[k])}
+    (Path(folder) / CONFIG_NAME).write_text(json.dumps(kept, indent=2) + "\n")
 
 
 def _read_config(folder: Path) -> dict:

@@ -1,4 +1,6 @@
-"""The task registry: which checkpoint serves which task, where it lives, and how good it is."""
+"""The task registry: one record per task with its checkpoint (where it lives, how good it is), the
+synthetic degradation it is trained and demonstrated on, and how it is scored and validated.
+Training defaults, the demo, the release script and the command line's ``--task`` choices all read it."""
 
 from __future__ import annotations
 
@@ -11,12 +13,24 @@ REGISTRY_FILE = "registry.json"
 
 
 @dataclass(frozen=True)
-class Checkpoint:
+class ValidationSet:
+    """A development set a task's checkpoint is scored on before it ships."""
+
+    dataset: str
+    folder: str  # clean images, or a paired folder (input/ + target/), under the development data folder
+    degradation: str | None = None  # how the clean images are degraded (fixed seed)
+
+
+@dataclass(frozen=True)
+class Task:
     """One task's entry in ``registry.json``."""
 
     task: str
     description: str
     available: bool
+    degradation: str | None = None  # synthetic degradation for training and the demo
+    y_channel: bool = False  # scored on luma, as the task's benchmarks are
+    validation: tuple[ValidationSet, ...] = ()
     repo_id: str | None = None
     filename: str = "model.safetensors"
     revision: str = "main"
@@ -29,6 +43,10 @@ class Checkpoint:
     scores: list[dict] = field(default_factory=list)
     note: str = ""
 
+    def __post_init__(self) -> None:
+        sets = tuple(v if isinstance(v, ValidationSet) else ValidationSet(**v) for v in self.validation)
+        object.__setattr__(self, "validation", sets)
+
     @property
     def embedded_path(self) -> Path | None:
         """Path of the copy shipped inside the package, if there is one."""
@@ -38,17 +56,17 @@ class Checkpoint:
         return path if path.exists() else None
 
 
-def load_registry(path: Path | None = None) -> dict[str, Checkpoint]:
+def load_registry(path: Path | None = None) -> dict[str, Task]:
     """Tasks by name, from the packaged registry or ``path``."""
     if path is None:
         text = (resources.files("restormixer_cli.hub") / REGISTRY_FILE).read_text()
     else:
         text = Path(path).read_text()
     data = json.loads(text)
-    return {name: Checkpoint(task=name, **entry) for name, entry in data["tasks"].items()}
+    return {name: Task(task=name, **entry) for name, entry in data["tasks"].items()}
 
 
-def get_checkpoint(task: str, registry: dict[str, Checkpoint] | None = None) -> Checkpoint:
+def get_task(task: str, registry: dict[str, Task] | None = None) -> Task:
     """The registry entry of ``task``; ValueError naming the known tasks otherwise."""
     registry = registry if registry is not None else load_registry()
     if task not in registry:

@@ -6,9 +6,10 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
+from ..model import RestorMixer
 from .download import HubError, download_checkpoint
-from .loading import LoadedWeights, load_weights_file
-from .registry import Checkpoint, get_checkpoint
+from .loading import LoadedWeights, build_model, load_weights_file
+from .registry import Task, get_task, load_registry
 
 _REPO_SPEC = re.compile(r"^(?P<repo>[A-Za-z0-9][\w.-]*/[\w.-]+)(?:@(?P<revision>[\w./-]+))?$")
 
@@ -33,7 +34,7 @@ def load_weights_spec(spec: str, endpoint: str | None = None) -> LoadedWeights:
     return loaded
 
 
-def _from_hub(entry: Checkpoint, endpoint: str | None, notice: Callable[[str], None]) -> LoadedWeights | None:
+def _from_hub(entry: Task, endpoint: str | None, notice: Callable[[str], None]) -> LoadedWeights | None:
     if not (entry.repo_id and entry.published):
         return None
     for local_only in (True, False):
@@ -49,14 +50,14 @@ def _from_hub(entry: Checkpoint, endpoint: str | None, notice: Callable[[str], N
 
 
 def resolve_weights(task: str | None, weights: str | None = None, endpoint: str | None = None,
-                    registry: dict[str, Checkpoint] | None = None,
+                    registry: dict[str, Task] | None = None,
                     notice: Callable[[str], None] = lambda message: None) -> LoadedWeights:
     """The checkpoint to restore with: ``weights`` if given, else the task's hub copy, else its embedded copy."""
     if weights:
         return load_weights_spec(weights, endpoint)
     if task is None:
         raise ValueError("give --task or --weights")
-    entry = get_checkpoint(task, registry)
+    entry = get_task(task, registry)
     if not entry.available:
         raise ValueError(f"no checkpoint exists for task {task!r} yet ({entry.note or 'see restormixer models'}); "
                          "pass --weights FILE")
@@ -70,3 +71,22 @@ def resolve_weights(task: str | None, weights: str | None = None, endpoint: str 
     loaded = load_weights_file(embedded)
     loaded.source = f"embedded {task} checkpoint"
     return loaded
+
+
+def load_pretrained(name: str, revision: str | None = None, endpoint: str | None = None,
+                    scan_backend: str | None = None, registry: dict[str, Task] | None = None) -> RestorMixer:
+    """A RestorMixer in eval mode, its weights and ``config.json`` validated, from ``name``: a local weights
+    file or hub-layout folder, a hub repository id ``owner/name[@revision]`` (or ``revision``), else a task
+    name, whose checkpoint is found as :func:`resolve_weights` finds it (hub cache, download, embedded copy)."""
+    if revision is not None:
+        if "@" in name or parse_repo_spec(name) is None or Path(name).expanduser().exists():
+            raise ValueError(f"revision={revision!r} applies to a hub repository id given without @revision, "
+                             f"not to {name!r}")
+        name = f"{name}@{revision}"
+    if Path(name).expanduser().exists() or parse_repo_spec(name) is not None:
+        return build_model(load_weights_spec(name, endpoint), scan_backend)
+    registry = registry if registry is not None else load_registry()
+    if name not in registry:
+        raise ValueError(f"{name!r} is not a weights file or folder, a hub repository id (owner/name[@revision]) "
+                         f"or a task name ({', '.join(sorted(registry))})")
+    return build_model(resolve_weights(name, endpoint=endpoint, registry=registry), scan_backend)

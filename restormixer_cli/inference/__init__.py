@@ -1,1 +1,4 @@
 """Running a restoration model on images: devices, precision, tiling."""
+
+#: ``--precision`` choices: ``auto`` picks per device (see ``devices.resolve_precision``).
+PRECISIONS = ("auto", "fp32", "fp16", "bf16")

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from ..io.atomic import atomic_path
+from ..io.formats import quantize
 from ..io.images import ImageData
 from ..metrics.evaluate import format_score
 
@@ -24,8 +24,7 @@ def _font(size: int) -> ImageFont.ImageFont:
 
 
 def _panel(image: ImageData, height: int) -> Image.Image:
-    rgb = (np.clip(image.rgb, 0, 1) * 255).round().astype(np.uint8)
-    panel = Image.fromarray(rgb, "RGB")
+    panel = Image.fromarray(quantize(image.rgb), "RGB")
     if panel.height != height:
         panel = panel.resize((max(1, round(panel.width * height / panel.height)), height), Image.Resampling.LANCZOS)
     return panel

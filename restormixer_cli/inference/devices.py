@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import torch
 
-PRECISIONS = ("auto", "fp32", "fp16", "bf16")
+from . import PRECISIONS
+
 _DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 
 
@@ -38,13 +39,18 @@ def resolve_device(name: str = "auto") -> torch.device:
     return device
 
 
+def precision_dtype(name: str) -> torch.dtype:
+    """The dtype of an explicit precision name (``fp32``, ``fp16``, ``bf16``)."""
+    if name not in _DTYPES:
+        raise ValueError(f"unknown precision {name!r}: use {', '.join(PRECISIONS)}")
+    return _DTYPES[name]
+
+
 def resolve_precision(name: str, device: torch.device) -> torch.dtype:
     """``auto`` -> fp16 on CUDA, fp32 elsewhere. Raises ValueError for unknown or unsupported choices."""
     name = name.strip().lower()
-    if name not in PRECISIONS:
-        raise ValueError(f"unknown precision {name!r}: use {', '.join(PRECISIONS)}")
     if name == "auto":
         return torch.float16 if device.type == "cuda" else torch.float32
     if name == "fp16" and device.type == "cpu":
         raise ValueError("fp16 is not supported on CPU; use bf16 or fp32")
-    return _DTYPES[name]
+    return precision_dtype(name)

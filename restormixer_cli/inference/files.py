@@ -1,4 +1,8 @@
-"""Restoring image files: inputs to mirrored outputs, safely, with per-file results."""
+"""Restoring image files: inputs to mirrored outputs, safely, with per-file results.
+
+The one restore pipeline: :func:`plan_restore` finds the inputs and plans every write before any
+work, :func:`restore_jobs` runs the plan file by file. The command line, the Python API and the
+demo all go through both."""
 
 from __future__ import annotations
 
@@ -10,9 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from ..io import DEFAULT_QUALITY, OUTPUT_EXTENSIONS
-from ..io.discovery import InputFile
-from ..io.images import DEFAULT_MAX_PIXELS, FORMATS, ImageData, ImageReadError, read_image, write_image
+from ..io import DEFAULT_QUALITY
+from ..io.atomic import remove_stale_parts
+from ..io.discovery import InputFile, expand_inputs
+from ..io.formats import FORMATS, OUTPUT_EXTENSIONS
+from ..io.images import DEFAULT_MAX_PIXELS, ImageData, ImageReadError, read_image, write_image
 from ..io.write_plan import PlanError, WritePlan, check_folder
 from ..metrics.evaluate import EvalSettings, ImageScore, find_ground_truth, score_pair
 from .compare import write_comparison
@@ -124,6 +130,51 @@ def plan_jobs(sources: list[InputFile], options: OutputOptions, reports: Iterabl
             more = f" and {len(existing) - 1} more" if len(existing) > 1 else ""
             raise PlanError(f"{existing[0]}{more} already exist; pass --skip-existing to resume or --overwrite to replace")
     return jobs
+
+
+def plan_restore(inputs: Iterable[str | Path], options: OutputOptions, reports: Iterable[Path] = ()) -> list[FileJob]:
+    """Find the input images (files, folders, glob patterns; the run's own output and comparison
+    folders skipped) and plan their outputs with :func:`plan_jobs`."""
+    own = [] if options.output_file is not None else [options.output_dir]
+    own += [options.compare_dir] if options.compare_dir is not None else []
+    return plan_jobs(expand_inputs([str(spec) for spec in inputs], exclude=own), options, reports)
+
+
+@dataclass
+class RestoreRun:
+    """What :func:`restore_jobs` did: one result per file it reached, and why it stopped early, if it did."""
+
+    results: list[FileResult] = field(default_factory=list)
+    interrupted: int = 0  # the exit status of the signal that stopped the run (130 Ctrl-C, 143 SIGTERM)
+    disk_full: Path | None = None  # the output that could not be written
+
+
+def restore_jobs(jobs: list[FileJob], runner: "FileRestorer",
+                 on_start: Callable[[FileJob], None] = lambda job: None,
+                 on_result: Callable[[FileResult], None] = lambda result: None,
+                 on_tile: Callable[[int, int], None] | None = None) -> RestoreRun:
+    """Restore planned jobs in order. A file that fails is recorded and the run goes on; Ctrl-C
+    (or SIGTERM turned into KeyboardInterrupt) and a full disk stop the run, leaving only complete
+    outputs behind."""
+    for folder in {job.output.parent for job in jobs} | {job.comparison.parent for job in jobs if job.comparison}:
+        remove_stale_parts(folder)
+    run = RestoreRun()
+    for job in jobs:
+        on_start(job)
+        try:
+            result = runner.run(job, on_tile)
+        except KeyboardInterrupt as exc:
+            run.interrupted = getattr(exc, "exit_code", 130)
+            break
+        except OSError as exc:
+            if exc.errno != errno.ENOSPC:
+                raise
+            run.disk_full = job.output
+            run.results.append(FileResult(str(job.source.path), None, "failed", error="disk full"))
+            break
+        run.results.append(result)
+        on_result(result)
+    return run
 
 
 class FileRestorer:

@@ -16,29 +16,26 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ..io.formats import quantize
 from ..io.images import ImageData, read_image
 
 ToOriginal = Callable[[ImageData], object]
-_SCALES = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}
+_BITS = {np.dtype(np.uint8): 8, np.dtype(np.uint16): 16}
 
 
 def _from_array(arr: np.ndarray) -> tuple[ImageData, ToOriginal]:
     if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] not in (1, 2, 3, 4)):
         raise ValueError(f"expected an (H, W) or (H, W, C) array with C from 1 to 4, not shape {arr.shape}")
     dtype, squeeze = arr.dtype, arr.ndim == 2
-    if dtype in _SCALES:
-        scale = _SCALES[dtype]
-    elif np.issubdtype(dtype, np.floating):
-        scale = 1.0
-    else:
+    if dtype not in _BITS and not np.issubdtype(dtype, np.floating):
         raise TypeError(f"expected uint8, uint16 or float pixels, not {dtype}")
-    pixels = np.asarray(arr, dtype=np.float32).reshape(arr.shape[0], arr.shape[1], -1) / scale
+    bits = _BITS.get(dtype)
+    pixels = np.asarray(arr, dtype=np.float32).reshape(arr.shape[0], arr.shape[1], -1) / (2**bits - 1 if bits else 1)
     color, alpha = (pixels[..., :-1], pixels[..., -1]) if pixels.shape[2] in (2, 4) else (pixels, None)
-    image = ImageData(np.clip(color, 0, 1), alpha, bit_depth=16 if scale == 65535.0 else 8)
+    image = ImageData(np.clip(color, 0, 1), alpha, bit_depth=16 if bits == 16 else 8)
 
     def back(restored: ImageData) -> np.ndarray:
-        out = restored.planes * scale
-        out = np.clip(np.round(out), 0, scale).astype(dtype) if dtype in _SCALES else out.astype(dtype)
+        out = quantize(restored.planes, bits) if bits else restored.planes.astype(dtype)
         return out[..., 0] if squeeze else out
 
     return image, back
@@ -77,7 +74,7 @@ def restore_any(image: object, restore: Callable[[ImageData], ImageData]) -> obj
         return stacked.reshape(image.shape).to(device=image.device, dtype=image.dtype)
     if isinstance(image, (str, PathLike)):
         restored = restore(read_image(Path(image)))
-        arr = np.clip(np.round(restored.planes * 255), 0, 255).astype(np.uint8)
+        arr = quantize(restored.planes)
         return Image.fromarray(arr[..., 0] if arr.shape[2] == 1 else arr)
     raise TypeError(f"cannot restore a {type(image).__name__}: give a PIL image, a numpy array, a torch tensor "
                     "or the path of an image file")

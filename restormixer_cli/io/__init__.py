@@ -4,8 +4,5 @@
 #: claim a huge size (a decompression bomb).
 DEFAULT_MAX_PIXELS = 150_000_000
 
-#: What ``restore --ext`` accepts: an output format, or the input's own.
-OUTPUT_EXTENSIONS = ("png", "jpg", "tif", "webp", "bmp", "same")
-
 #: JPEG and WebP quality of written files, unless the caller chooses another.
 DEFAULT_QUALITY = 95

@@ -23,27 +23,9 @@ from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
 from . import DEFAULT_MAX_PIXELS, DEFAULT_QUALITY
 from .atomic import atomic_path
+from .formats import FORMATS, FileFormat, quantize
 
-@dataclass(frozen=True)
-class FileFormat:
-    """An output format and what it can store."""
-
-    name: str
-    sixteen_bit: bool
-    alpha: bool
-    metadata: bool  # ICC profile and EXIF
-
-
-FORMATS = {
-    ".png": FileFormat("PNG", sixteen_bit=True, alpha=True, metadata=True),
-    ".jpg": FileFormat("JPEG", sixteen_bit=False, alpha=False, metadata=True),
-    ".jpeg": FileFormat("JPEG", sixteen_bit=False, alpha=False, metadata=True),
-    ".tif": FileFormat("TIFF", sixteen_bit=True, alpha=True, metadata=True),
-    ".tiff": FileFormat("TIFF", sixteen_bit=True, alpha=True, metadata=True),
-    ".webp": FileFormat("WEBP", sixteen_bit=False, alpha=True, metadata=True),
-    ".bmp": FileFormat("BMP", sixteen_bit=False, alpha=False, metadata=False),
-}
-_READABLE = {"PNG", "JPEG", "MPO", "TIFF", "WEBP", "BMP"}
+_READABLE = {fmt.name for fmt in FORMATS.values()} | {"MPO"}  # MPO: a JPEG with extra pictures
 _ORIENTATION = 0x0112
 _ICC_TIFF_TAG = 34675
 
@@ -259,14 +241,7 @@ def read_image(path: Path, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Image
 def read_rgb(path: Path, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> np.ndarray:
     """An 8-bit RGB array (H, W, 3), read as :func:`read_image` reads (orientation applied, 16-bit
     scaled down); grayscale is replicated to RGB."""
-    return _quantize(read_image(path, max_pixels).rgb, 8)
-
-
-def _quantize(arr: np.ndarray, bits: int) -> np.ndarray:
-    peak = 2**bits - 1
-    scaled = np.multiply(arr, peak, dtype=np.float32)
-    np.clip(np.round(scaled, out=scaled), 0, peak, out=scaled)
-    return scaled.astype(np.uint16 if bits == 16 else np.uint8)
+    return quantize(read_image(path, max_pixels).rgb)
 
 
 def _png_chunk(kind: bytes, data: bytes) -> bytes:
@@ -308,7 +283,7 @@ def write_image(path: Path, image: ImageData, quality: int = DEFAULT_QUALITY) ->
     ``quality`` (1-100) applies to JPEG and WebP."""
     fmt = file_format(path)
     bits = 16 if image.bit_depth == 16 and fmt.sixteen_bit else 8
-    arr = _quantize(image.planes if fmt.alpha else image.pixels, bits)
+    arr = quantize(image.planes if fmt.alpha else image.pixels, bits)
     with atomic_path(Path(path)) as tmp:
         try:
             _encode(tmp, arr, fmt, image, quality)

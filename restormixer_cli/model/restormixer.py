@@ -12,10 +12,12 @@ their checkpoints load with ``strict=True`` and give the same outputs.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from huggingface_hub import PyTorchModelHubMixin
 
 from .attention import WindowAttentionBlock
 from .blocks import BasicConv, FeatureAttentionModule, ResidualDepthBlock, ShallowConvModule
@@ -117,7 +119,16 @@ class Decoder(nn.Module):
         return outputs
 
 
-class RestorMixer(nn.Module):
+class RestorMixer(
+    nn.Module,
+    PyTorchModelHubMixin,
+    library_name="restormixer",
+    paper_url="https://arxiv.org/abs/2504.10967",
+    repo_url="https://github.com/restormixer/restormixer",
+    license="mit",
+    tags=["image-restoration", "restormixer"],
+    pipeline_tag="image-to-image",
+):
     """RestorMixer image restoration network.
 
     Args:
@@ -136,6 +147,9 @@ class RestorMixer(nn.Module):
     ``model(x)`` maps (B, 3, H, W) images in [0, 1] to restored images of the same shape, for any H
     and W (inputs are reflect-padded to a multiple of 8 and cropped back).
     ``model(x, multiscale=True)`` returns the deep-supervision outputs [1/4, 1/2, full scale].
+
+    ``save_pretrained``, ``push_to_hub`` and ``from_pretrained`` are huggingface_hub's
+    ``PyTorchModelHubMixin``'s, in the hub layout ``restormixer restore --weights`` reads.
     """
 
     def __init__(
@@ -169,6 +183,27 @@ class RestorMixer(nn.Module):
         elif isinstance(module, nn.LayerNorm):
             nn.init.ones_(module.weight)
             nn.init.zeros_(module.bias)
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path: str | Path, *, revision: str | None = None,
+                        endpoint: str | None = None, scan_backend: str | None = None) -> RestorMixer:
+        """A model in eval mode, on CPU, from a task name such as ``"derain"`` (the registry's checkpoint,
+        found as ``restormixer restore --task`` finds it: hub cache, download, embedded copy), a hub
+        repository id (``revision`` or ``"owner/name@revision"``), or a local ``save_pretrained`` folder
+        or weights file. A local path is preferred to a task of the same name. Raises
+        ``restormixer_cli.hub.loading.WeightsError`` naming the problem when the weights or
+        ``config.json`` do not fit. Hub access follows huggingface_hub's settings (login token,
+        ``HF_HUB_CACHE``, ``HF_HUB_OFFLINE``, ``HF_ENDPOINT``, or ``endpoint``)."""
+        from ..hub.resolve import load_pretrained
+
+        return load_pretrained(str(pretrained_model_name_or_path), revision, endpoint, scan_backend)
+
+    def _save_pretrained(self, save_directory: Path) -> None:
+        """Write ``model.safetensors`` and the hub layout's ``config.json`` into ``save_directory``."""
+        from ..hub.loading import write_config
+
+        super()._save_pretrained(save_directory)
+        write_config(save_directory, self.config)
 
     def set_scan_backend(self, backend: str | None) -> None:
         """Select the selective-scan backend of every scan block (None: automatic)."""

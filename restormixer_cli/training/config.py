@@ -1,4 +1,4 @@
-"""Training run configuration and per-task defaults."""
+"""Training run configuration."""
 
 from __future__ import annotations
 
@@ -6,19 +6,7 @@ import json
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
-
-@dataclass(frozen=True)
-class TaskDefaults:
-    degradation: str
-    y_channel: bool
-
-
-#: Synthetic degradation and validation colour space of each task.
-TASK_DEFAULTS = {
-    "denoise": TaskDefaults("blind-noise", y_channel=False),
-    "derain": TaskDefaults("rain", y_channel=True),
-    "desnow": TaskDefaults("snow", y_channel=False),
-}
+from ..hub.registry import load_registry
 
 
 @dataclass
@@ -58,11 +46,11 @@ class TrainConfig:
     workers: int = 0  # processes synthesising batches ahead of the step (0: in the training process)
 
     def __post_init__(self) -> None:
-        defaults = TASK_DEFAULTS.get(self.task)
-        if self.degradation is None and defaults:
-            self.degradation = defaults.degradation
+        known = load_registry().get(self.task)  # a registry task brings its degradation and scoring
+        if self.degradation is None and known:
+            self.degradation = known.degradation
         if self.y_channel is None:
-            self.y_channel = bool(defaults and defaults.y_channel)
+            self.y_channel = bool(known and known.y_channel)
         if len(self.num_blocks) != 3 or self.num_blocks[1] < 2 or self.num_blocks[2] < 2:
             raise ValueError("num_blocks needs three stages, the last two with at least 2 blocks")
         if self.patch <= 0 or self.patch % 16:

@@ -11,7 +11,8 @@ import torch
 from PIL import Image
 
 from ..io.atomic import atomic_path
-from ..io.discovery import IMAGE_EXTENSIONS, list_images
+from ..io.discovery import list_images
+from ..io.formats import IMAGE_EXTENSIONS, quantize
 from ..io.images import ImageReadError, read_rgb
 from .degradations import Degradation
 
@@ -79,7 +80,7 @@ def write_degraded_pairs(images: Iterable[tuple[str, np.ndarray]], degradation: 
         with atomic_path(targets / f"{name}.png") as tmp:
             Image.fromarray(image).save(tmp, "PNG")
         with atomic_path(inputs / f"{name}.png") as tmp:
-            Image.fromarray((np.clip(degraded, 0, 1) * 255).round().astype(np.uint8)).save(tmp, "PNG")
+            Image.fromarray(quantize(degraded)).save(tmp, "PNG")
     return inputs, targets
 
 

@@ -15,6 +15,8 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from ..io.formats import quantize
+
 Degradation = Callable[[np.ndarray, np.random.Generator], np.ndarray]
 
 
@@ -105,14 +107,15 @@ def _linear_to_srgb(img: np.ndarray) -> np.ndarray:
     return np.where(img <= 0.0031308, img * 12.92, 1.055 * np.power(img, 1 / 2.4) - 0.055)
 
 
-def _quantize(img: np.ndarray) -> np.ndarray:
-    return np.round(np.clip(img, 0, 1) * 255) / 255
+def _as_8bit(img: np.ndarray) -> np.ndarray:
+    """The image as an 8-bit file stores it (clipped, rounded), as float32 in [0, 1]."""
+    return quantize(img).astype(np.float32) / 255
 
 
 def _jpeg(img: np.ndarray, quality: int) -> np.ndarray:
     """Encode and decode as a 4:2:0 JPEG, as cameras and phones save."""
     buffer = io.BytesIO()
-    Image.fromarray((np.clip(img, 0, 1) * 255).round().astype(np.uint8)).save(buffer, "JPEG", quality=quality)
+    Image.fromarray(quantize(img)).save(buffer, "JPEG", quality=quality)
     return np.asarray(Image.open(buffer), dtype=np.float32) / 255
 
 
@@ -183,7 +186,7 @@ def camera_noise(style: CameraNoiseStyle | None = None) -> Degradation:
         noisy = _linear_to_srgb(np.clip(linear + noise, 0, 1))
         if rng.random() < style.jpeg_chance:
             return _jpeg(noisy, int(rng.integers(*style.jpeg_quality)))
-        return _quantize(noisy).astype(np.float32)
+        return _as_8bit(noisy)
 
     return apply
 
@@ -198,7 +201,7 @@ def blind_noise(max_sigma: float = 50.0, camera_chance: float = 0.5, clip_chance
         if rng.random() < camera_chance:
             return camera(img, rng)
         noisy = gaussian_noise(rng.uniform(0, max_sigma))(img, rng)
-        return _quantize(noisy).astype(np.float32) if rng.random() < clip_chance else noisy
+        return _as_8bit(noisy) if rng.random() < clip_chance else noisy
 
     return apply
 

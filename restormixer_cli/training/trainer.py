@@ -20,6 +20,8 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, Ti
 
 from ..hub.loading import load_weights_file
 from ..io.atomic import atomic_path
+from ..inference.devices import precision_dtype
+from ..io.formats import quantize
 from ..metrics import psnr, ssim
 from ..model import RestorMixer
 from ..signals import sigterm_as_interrupt
@@ -77,9 +79,9 @@ def learning_rate(config: TrainConfig, step: int) -> float:
     return config.min_lr + 0.5 * (config.lr - config.min_lr) * (1 + math.cos(math.pi * progress))
 
 
-def _quantize(img: torch.Tensor) -> torch.Tensor:
+def _as_8bit(img: torch.Tensor) -> torch.Tensor:
     """[0, 1] float image -> 0..255 float values as an 8-bit file would store them."""
-    return (img.clamp(0, 1) * 255).round()
+    return torch.from_numpy(quantize(img.numpy())).float()
 
 
 def _to_tensor(img: np.ndarray) -> torch.Tensor:
@@ -94,11 +96,11 @@ def validate(model: torch.nn.Module, pairs: list[ImagePair], device: torch.devic
     scores = {"psnr": [], "ssim": [], "input_psnr": [], "input_ssim": []}
     for pair in pairs:
         degraded = _to_tensor(pair.degraded)
-        target = _quantize(_to_tensor(pair.clean))
+        target = _as_8bit(_to_tensor(pair.clean))
         restored = model(degraded[None].to(device))[0].float().cpu()
         for prefix, img in (("", restored), ("input_", degraded)):
-            scores[prefix + "psnr"].append(psnr(_quantize(img), target, crop_border, y_channel))
-            scores[prefix + "ssim"].append(ssim(_quantize(img), target, crop_border, y_channel))
+            scores[prefix + "psnr"].append(psnr(_as_8bit(img), target, crop_border, y_channel))
+            scores[prefix + "ssim"].append(ssim(_as_8bit(img), target, crop_border, y_channel))
     return {k: float(np.mean(v)) for k, v in scores.items()}
 
 
@@ -179,7 +181,8 @@ class Trainer:
             if self.device.type != "cuda":
                 return None
             return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-        return {"fp32": None, "fp16": torch.float16, "bf16": torch.bfloat16}[choice]
+        dtype = precision_dtype(choice)
+        return None if dtype == torch.float32 else dtype
 
     # -- checkpoints -------------------------------------------------------------------------
     def save_checkpoint(self) -> None:
