@@ -45,8 +45,9 @@ def restore(image: object, task: str | None = None, weights: str | None = None, 
 
 def restore_paths(inputs: str | Path | list[str | Path], output_dir: str | Path, restorer: Restorer,
                   options: OutputOptions | None = None) -> list[FileResult]:
-    """Restore files, folders and glob patterns into ``output_dir``; one result per input file (a
-    file that cannot be read or written is a ``"failed"`` result and the others go on).
+    """Restore files, folders and glob patterns (images, videos, animations) into ``output_dir``; one
+    result per input file (a file that cannot be read or written is a ``"failed"`` result and the
+    others go on).
 
     Raises PlanError before any work if an output would replace an input or exists already,
     OSError (ENOSPC) if the disk fills up, and KeyboardInterrupt after Ctrl-C; outputs written

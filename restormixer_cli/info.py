@@ -9,9 +9,10 @@ import torch
 
 from . import __version__
 from .inference.devices import mps_available
-from .scan import load_backend, requested_backend, resolve_backend
+from .scan import BACKENDS, load_backend, requested_backend, resolve_backend
 
-_PACKAGES = ("torch", "numba", "numpy", "mamba-ssm", "causal-conv1d", "huggingface-hub", "safetensors", "pillow")
+_PACKAGES = ("torch", "numba", "numpy", "triton", "mamba-ssm", "causal-conv1d", "huggingface-hub", "safetensors",
+             "pillow")
 
 
 def _version(package: str) -> str:
@@ -42,7 +43,7 @@ def environment_report() -> dict:
         scan["cuda"] = _scan_backend("cuda")
     if mps_available():
         scan["mps"] = _scan_backend("mps")
-    scan["installed"] = [name for name in ("mamba", "numba", "torch", "reference") if load_backend(name) is not None]
+    scan["installed"] = [name for name in BACKENDS if name != "auto" and load_backend(name) is not None]
     return {
         "restormixer": __version__,
         "python": platform.python_version(),

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import subprocess
 import sys
 import tempfile
@@ -89,7 +90,8 @@ def training_record(run: Path, previous: dict) -> dict:
         "hours": round(hours, 2),
     }
     if config.init:
-        record["summary"] = (f"{previous['steps'] + record['steps']} steps in all: {previous['summary']}, then "
+        earlier = re.sub(r"^\d+ steps in all: ", "", previous["summary"])  # one total, not one per round
+        record["summary"] = (f"{previous['steps'] + record['steps']} steps in all: {earlier}, then "
                              f"fine-tuned for {record['steps']} steps ({config.degradation}, {hours:.1f} h)")
         record.update(fine_tuned_from=previous, steps=previous["steps"] + record["steps"],
                       hours=round(previous["hours"] + hours, 2))

@@ -118,6 +118,18 @@ def test_batchnorm_folding_keeps_outputs():
         assert float((folded(x) - reference(x)).abs().max()) < 1e-4
 
 
+def test_memory_layout_follows_the_settings():
+    """Channels-last by default on CPUs only; either layout gives the same restoration."""
+    assert InferenceSettings().memory_format == torch.channels_last
+    assert InferenceSettings(device=torch.device("cuda")).memory_format == torch.contiguous_format
+    contiguous = InferenceSettings(channels_last=False)
+    assert contiguous.memory_format == torch.contiguous_format
+    image = textured_image(40, 48, seed=2)
+    default = restore_image(prepare_model(make_tiny_model(), InferenceSettings()), image, InferenceSettings(tile=0))
+    plain = restore_image(prepare_model(make_tiny_model(), contiguous), image, InferenceSettings(tile=0, channels_last=False))
+    assert np.abs(default - plain).max() < 1e-5
+
+
 @pytest.mark.parametrize("kwargs", [dict(tile=-1), dict(tile=8), dict(tile=64, overlap=64), dict(overlap=-2), dict(batch_size=0)])
 def test_invalid_settings_are_rejected(kwargs):
     with pytest.raises(ValueError):

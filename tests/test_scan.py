@@ -112,10 +112,39 @@ def test_auto_resolution_and_environment(monkeypatch):
         resolve_backend(None, "cpu")
 
 
+def test_auto_on_cuda_prefers_mamba_then_a_working_triton_then_torch(monkeypatch):
+    """No GPU needed: which backends import, and whether triton passed its check, are set by hand."""
+    monkeypatch.delenv(scan.ENV_VAR, raising=False)
+    monkeypatch.setitem(scan._loaded, "mamba", scan.selective_scan_reference)
+    assert resolve_backend(None, "cuda") == "mamba"
+    monkeypatch.setitem(scan._loaded, "mamba", None)
+    monkeypatch.setitem(scan._checked, ("triton", "cuda"), True)
+    assert resolve_backend(None, "cuda") == "triton"
+    monkeypatch.setitem(scan._checked, ("triton", "cuda"), False)  # imports, but cannot compile or run there
+    assert resolve_backend(None, "cuda") == "torch"
+
+
+def test_backend_check_runs_a_tiny_case(monkeypatch):
+    """``backend_works`` compares with the reference; an error, a wrong result or a missing package is a no."""
+    monkeypatch.setattr(scan, "_checked", {})
+    assert scan.backend_works("torch", "cpu")
+    monkeypatch.setitem(scan._loaded, "torch", lambda *args, **kwargs: torch.zeros(1, 2, 8))
+    assert not scan.backend_works("torch", "cpu:0")  # wrong results
+    monkeypatch.setitem(scan._loaded, "torch", lambda *args, **kwargs: 1 / 0)
+    assert not scan.backend_works("torch", "meta")  # raises
+    monkeypatch.setitem(scan._loaded, "numba", None)
+    assert not scan.backend_works("numba", "cpu")  # does not import
+
+
 def test_unavailable_backends_fail_clearly(monkeypatch):
     with pytest.raises(RuntimeError, match="mamba-ssm|runs on cuda"):
         resolve_backend("mamba", "cpu")
     with pytest.raises(RuntimeError, match="runs on cpu tensors"):
         resolve_backend("numba", "mps")
+    triton_installed = scan.load_backend("triton") is not None  # imported before the interpreter is switched off
+    monkeypatch.setenv("TRITON_INTERPRET", "0")
+    if triton_installed:
+        with pytest.raises(RuntimeError, match="runs on cuda tensors, not cpu"):
+            resolve_backend("triton", "cpu")
     monkeypatch.setitem(scan._loaded, "numba", None)
     assert resolve_backend("auto", "cpu") == "torch"

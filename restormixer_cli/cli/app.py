@@ -18,7 +18,7 @@ from .. import __version__
 from ..hub.registry import load_registry
 from ..inference import PRECISIONS
 from ..io import DEFAULT_MAX_PIXELS, DEFAULT_QUALITY
-from ..io.formats import OUTPUT_EXTENSIONS
+from ..io.formats import DEFAULT_CRF, MAX_CRF, OUTPUT_EXTENSIONS, VIDEO_CODECS
 from .messages import print_error
 
 app = typer.Typer(
@@ -40,6 +40,7 @@ def _choices(name: str, values) -> type[enum.Enum]:
 Task = _choices("Task", sorted(load_registry()))
 Precision = _choices("Precision", PRECISIONS)
 Extension = _choices("Extension", OUTPUT_EXTENSIONS)
+Codec = _choices("Codec", VIDEO_CODECS)
 USAGE_ERROR = 2
 
 
@@ -144,12 +145,14 @@ Examples:
   restormixer restore noisy/ --task denoise --gt clean/ --compare side_by_side/ --json report.json
 
   restormixer restore big.tif --task derain --tile 256 --device cuda --precision fp16
+
+  restormixer restore clip.mp4 --task derain -o clean.mp4 --crf 16
 """
 
 
 @app.command(epilog=RESTORE_EXAMPLES)
 def restore(
-    inputs: Annotated[list[str], typer.Argument(help="Image files, folders (recursive) or glob patterns.")],
+    inputs: Annotated[list[str], typer.Argument(help="Images, videos, animated GIF/WebP, folders (recursive) or glob patterns.")],
     output: Annotated[Path, typer.Option("--output", "-o", help="Output folder (mirrors input folders).")] = Path("restored"),
     task: Annotated[Optional[Task], typer.Option(help="Checkpoint to restore with (see `restormixer models`).")] = None,
     weights: Annotated[Optional[str], typer.Option(help="Weights file, hub-layout folder, or hub repo_id[@revision].")] = None,
@@ -157,24 +160,26 @@ def restore(
     tile_overlap: Annotated[int, typer.Option(help="Overlap between tiles in pixels.")] = 32,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N or mps.", autocompletion=_devices)] = "auto",
     precision: Annotated[Precision, typer.Option(help="auto: fp16 on CUDA, fp32 elsewhere.")] = "auto",
-    batch_size: Annotated[int, typer.Option(help="Tiles per forward pass.")] = 1,
+    batch_size: Annotated[int, typer.Option(help="Tiles (or whole video frames) per forward pass.")] = 1,
     self_ensemble: Annotated[bool, typer.Option("--self-ensemble", help="Average over 8 flips/rotations (8x slower, slightly better).")] = False,
     suffix: Annotated[str, typer.Option(help="Appended to output file stems.")] = "",
-    ext: Annotated[Extension, typer.Option(help="Output format (same: the input's).", case_sensitive=False)] = "same",
+    ext: Annotated[Extension, typer.Option(help="Output format of images (same: the input's); videos keep theirs.", case_sensitive=False)] = "same",
     skip_existing: Annotated[bool, typer.Option("--skip-existing", help="Keep outputs that exist (resume a run).")] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace outputs, comparison pictures and reports that exist.")] = False,
-    gt: Annotated[Optional[Path], typer.Option(help="Ground-truth folder: print PSNR/SSIM per image.")] = None,
+    gt: Annotated[Optional[Path], typer.Option(help="Ground-truth folder: print PSNR/SSIM per image (per video: mean over frames).")] = None,
     y_channel: Annotated[bool, typer.Option("--y-channel", help="With --gt: score on the Y channel.")] = False,
     crop_border: Annotated[int, typer.Option(help="With --gt: pixels cropped from each side before scoring.")] = 0,
-    compare: Annotated[Optional[Path], typer.Option(help="Folder for side-by-side comparison pictures.")] = None,
+    compare: Annotated[Optional[Path], typer.Option(help="Folder for side-by-side comparison pictures (videos for videos).")] = None,
     json_report: Annotated[Optional[Path], typer.Option("--json", help="Write a JSON report: every file, and mean scores with --gt.")] = None,
     compile: Annotated[bool, typer.Option("--compile", help="torch.compile the model (minutes of compilation first; the gain is not measured on CPU).")] = False,
     endpoint: Annotated[Optional[str], typer.Option(help="Hub endpoint for downloads.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only errors.")] = False,
     max_pixels: Annotated[int, typer.Option(help="Refuse images with more pixels than this (0 = no limit).", min=0)] = DEFAULT_MAX_PIXELS,
     quality: Annotated[int, typer.Option(help="JPEG and WebP quality of the outputs.", min=1, max=100)] = DEFAULT_QUALITY,
+    crf: Annotated[int, typer.Option(help="Video quality: constant rate factor, lower is better.", min=0, max=MAX_CRF)] = DEFAULT_CRF,
+    codec: Annotated[Optional[Codec], typer.Option(help="Video encoder, where the container takes it (default: H.264; VP9 for WebM).")] = None,
 ) -> None:
-    """Restore image files and folders."""
+    """Restore images, videos and animations: files, folders and glob patterns."""
     from .restore import RestoreRequest, run_restore
 
     if skip_existing and overwrite:
@@ -185,7 +190,8 @@ def restore(
         self_ensemble=self_ensemble, suffix=suffix, ext=Extension(ext).value,
         existing="skip" if skip_existing else "overwrite" if overwrite else "error",
         gt=gt, y_channel=y_channel, crop_border=crop_border, compare=compare, json_report=json_report,
-        compile=compile, endpoint=endpoint, quiet=quiet, max_pixels=max_pixels, quality=quality,
+        compile=compile, endpoint=endpoint, quiet=quiet, max_pixels=max_pixels, quality=quality, crf=crf,
+        codec=Codec(codec).value if codec else None,
     )
     raise typer.Exit(run_restore(request, console, err))
 
@@ -193,8 +199,8 @@ def restore(
 # ------------------------------------------------------------------------------------------ eval
 @app.command("eval")
 def evaluate(
-    pred: Annotated[Path, typer.Option(help="Folder of restored images.")],
-    gt: Annotated[Path, typer.Option(help="Folder of ground-truth images.")],
+    pred: Annotated[Path, typer.Option(help="Folder of restored images and videos.")],
+    gt: Annotated[Path, typer.Option(help="Folder of ground-truth images and videos.")],
     y_channel: Annotated[bool, typer.Option("--y-channel", help="Score luma only (MATLAB BT.601).")] = False,
     crop_border: Annotated[int, typer.Option(help="Pixels cropped from each side before scoring.")] = 0,
     suffix: Annotated[str, typer.Option(help="Suffix stripped from prediction stems, e.g. _restored.")] = "",
@@ -203,7 +209,7 @@ def evaluate(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the mean and errors.")] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing report files.")] = False,
 ) -> None:
-    """PSNR/SSIM of restored images against ground truth (BasicSR / MATLAB conventions)."""
+    """PSNR/SSIM of restored images (and videos, frame by frame) against ground truth (BasicSR / MATLAB conventions)."""
     from .evaluate import run_eval
 
     raise typer.Exit(run_eval(pred, gt, y_channel, crop_border, suffix, json_report, csv_report, quiet, console, err,

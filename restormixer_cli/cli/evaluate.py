@@ -10,7 +10,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
-from ..io.discovery import list_images
+from ..io.discovery import list_media
 from ..io.write_plan import WritePlan
 from .restore import STDOUT
 from ..metrics.evaluate import EvalReport, EvalSettings, evaluate_pairs, format_score, pair_folders
@@ -42,7 +42,7 @@ def run_eval(pred: Path, gt: Path, y_channel: bool, crop_border: int, suffix: st
     try:
         settings = EvalSettings(y_channel, crop_border)
         pairs, unpaired_pred, unpaired_gt = pair_folders(pred, gt, suffix)
-        plan = WritePlan([*list_images(pred), *list_images(gt)], overwrite)
+        plan = WritePlan([*list_media(pred), *list_media(gt)], overwrite)
         for report_path in filter(None, (json_report, csv_report)):
             if report_path != STDOUT:
                 plan.claim(report_path, "the report")

@@ -13,20 +13,22 @@ from pathlib import Path
 from PIL import Image
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (BarColumn, MofNCompleteColumn, Progress, ProgressColumn, Task, TextColumn, TimeElapsedColumn,
+                           TimeRemainingColumn)
 from rich.table import Table
+from rich.text import Text
 
 from .. import __version__
 from ..api import load_restorer
 from ..hub.download import HubError
 from ..hub.loading import WeightsError
 from ..inference.engine import Restorer
-from ..inference.files import Existing, FileRestorer, FileResult, OutputOptions, plan_restore, restore_jobs
+from ..inference.files import Existing, FileJob, FileRestorer, FileResult, OutputOptions, plan_restore, restore_jobs
 from ..io import DEFAULT_MAX_PIXELS, DEFAULT_QUALITY
 from ..io.atomic import write_text_atomic
-from ..io.formats import FORMATS, extension_for
+from ..io.formats import DEFAULT_CRF, FORMATS, MEDIA_EXTENSIONS, extension_for
 from ..io.write_plan import PlanError
-from ..metrics.evaluate import EvalSettings, format_score, inf_as_text, mean_scores
+from ..metrics.evaluate import EvalSettings, format_score, frame_scores, inf_as_text, mean_scores
 from ..scan import resolve_backend
 from ..signals import sigterm_as_interrupt
 from .app import USAGE_ERROR
@@ -61,6 +63,8 @@ class RestoreRequest:
     quiet: bool = False
     max_pixels: int = DEFAULT_MAX_PIXELS
     quality: int = DEFAULT_QUALITY
+    crf: int = DEFAULT_CRF
+    codec: str | None = None
 
 
 
@@ -75,14 +79,16 @@ def _summary(results: list[FileResult], elapsed: float) -> Table:
     mean = _mean_scores(results)
     if mean["count"]:
         infinite = f" ({mean['infinite_psnr']} infinite)" if mean["infinite_psnr"] else ""
+        kinds = {"frames" if r.frames else "images" for r in done if r.psnr is not None}
+        unit = " and ".join(sorted(kinds))
         table.caption = (f"mean PSNR {format_score(mean['psnr'], 2)} dB{infinite}, "
-                         f"mean SSIM {mean['ssim']:.4f} over {mean['count']} images")
+                         f"mean SSIM {mean['ssim']:.4f} over {mean['count']} {unit}")
     return table
 
 
 def _mean_scores(results: list[FileResult]) -> dict:
-    scored = [r for r in results if r.status == "done" and r.psnr is not None]
-    return mean_scores([r.psnr for r in scored], [r.ssim for r in scored])
+    """Mean scores over every scored image and video frame."""
+    return mean_scores(*frame_scores(r for r in results if r.status == "done" and r.psnr is not None))
 
 
 def _write_report(path: Path, request: RestoreRequest, restorer: Restorer, results: list[FileResult],
@@ -110,9 +116,17 @@ def _write_report(path: Path, request: RestoreRequest, restorer: Restorer, resul
         write_text_atomic(path, text)
 
 
+class _RateColumn(ProgressColumn):
+    """Steps per second of the tasks that name their unit (video frames: "fps")."""
+
+    def render(self, task: Task) -> Text:
+        unit = task.fields.get("unit")
+        return Text(f"{task.speed:.2f} {unit}" if unit and task.speed else "")
+
+
 def _progress(console: Console, quiet: bool) -> Progress:
     return Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), _RateColumn(), TimeElapsedColumn(),
         TimeRemainingColumn(), TextColumn("{task.fields[name]}"), console=console, disable=quiet, transient=True,
     )
 
@@ -153,11 +167,12 @@ def _run(request: RestoreRequest, console: Console, err: Console) -> int:
     if request.task is None and request.weights is None:
         return print_error(err, "give --task (see `restormixer models`) or --weights", USAGE_ERROR)
     try:
-        to_file = request.output.suffix.lower() in FORMATS and not request.output.is_dir()
+        to_file = request.output.suffix.lower() in MEDIA_EXTENSIONS and not request.output.is_dir()
         options = OutputOptions(request.output.parent if to_file else request.output, request.suffix, request.ext,
                                 request.existing, request.gt, request.compare,
                                 EvalSettings(request.y_channel, request.crop_border), request.max_pixels or None,
-                                output_file=request.output if to_file else None, quality=request.quality)
+                                output_file=request.output if to_file else None, quality=request.quality,
+                                crf=request.crf, codec=request.codec)
         reports = [request.json_report] if request.json_report and request.json_report != STDOUT else []
         jobs = plan_restore(request.inputs, options, reports)
         restorer = load_restorer(
@@ -168,21 +183,27 @@ def _run(request: RestoreRequest, console: Console, err: Console) -> int:
     except (ValueError, FileNotFoundError, PlanError, WeightsError, HubError, RuntimeError) as exc:
         return print_error(err, exc)
     if not request.quiet:
-        err.print(f"restoring {len(jobs)} image(s) with {escape(str(restorer.source))} on {restorer.settings.device}", highlight=False)
+        err.print(f"restoring {len(jobs)} file(s) with {escape(str(restorer.source))} on {restorer.settings.device}", highlight=False)
     started = time.perf_counter()
     with _progress(err, request.quiet) as progress, sigterm_as_interrupt():
-        overall = progress.add_task("images", total=len(jobs), name="")
+        overall = progress.add_task("files", total=len(jobs), name="")
         tiles = progress.add_task("tiles", total=None, name="", visible=False)
+        frames = progress.add_task("frames", total=None, name="", visible=False, unit="fps")
+
+        def on_start(job: FileJob) -> None:
+            progress.update(overall, name=escape(job.source.path.name))
+            progress.reset(frames, total=None, visible=False)
 
         def on_result(result: FileResult) -> None:
             progress.update(tiles, visible=False, completed=0)
+            progress.update(frames, visible=False)
             progress.advance(overall)
             _print_result(result, request, progress.console)
 
-        run = restore_jobs(jobs, FileRestorer(restorer, options),
-                           on_start=lambda job: progress.update(overall, name=escape(job.source.path.name)),
-                           on_result=on_result,
-                           on_tile=lambda done, total: progress.update(tiles, completed=done, total=total, visible=total > 1))
+        run = restore_jobs(
+            jobs, FileRestorer(restorer, options), on_start=on_start, on_result=on_result,
+            on_tile=lambda done, total: progress.update(tiles, completed=done, total=total, visible=total > 1),
+            on_frame=lambda done, total: progress.update(frames, completed=done, total=total, visible=True))
     elapsed = time.perf_counter() - started
     results, interrupted = run.results, run.interrupted
     if run.disk_full is not None:
@@ -197,7 +218,7 @@ def _run(request: RestoreRequest, console: Console, err: Console) -> int:
             return interrupted or 1
     failed = [r for r in results if r.status == "failed"]
     if interrupted:
-        err.print(f"interrupted after {len(results)} of {len(jobs)} images; finished outputs are complete, "
+        err.print(f"interrupted after {len(results)} of {len(jobs)} files; finished outputs are complete, "
                   "rerun with --skip-existing to resume")
         return interrupted
     if failed:
@@ -216,8 +237,8 @@ def _print_result(result: FileResult, request: RestoreRequest, console: Console)
         print_note(console, f"{result.input}: {note}")
     if result.status == "skipped":
         console.print(f"skipped {escape(str(result.input))} (output exists)", highlight=False)
-    elif result.psnr is not None:
-        console.print(f"{escape(str(result.input))} -> {escape(str(result.output))}  PSNR {format_score(result.psnr, 2)} dB  "
-                      f"SSIM {format_score(result.ssim, 4)}", highlight=False)
     else:
-        console.print(f"{escape(str(result.input))} -> {escape(str(result.output))}", highlight=False)
+        frames = f"  {result.frames} frames, {result.fps:.2f} fps" if result.frames and result.fps else ""
+        scores = (f"  PSNR {format_score(result.psnr, 2)} dB  SSIM {format_score(result.ssim, 4)}"
+                  if result.psnr is not None else "")
+        console.print(f"{escape(str(result.input))} -> {escape(str(result.output))}{frames}{scores}", highlight=False)

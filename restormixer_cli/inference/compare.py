@@ -1,14 +1,21 @@
-"""Side-by-side comparison pictures: labelled panels, such as input | restored | ground truth with scores."""
+"""Side-by-side comparisons: labelled panels, such as input | restored | ground truth with scores,
+as a picture for an image and as a video for a video or animation."""
 
 from __future__ import annotations
 
+import dataclasses
+import itertools
+from collections.abc import Iterator
+from contextlib import ExitStack, closing
 from pathlib import Path
 
-from PIL import Image, ImageDraw, ImageFont
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont, ImageOps
 
 from ..io.atomic import atomic_path
-from ..io.formats import quantize
+from ..io.formats import dequantize, quantize
 from ..io.images import ImageData
+from ..io.video import probe_clip, read_clip, write_clip
 from ..metrics.evaluate import format_score
 
 _GAP = 8
@@ -68,3 +75,27 @@ def write_comparison(path: Path, degraded: ImageData, restored: ImageData, groun
     picture = comparison_picture(degraded, restored, ground_truth, psnr, ssim)
     with atomic_path(Path(path)) as tmp:
         picture.save(tmp, format="PNG")
+
+
+def write_comparison_video(path: Path, degraded: Path, restored: Path, ground_truth: Path | None = None,
+                           psnrs: list[float] | None = None, ssims: list[float] | None = None) -> None:
+    """input | restored (each frame's scores in its label) | ground truth, frame by frame, as a video
+    (its container by ``path``'s extension) at the input's frame rate, without audio."""
+    sources = [degraded, restored, *([ground_truth] if ground_truth is not None else [])]
+    infos = [probe_clip(source, None) for source in sources]
+    with ExitStack() as stack:
+        readers = [stack.enter_context(closing(read_clip(source, info))) for source, info in zip(sources, infos)]
+        pictures = (_even(comparison_picture(columns[0], columns[1], columns[2] if len(columns) > 2 else None,
+                                             psnrs[number] if psnrs else None, ssims[number] if ssims else None))
+                    for number, columns in enumerate(zip(*readers)))
+        first = next(pictures)
+        frames: Iterator[ImageData] = (ImageData(dequantize(np.asarray(p))) for p in itertools.chain([first], pictures))
+        info = dataclasses.replace(infos[0], width=first.width, height=first.height, bit_depth=8, rotation=0,
+                                   colour=(), alpha=False)
+        with atomic_path(Path(path)) as tmp:
+            write_clip(tmp, info, frames)
+
+
+def _even(picture: Image.Image) -> Image.Image:
+    """``picture`` with a background column and row added where its size is odd (4:2:0 video needs even sizes)."""
+    return ImageOps.expand(picture, (0, 0, picture.width % 2, picture.height % 2), fill=_BACKGROUND)

@@ -50,6 +50,7 @@ class InferenceSettings:
     """How to run a model: device, compute precision, tile size (0 = whole image, None = auto).
 
     ``self_ensemble`` averages the outputs for the 8 flips/rotations of each tile (8x the compute).
+    ``channels_last`` selects the memory layout of weights and tiles (None: channels-last on CPUs only).
     """
 
     device: torch.device = torch.device("cpu")
@@ -58,6 +59,7 @@ class InferenceSettings:
     overlap: int = DEFAULT_OVERLAP
     batch_size: int = 1
     self_ensemble: bool = False
+    channels_last: bool | None = None
 
     def __post_init__(self) -> None:
         if self.tile is not None and self.tile < 0:
@@ -71,6 +73,12 @@ class InferenceSettings:
                              "repeat most of their work; use a smaller overlap or a larger tile")
         if self.batch_size < 1:
             raise ValueError("batch size must be >= 1")
+
+    @property
+    def memory_format(self) -> torch.memory_format:
+        """Channels-last when asked for, or by default on CPUs (where it was measured, BENCHMARKS.md)."""
+        channels_last = self.device.type == "cpu" if self.channels_last is None else self.channels_last
+        return torch.channels_last if channels_last else torch.contiguous_format
 
 
 def free_memory_bytes(device: torch.device) -> int:
@@ -123,10 +131,9 @@ def _fold_into(conv: nn.Conv2d | nn.ConvTranspose2d, bn: nn.BatchNorm2d) -> None
 
 
 def prepare_model(model: nn.Module, settings: InferenceSettings, compile: bool = False) -> nn.Module:
-    """Eval mode, BatchNorm folded, on the device; channels-last on CPU; optionally torch.compile'd."""
+    """Eval mode, BatchNorm folded, on the device in the settings' memory format; optionally torch.compile'd."""
     model = fold_batchnorm(model.eval())
-    memory_format = torch.channels_last if settings.device.type == "cpu" else torch.contiguous_format
-    model = model.to(settings.device, memory_format=memory_format)
+    model = model.to(settings.device, memory_format=settings.memory_format)
     return torch.compile(model) if compile else model
 
 
@@ -148,10 +155,16 @@ class Restorer:
             return contextlib.nullcontext()
         return torch.autocast(self.settings.device.type, dtype=dtype)
 
-    def _forward(self, batch: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    def _to_device(self, batch: torch.Tensor) -> torch.Tensor:
+        """Tiles onto the device; to a GPU from page-locked memory, so that the copy runs asynchronously."""
         device = self.settings.device
-        memory_format = torch.channels_last if device.type == "cpu" else torch.contiguous_format
-        x = batch.to(device, non_blocking=True)
+        if device.type == "cuda":
+            batch = batch.pin_memory()
+        return batch.to(device, non_blocking=True)
+
+    def _forward(self, batch: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+        memory_format = self.settings.memory_format
+        x = self._to_device(batch)
 
         def run(t: torch.Tensor) -> torch.Tensor:
             return self.model(t.contiguous(memory_format=memory_format)).float()
@@ -186,48 +199,58 @@ class Restorer:
         tensor = torch.from_numpy(np.ascontiguousarray(image.rgb)).permute(2, 0, 1)
         return image.with_pixels(self.restore(tensor, on_tile).permute(1, 2, 0).numpy())
 
-    @torch.inference_mode()
     def restore(self, image: torch.Tensor, on_tile: TileCallback | None = None) -> torch.Tensor:
         """Restore a (3, H, W) float image in [0, 1]; returns (3, H, W) float32 on the CPU, clipped to [0, 1]."""
+        return self.restore_batch(image[None], on_tile)[0]
+
+    @torch.inference_mode()
+    def restore_batch(self, images: torch.Tensor, on_tile: TileCallback | None = None) -> torch.Tensor:
+        """Restore (N, 3, H, W) float images of one size in [0, 1] (video frames); returns (N, 3, H, W)
+        float32 on the CPU, clipped to [0, 1]. Whole images, or their tiles, go through the model
+        ``batch_size`` at a time; each image comes out as :meth:`restore` would give it."""
         while True:
             tile = self.tile if self.tile is not None else auto_tile_size(
                 self.settings.device, self.settings.precision, self.settings.batch_size)
             try:
-                return self._restore_tiled(image, tile, on_tile)
+                return self._restore_tiled(images, tile, on_tile)
             except torch.OutOfMemoryError:
                 if self.settings.device.type != "cuda" or (tile and tile // 2 < MIN_TILE):
                     raise
                 torch.cuda.empty_cache()
-                current = tile or max(image.shape[-2:])
+                current = tile or max(images.shape[-2:])
                 self.tile = max(MIN_TILE, current // 2 // SIZE_MULTIPLE * SIZE_MULTIPLE)
                 self.notice(f"out of GPU memory with tile {current}; retrying with tile {self.tile}")
 
-    def _restore_tiled(self, image: torch.Tensor, tile: int, on_tile: TileCallback | None) -> torch.Tensor:
-        _, height, width = image.shape
-        overlap = self.settings.overlap
+    def _restore_tiled(self, images: torch.Tensor, tile: int, on_tile: TileCallback | None) -> torch.Tensor:
+        count, _, height, width = images.shape
+        overlap, size = self.settings.overlap, self.settings.batch_size
         tiles = plan_tiles(height, width, tile, overlap, balanced=self.balanced)
         if len(tiles) == 1:
-            out = self._run_batch(image[None])[0]
+            out = torch.cat([self._run_batch(images[first : first + size]) for first in range(0, count, size)])
             if on_tile:
                 on_tile(1, 1)
             return out.clamp_(0, 1)
-        output = torch.zeros(3, height, width)
+        output = torch.zeros(count, 3, height, width)
         weight_sum = torch.zeros(1, height, width)
-        for first in range(0, len(tiles), self.settings.batch_size):
-            group = tiles[first : first + self.settings.batch_size]
-            batch = torch.stack([image[(slice(None), *t.slices)] for t in group])
-            for t, restored in zip(group, self._run_batch(batch)):
-                self._accumulate(output, weight_sum, t, restored, blend_weights(t, height, width, overlap))
+        work = [(index, t) for index in range(count) for t in tiles]  # every image's tiles, image by image
+        for first in range(0, len(work), size):
+            group = work[first : first + size]
+            batch = torch.stack([images[index][(slice(None), *t.slices)] for index, t in group])
+            for (index, t), restored in zip(group, self._run_batch(batch)):
+                weight = blend_weights(t, height, width, overlap)
+                self._accumulate(output[index], weight_sum if index == 0 else None, t, restored, weight)
             if on_tile:
-                on_tile(first + len(group), len(tiles))
+                on_tile(first + len(group), len(work))
         return output.div_(weight_sum).clamp_(0, 1)
 
     @staticmethod
-    def _accumulate(output: torch.Tensor, weight_sum: torch.Tensor, tile: Tile, restored: torch.Tensor,
+    def _accumulate(output: torch.Tensor, weight_sum: torch.Tensor | None, tile: Tile, restored: torch.Tensor,
                     weight: torch.Tensor) -> None:
+        """Add a weighted tile to ``output`` and, once per tile position (``weight_sum`` given), its weight."""
         region = (slice(None), *tile.slices)
         output[region].addcmul_(restored, weight)
-        weight_sum[region].add_(weight)
+        if weight_sum is not None:
+            weight_sum[region].add_(weight)
 
 
 def restore_image(model: nn.Module, image: object, settings: InferenceSettings | None = None) -> object:

@@ -1,8 +1,9 @@
-"""Restoring image files: inputs to mirrored outputs, safely, with per-file results.
+"""Restoring image, video and animation files: inputs to mirrored outputs, safely, with per-file results.
 
 The one restore pipeline: :func:`plan_restore` finds the inputs and plans every write before any
 work, :func:`restore_jobs` runs the plan file by file. The command line, the Python API and the
-demo all go through both."""
+demo all go through both; :class:`FileRestorer` hands the frames of videos and animations to
+:mod:`.video` and treats their files as it treats images'."""
 
 from __future__ import annotations
 
@@ -17,12 +18,14 @@ from typing import Literal
 from ..io import DEFAULT_QUALITY
 from ..io.atomic import remove_stale_parts
 from ..io.discovery import InputFile, expand_inputs
-from ..io.formats import FORMATS, OUTPUT_EXTENSIONS
+from ..io.formats import DEFAULT_CRF, FORMATS, MAX_CRF, OUTPUT_EXTENSIONS, VIDEO_CODECS
 from ..io.images import DEFAULT_MAX_PIXELS, ImageData, ImageReadError, read_image, write_image
+from ..io.video import ClipReadError, ClipWriteError, Encoding, clip_kind, is_clip_output
 from ..io.write_plan import PlanError, WritePlan, check_folder
-from ..metrics.evaluate import EvalSettings, ImageScore, find_ground_truth, score_pair
-from .compare import write_comparison
+from ..metrics.evaluate import EvalSettings, find_ground_truth, score_files
+from .compare import write_comparison, write_comparison_video
 from .engine import NonFiniteOutput, Restorer
+from .video import ClipRestorer, FrameCallback
 
 Existing = Literal["error", "skip", "overwrite"]
 
@@ -32,6 +35,7 @@ class FileJob:
     source: InputFile
     output: Path
     comparison: Path | None = None
+    clip: bool = False  # a video or animation, restored frame by frame
 
 
 @dataclass
@@ -47,10 +51,16 @@ class FileResult:
     ssim: float | None = None
     ground_truth: str | None = None
     notes: list[str] = field(default_factory=list)
+    frames: int | None = None  # videos and animations: frames restored
+    frame_rate: float | None = None  # their frames per second
+    duration: float | None = None  # their length in seconds
+    fps: float | None = None  # frames restored per second
+    frame_psnr: list[float] | None = None  # with ground truth: each frame's scores (psnr, ssim: the means)
+    frame_ssim: list[float] | None = None
 
     @property
     def megapixels(self) -> float:
-        return (self.width or 0) * (self.height or 0) / 1e6
+        return (self.width or 0) * (self.height or 0) * (self.frames or 1) / 1e6
 
 
 @dataclass
@@ -64,7 +74,9 @@ class OutputOptions:
     eval_settings: EvalSettings = field(default_factory=EvalSettings)
     max_pixels: int | None = DEFAULT_MAX_PIXELS
     output_file: Path | None = None  # the one output of a single input, instead of a mirrored folder
-    quality: int = DEFAULT_QUALITY  # JPEG and WebP
+    quality: int = DEFAULT_QUALITY  # JPEG and WebP, animated WebP
+    crf: int = DEFAULT_CRF  # videos: constant rate factor, lower is better
+    codec: str | None = None  # videos: encoder, where the container takes it (None: the container's default)
 
     def __post_init__(self) -> None:
         self.ext = self.ext.lower().lstrip(".")
@@ -76,13 +88,22 @@ class OutputOptions:
             raise ValueError(f"quality must be from 1 to 100, not {self.quality}")
         if any(sep in self.suffix for sep in ("/", "\\")):
             raise ValueError("suffix must not contain path separators")
+        if not 0 <= self.crf <= MAX_CRF:
+            raise ValueError(f"crf must be from 0 to {MAX_CRF}, not {self.crf}")
+        if self.codec is not None and self.codec not in VIDEO_CODECS:
+            raise ValueError(f"unknown video codec {self.codec!r}: use {', '.join(VIDEO_CODECS)}")
+
+    @property
+    def encoding(self) -> Encoding:
+        return Encoding(self.codec, self.crf, self.quality)
 
 
-def output_path(source: InputFile, options: OutputOptions) -> Path:
+def output_path(source: InputFile, options: OutputOptions, clip: bool = False) -> Path:
+    """Where an input's restored copy goes; videos and animations keep their container (``ext`` is for images)."""
     if options.output_file is not None:
         return options.output_file
-    suffix = source.path.suffix.lower() if options.ext == "same" else f".{options.ext}"
-    if suffix not in FORMATS:
+    suffix = source.path.suffix.lower() if options.ext == "same" or clip else f".{options.ext}"
+    if suffix not in FORMATS and not clip:
         suffix = ".png"
     relative = source.relative.with_name(source.relative.stem + options.suffix + suffix)
     return options.output_dir / relative
@@ -97,10 +118,22 @@ def is_restore_report(path: Path) -> bool:
     return isinstance(report, dict) and {"files", "summary", "settings"} <= report.keys()
 
 
-def comparison_path(source: InputFile, options: OutputOptions) -> Path | None:
+def comparison_path(source: InputFile, options: OutputOptions, clip: bool = False) -> Path | None:
+    """Where an input's side-by-side comparison goes: a PNG picture, or an MP4 video for a clip."""
     if options.compare_dir is None:
         return None
-    return options.compare_dir / source.relative.with_suffix(".png")
+    return options.compare_dir / source.relative.with_suffix(".mp4" if clip else ".png")
+
+
+def _job(source: InputFile, options: OutputOptions) -> FileJob:
+    """An input's job; PlanError if an output file was named whose format cannot hold that kind of input."""
+    clip = clip_kind(source.path) is not None
+    job = FileJob(source, output_path(source, options, clip), comparison_path(source, options, clip), clip)
+    fits = is_clip_output(job.output) if clip else job.output.suffix.lower() in FORMATS
+    if not fits:
+        raise PlanError(f"{source.path} is {'a video or animation' if clip else 'an image'}: "
+                        f"it cannot be written to {job.output}")
+    return job
 
 
 def plan_jobs(sources: list[InputFile], options: OutputOptions, reports: Iterable[Path] = ()) -> list[FileJob]:
@@ -114,7 +147,7 @@ def plan_jobs(sources: list[InputFile], options: OutputOptions, reports: Iterabl
     check_folder(options.output_dir, "output folder")
     if options.compare_dir is not None:
         check_folder(options.compare_dir, "comparison folder")
-    jobs = [FileJob(s, output_path(s, options), comparison_path(s, options)) for s in sources]
+    jobs = [_job(s, options) for s in sources]
     plan = WritePlan((s.path for s in sources), overwrite=options.existing == "overwrite")
     for report in reports:
         resumed = options.existing == "skip" and is_restore_report(report)
@@ -123,7 +156,8 @@ def plan_jobs(sources: list[InputFile], options: OutputOptions, reports: Iterabl
         plan.claim(job.output, f"the output of {job.source.path}", check_existing=False)
         if job.comparison is not None:
             resumed = options.existing == "skip" and job.output.exists()
-            plan.claim(job.comparison, f"the comparison picture of {job.source.path}", check_existing=not resumed)
+            plan.claim(job.comparison, f"the comparison {'video' if job.clip else 'picture'} of {job.source.path}",
+                       check_existing=not resumed)
     if options.existing == "error":
         existing = [j.output for j in jobs if j.output.exists()]
         if existing:
@@ -133,8 +167,8 @@ def plan_jobs(sources: list[InputFile], options: OutputOptions, reports: Iterabl
 
 
 def plan_restore(inputs: Iterable[str | Path], options: OutputOptions, reports: Iterable[Path] = ()) -> list[FileJob]:
-    """Find the input images (files, folders, glob patterns; the run's own output and comparison
-    folders skipped) and plan their outputs with :func:`plan_jobs`."""
+    """Find the input images, videos and animations (files, folders, glob patterns; the run's own
+    output and comparison folders skipped) and plan their outputs with :func:`plan_jobs`."""
     own = [] if options.output_file is not None else [options.output_dir]
     own += [options.compare_dir] if options.compare_dir is not None else []
     return plan_jobs(expand_inputs([str(spec) for spec in inputs], exclude=own), options, reports)
@@ -152,8 +186,10 @@ class RestoreRun:
 def restore_jobs(jobs: list[FileJob], runner: "FileRestorer",
                  on_start: Callable[[FileJob], None] = lambda job: None,
                  on_result: Callable[[FileResult], None] = lambda result: None,
-                 on_tile: Callable[[int, int], None] | None = None) -> RestoreRun:
-    """Restore planned jobs in order. A file that fails is recorded and the run goes on; Ctrl-C
+                 on_tile: Callable[[int, int], None] | None = None,
+                 on_frame: FrameCallback | None = None) -> RestoreRun:
+    """Restore planned jobs in order (``on_tile`` follows an image's tiles, ``on_frame`` a video's
+    frames). A file that fails is recorded and the run goes on; Ctrl-C
     (or SIGTERM turned into KeyboardInterrupt) and a full disk stop the run, leaving only complete
     outputs behind."""
     for folder in {job.output.parent for job in jobs} | {job.comparison.parent for job in jobs if job.comparison}:
@@ -162,7 +198,7 @@ def restore_jobs(jobs: list[FileJob], runner: "FileRestorer",
     for job in jobs:
         on_start(job)
         try:
-            result = runner.run(job, on_tile)
+            result = runner.run(job, on_tile, on_frame)
         except KeyboardInterrupt as exc:
             run.interrupted = getattr(exc, "exit_code", 130)
             break
@@ -183,12 +219,17 @@ class FileRestorer:
     def __init__(self, restorer: Restorer, options: OutputOptions):
         self.restorer = restorer
         self.options = options
+        self.clips = ClipRestorer(restorer, options.encoding, options.max_pixels)
 
-    def run(self, job: FileJob, on_tile: Callable[[int, int], None] | None = None) -> FileResult:
+    def run(self, job: FileJob, on_tile: Callable[[int, int], None] | None = None,
+            on_frame: FrameCallback | None = None) -> FileResult:
         result = FileResult(str(job.source.path), str(job.output), "done")
         if job.output.exists() and self.options.existing == "skip":
             result.status = "skipped"
             return result
+        return self._run_clip(job, result, on_frame) if job.clip else self._run_image(job, result, on_tile)
+
+    def _run_image(self, job: FileJob, result: FileResult, on_tile: Callable[[int, int], None] | None) -> FileResult:
         started = time.perf_counter()
         try:
             image = read_image(job.source.path, self.options.max_pixels)
@@ -203,17 +244,55 @@ class FileRestorer:
         except NonFiniteOutput as exc:
             return self._failed(result, str(exc))
         except OSError as exc:
-            if exc.errno == errno.ENOSPC:
-                raise
-            return self._failed(result, f"cannot write {job.output}: {exc.strerror or exc}")
+            return self._write_failed(result, job, exc)
         result.seconds = time.perf_counter() - started
-        self._score(job, image, restored, result)
+        self._score(job, result)
+        if job.comparison is not None:
+            job.comparison.parent.mkdir(parents=True, exist_ok=True)
+            gt = self._ground_truth_image(result)
+            write_comparison(job.comparison, image, restored, gt, result.psnr, result.ssim)
+        return result
+
+    def _run_clip(self, job: FileJob, result: FileResult, on_frame: FrameCallback | None) -> FileResult:
+        """Restore a video or animation frame by frame; as for an image, a file that cannot be read
+        or written is a failed result and only a complete output is left behind."""
+        started = time.perf_counter()
+        try:
+            info = self.clips.probe(job.source.path)
+        except ClipReadError as exc:
+            return FileResult(str(job.source.path), None, "failed", error=str(exc))
+        result.width, result.height, result.frames = info.width, info.height, info.frames
+        result.frame_rate, result.duration = float(info.frame_rate), info.duration
+        try:
+            result.notes = self.clips.restore(job.source.path, info, job.output, on_frame)
+        except (ClipReadError, ClipWriteError, NonFiniteOutput) as exc:
+            return self._failed(result, str(exc))
+        except OSError as exc:
+            return self._write_failed(result, job, exc)
+        result.seconds = time.perf_counter() - started
+        result.fps = info.frames / result.seconds
+        self._score(job, result)
+        if job.comparison is not None:
+            job.comparison.parent.mkdir(parents=True, exist_ok=True)
+            scored = result.frame_psnr is not None
+            try:
+                write_comparison_video(job.comparison, job.source.path, job.output,
+                                       Path(result.ground_truth) if scored else None, result.frame_psnr, result.frame_ssim)
+            except (ClipReadError, ClipWriteError) as exc:  # the restored video itself is complete
+                result.notes.append(f"no comparison video: {exc}")
         return result
 
     @staticmethod
     def _failed(result: FileResult, error: str) -> FileResult:
         result.status, result.error, result.output = "failed", error, None
         return result
+
+    @classmethod
+    def _write_failed(cls, result: FileResult, job: FileJob, exc: OSError) -> FileResult:
+        """A failed result for an output that could not be written; a full disk stops the run instead."""
+        if exc.errno == errno.ENOSPC:
+            raise exc
+        return cls._failed(result, f"cannot write {job.output}: {exc.strerror or exc}")
 
     @staticmethod
     def _format_notes(image: ImageData, output: Path) -> list[str]:
@@ -225,25 +304,29 @@ class FileRestorer:
             notes.append(f"alpha channel dropped: {fmt.name} cannot store it")
         return notes
 
-    def _score(self, job: FileJob, image: ImageData, restored: ImageData, result: FileResult) -> None:
+    def _score(self, job: FileJob, result: FileResult) -> None:
+        """With a ground-truth folder: score the written output against its ground truth (an image,
+        or a video or animation frame by frame)."""
         options = self.options
-        score: ImageScore | None = None
-        gt: ImageData | None = None
-        if options.gt_dir is not None:
-            gt_path = find_ground_truth(job.source.relative, options.gt_dir)
-            if gt_path is None:
-                result.notes.append("no ground truth found")
-            else:
-                try:
-                    gt = read_image(gt_path, options.max_pixels)
-                    written = read_image(job.output)
-                    score = score_pair(job.source.relative.as_posix(), written, gt, options.eval_settings)
-                except ImageReadError as exc:
-                    score = ImageScore(job.source.relative.as_posix(), error=f"ground truth: {exc}")
-                result.ground_truth = str(gt_path)
-                if score.error:
-                    result.notes.append(score.error)
-                result.psnr, result.ssim = score.psnr, score.ssim
-        if job.comparison is not None:
-            job.comparison.parent.mkdir(parents=True, exist_ok=True)
-            write_comparison(job.comparison, image, restored, gt, result.psnr, result.ssim)
+        if options.gt_dir is None:
+            return
+        gt_path = find_ground_truth(job.source.relative, options.gt_dir)
+        if gt_path is None:
+            result.notes.append("no ground truth found")
+            return
+        score = score_files(job.source.relative.as_posix(), job.output, gt_path, options.eval_settings,
+                            options.max_pixels)
+        result.ground_truth = str(gt_path)
+        if score.error:
+            result.notes.append(score.error)
+        result.psnr, result.ssim = score.psnr, score.ssim
+        result.frame_psnr, result.frame_ssim = score.frame_psnr, score.frame_ssim
+
+    def _ground_truth_image(self, result: FileResult) -> ImageData | None:
+        """The ground-truth image, if there is a readable one, for the comparison picture."""
+        if result.ground_truth is None:
+            return None
+        try:
+            return read_image(Path(result.ground_truth), self.options.max_pixels)
+        except ImageReadError:
+            return None

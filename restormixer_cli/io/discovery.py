@@ -1,4 +1,4 @@
-"""Finding image files: folders (recursive), glob patterns and single files."""
+"""Finding input files (images, videos, animations): folders (recursive), glob patterns and single files."""
 
 from __future__ import annotations
 
@@ -7,24 +7,35 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .formats import IMAGE_EXTENSIONS
+from .formats import IMAGE_EXTENSIONS, MEDIA_EXTENSIONS
 
 
-def is_image_path(path: Path) -> bool:
-    return path.suffix.lower() in IMAGE_EXTENSIONS
+def is_media_path(path: Path) -> bool:
+    """Whether ``path`` is named like a file restore reads: an image, a video or an animation."""
+    return path.suffix.lower() in MEDIA_EXTENSIONS
+
+
+def _list(folder: Path, extensions: frozenset[str]) -> list[Path]:
+    return sorted(
+        p for p in folder.rglob("*")
+        if p.is_file() and p.suffix.lower() in extensions
+        and not any(part.startswith(".") for part in p.relative_to(folder).parts)
+    )
 
 
 def list_images(folder: Path) -> list[Path]:
     """Image files below ``folder`` (recursive, hidden files skipped), sorted."""
-    return sorted(
-        p for p in folder.rglob("*")
-        if p.is_file() and is_image_path(p) and not any(part.startswith(".") for part in p.relative_to(folder).parts)
-    )
+    return _list(folder, IMAGE_EXTENSIONS)
+
+
+def list_media(folder: Path) -> list[Path]:
+    """Images, videos and animations below ``folder`` (recursive, hidden files skipped), sorted."""
+    return _list(folder, MEDIA_EXTENSIONS)
 
 
 @dataclass(frozen=True)
 class InputFile:
-    """An input image and its path relative to the input root it was found under."""
+    """An input file and its path relative to the input root it was found under."""
 
     path: Path
     relative: Path
@@ -50,11 +61,11 @@ def _skipper(root: Path, exclude: list[Path]):
 
 
 def expand_inputs(specs: list[str], exclude: Iterable[Path] = ()) -> list[InputFile]:
-    """Resolve a mix of files, folders and glob patterns into image files, without duplicates.
+    """Resolve a mix of files, folders and glob patterns into images, videos and animations, without duplicates.
 
     Files found in a folder keep their path relative to that folder, so outputs can mirror it.
     Folders and patterns skip everything below ``exclude`` (a run's own output folders). Raises
-    FileNotFoundError for a spec that matches nothing and ValueError for a folder without images.
+    FileNotFoundError for a spec that matches nothing and ValueError for a folder without any.
     """
     excluded = [Path(folder).resolve() for folder in exclude]
     found: dict[Path, InputFile] = {}
@@ -62,19 +73,19 @@ def expand_inputs(specs: list[str], exclude: Iterable[Path] = ()) -> list[InputF
         path = Path(spec)
         if path.is_dir():
             skip = _skipper(path, excluded)
-            images = [p for p in list_images(path) if not skip(p)]
-            if not images:
-                raise ValueError(f"{spec}: folder contains no images ({', '.join(sorted(IMAGE_EXTENSIONS))})")
-            for p in images:
+            media = [p for p in list_media(path) if not skip(p)]
+            if not media:
+                raise ValueError(f"{spec}: folder contains no images or videos ({', '.join(sorted(MEDIA_EXTENSIONS))})")
+            for p in media:
                 found.setdefault(p.resolve(), InputFile(p, p.relative_to(path)))
         elif path.is_file():
             found.setdefault(path.resolve(), InputFile(path, Path(path.name)))
         elif glob.has_magic(spec):
             root, matches = _glob(spec)
             skip = _skipper(root, excluded)
-            files = [m for m in matches if m.is_file() and is_image_path(m) and not skip(m)]
+            files = [m for m in matches if m.is_file() and is_media_path(m) and not skip(m)]
             if not files:
-                raise FileNotFoundError(f"{spec}: pattern matches no image files")
+                raise FileNotFoundError(f"{spec}: pattern matches no image or video files")
             for p in files:
                 found.setdefault(p.resolve(), InputFile(p, Path(p.name)))
         else:

@@ -1,5 +1,5 @@
-"""The image file formats restormixer reads and writes, what each can store, and the one rounding
-rule from [0, 1] floats to the integers a file holds."""
+"""The image, video and animation formats restormixer reads and writes, what each can store, and
+the one rounding rule between [0, 1] floats and the integers a file holds."""
 
 from __future__ import annotations
 
@@ -37,6 +37,59 @@ IMAGE_EXTENSIONS = frozenset(FORMATS)
 OUTPUT_EXTENSIONS = (*(fmt.extensions[0].lstrip(".") for fmt in _ALL), "same")
 
 
+@dataclass(frozen=True)
+class VideoCodec:
+    """A video encoder of the bundled ffmpeg, and how restore uses it."""
+
+    name: str  # ffmpeg's encoder name
+    pixel_formats: tuple[str, str]  # what 8-bit and deeper (10-bit and up) sources are stored as
+    quality: tuple[str, ...] = ()  # ffmpeg options; "{crf}" is replaced by the chosen value
+    log: tuple[str, ...] = ()  # options that keep the encoder's own messages to errors
+
+
+#: Encoders restore writes videos with: H.264 and H.265 (4:2:0, 8 or 10 bit), VP9, and FFV1
+#: (lossless RGB, 8 or 16 bit).
+VIDEO_CODECS = {codec.name: codec for codec in (
+    VideoCodec("libx264", ("yuv420p", "yuv420p10le"), ("-crf", "{crf}")),
+    VideoCodec("libx265", ("yuv420p", "yuv420p10le"), ("-crf", "{crf}"), ("-x265-params", "log-level=error")),
+    VideoCodec("libvpx-vp9", ("yuv420p", "yuv420p10le"), ("-crf", "{crf}", "-b:v", "0")),
+    VideoCodec("ffv1", ("bgr0", "gbrp16le")),
+)}
+
+#: ``restore --crf`` (lower is better) unless chosen: visually close to the source with H.264.
+DEFAULT_CRF = 18
+MAX_CRF = 51
+
+
+@dataclass(frozen=True)
+class VideoFormat:
+    """A video container and the encoders restore may write into it."""
+
+    name: str  # ffmpeg's muxer name
+    extensions: tuple[str, ...]
+    codecs: tuple[str, ...]  # the first is the default
+    rotation: bool  # can store a display rotation
+
+
+_VIDEO = (
+    VideoFormat("mp4", (".mp4", ".m4v"), ("libx264", "libx265", "libvpx-vp9", "ffv1"), rotation=True),
+    VideoFormat("mov", (".mov",), ("libx264", "libx265", "ffv1"), rotation=True),
+    VideoFormat("matroska", (".mkv",), ("libx264", "libx265", "libvpx-vp9", "ffv1"), rotation=True),
+    VideoFormat("webm", (".webm",), ("libvpx-vp9",), rotation=True),
+    VideoFormat("avi", (".avi",), ("libx264", "libx265", "libvpx-vp9", "ffv1"), rotation=False),
+)
+
+#: Video containers (read and written with the bundled ffmpeg) by lower-case extension.
+VIDEO_FORMATS = {ext: fmt for fmt in _VIDEO for ext in fmt.extensions}
+
+#: Animations (read and written with Pillow) by lower-case extension: a GIF always is one, a WebP
+#: only when it holds several frames (else it is an image).
+ANIMATION_FORMATS = {".gif": "GIF", ".webp": "WEBP"}
+
+#: File name endings that are taken for inputs when a folder is searched: images, videos, animations.
+MEDIA_EXTENSIONS = IMAGE_EXTENSIONS | frozenset(VIDEO_FORMATS) | frozenset(ANIMATION_FORMATS)
+
+
 def extension_for(pillow_format: str | None) -> str | None:
     """The output extension of a format as Pillow names it (``"JPEG"`` -> ``".jpg"``), if supported."""
     return next((fmt.extensions[0] for fmt in _ALL if fmt.name == pillow_format), None)
@@ -48,3 +101,8 @@ def quantize(pixels: np.ndarray, bits: int = 8) -> np.ndarray:
     scaled = np.multiply(pixels, peak, dtype=np.float32)
     np.clip(np.round(scaled, out=scaled), 0, peak, out=scaled)
     return scaled.astype(np.uint16 if bits == 16 else np.uint8)
+
+
+def dequantize(levels: np.ndarray, bits: int = 8) -> np.ndarray:
+    """[0, 1] float32 pixels of uint8 (or, with ``bits=16``, uint16) levels: the inverse of :func:`quantize`."""
+    return (levels.astype(np.float32) / float(2**bits - 1)).astype(np.float32)

@@ -23,7 +23,7 @@ from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
 from . import DEFAULT_MAX_PIXELS, DEFAULT_QUALITY
 from .atomic import atomic_path
-from .formats import FORMATS, FileFormat, quantize
+from .formats import FORMATS, FileFormat, dequantize, quantize
 
 _READABLE = {fmt.name for fmt in FORMATS.values()} | {"MPO"}  # MPO: a JPEG with extra pictures
 _ORIENTATION = 0x0112
@@ -150,10 +150,6 @@ def _split_alpha(arr: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
     return arr, None
 
 
-def _normalise(arr: np.ndarray, bit_depth: int) -> np.ndarray:
-    return (arr.astype(np.float32) / float(2**bit_depth - 1)).astype(np.float32)
-
-
 def _pixels_from_pil(img: Image.Image) -> tuple[np.ndarray, int]:
     """(H, W, C) integer array (C in 1..4) and its bit depth, from any supported PIL mode."""
     mode = img.mode
@@ -229,8 +225,8 @@ def read_image(path: Path, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Image
         raise ImageReadError(f"unsupported pixel layout {arr.shape}")
     color, alpha = _split_alpha(arr)
     return ImageData(
-        pixels=_normalise(color, bits),
-        alpha=None if alpha is None else _normalise(alpha, bits),
+        pixels=dequantize(color, bits),
+        alpha=None if alpha is None else dequantize(alpha, bits),
         bit_depth=bits,
         icc_profile=icc,
         exif=exif,

@@ -1,4 +1,5 @@
-"""Scoring restored images against ground truth: pairing folders, per-image scores, summaries."""
+"""Scoring restored images and videos against ground truth: pairing folders, per-file scores
+(a video's or animation's frame by frame), summaries over every scored frame."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ import csv
 import io
 import json
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from contextlib import closing
 from typing import TextIO
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -15,8 +17,10 @@ import numpy as np
 import torch
 
 from ..io.atomic import write_text_atomic
-from ..io.discovery import is_image_path, list_images
+from ..io import DEFAULT_MAX_PIXELS
+from ..io.discovery import is_media_path, list_media
 from ..io.images import ImageData, ImageReadError, read_image
+from ..io.video import ClipReadError, clip_kind, probe_clip, read_clip
 from .quality import psnr, ssim
 
 
@@ -46,17 +50,31 @@ def format_score(value: float | None, digits: int) -> str:
 
 
 def inf_as_text(value):
-    """JSON has no infinity: an infinite PSNR is written as the string "inf"."""
+    """JSON has no infinity: an infinite PSNR (alone or in a list) is written as the string "inf"."""
+    if isinstance(value, list):
+        return [inf_as_text(item) for item in value]
     return "inf" if isinstance(value, float) and math.isinf(value) else value
 
 
 @dataclass
 class ImageScore:
+    """A file's scores; for a video or animation, the means over its frames and each frame's."""
+
     name: str
     psnr: float | None = None
     ssim: float | None = None
     error: str | None = None
     sixteen_bit: bool = False
+    frame_psnr: list[float] | None = None
+    frame_ssim: list[float] | None = None
+
+
+def frame_scores(scored: Iterable) -> tuple[list[float], list[float]]:
+    """The PSNR and SSIM of every frame of scored files (ImageScore or restore results): an image is
+    one frame, a video or animation has one pair of scores per frame."""
+    scored = list(scored)
+    return ([p for s in scored for p in (s.frame_psnr or [s.psnr])],
+            [q for s in scored for q in (s.frame_ssim or [s.ssim])])
 
 
 @dataclass
@@ -72,8 +90,8 @@ class EvalReport:
 
     @property
     def summary(self) -> dict:
-        """Mean PSNR/SSIM over the scored images, their count and how many PSNRs are infinite."""
-        return mean_scores([s.psnr for s in self.scored], [s.ssim for s in self.scored])
+        """Mean PSNR/SSIM over the scored images and video frames, their count and how many PSNRs are infinite."""
+        return mean_scores(*frame_scores(self.scored))
 
     def to_json(self) -> dict:
         """The report as ``{"settings", "images", "mean", "count", ...}`` (inf PSNR written as "inf")."""
@@ -161,10 +179,10 @@ def pair_folders(pred_dir: Path, gt_dir: Path, suffix: str = "") -> tuple[list[t
         if not Path(folder).is_dir():
             raise FileNotFoundError(f"{folder}: no such folder")
     gts: dict[Path, Path] = {}
-    for p in list_images(gt_dir):
+    for p in list_media(gt_dir):
         gts.setdefault(_key(p, gt_dir, ""), p)
     pairs, unpaired_pred = [], []
-    for p in list_images(pred_dir):
+    for p in list_media(pred_dir):
         key = _key(p, pred_dir, suffix)
         if key in gts:
             pairs.append((key.as_posix(), p, gts.pop(key)))
@@ -175,25 +193,67 @@ def pair_folders(pred_dir: Path, gt_dir: Path, suffix: str = "") -> tuple[list[t
 
 
 def find_ground_truth(relative: Path, gt_dir: Path) -> Path | None:
-    """The ground-truth file for an input's relative path: same folder and stem, any image extension."""
+    """The ground-truth file for an input's relative path: same folder and stem, any image or video extension."""
     folder = gt_dir / relative.parent
     if not folder.is_dir():
         return None
     for candidate in sorted(folder.iterdir()):
-        if candidate.is_file() and candidate.stem == relative.stem and is_image_path(candidate):
+        if candidate.is_file() and candidate.stem == relative.stem and is_media_path(candidate):
             return candidate
     return None
 
 
+def score_clips(name: str, pred: Path, gt: Path, settings: EvalSettings,
+                max_pixels: int | None = DEFAULT_MAX_PIXELS) -> ImageScore:
+    """Mean and per-frame PSNR/SSIM of two videos' or animations' frame pairs (upright frames, each
+    scored as :func:`score_pair` scores images); an unreadable clip, a frame count or size mismatch
+    becomes an error entry."""
+    try:
+        pred_info, gt_info = probe_clip(pred, max_pixels), probe_clip(gt, max_pixels)
+    except ClipReadError as exc:
+        return ImageScore(name, error=str(exc))
+    if pred_info.frames != gt_info.frames:
+        return ImageScore(name, error=f"frame count mismatch: prediction {pred_info.frames}, ground truth {gt_info.frames}")
+    frames: list[ImageScore] = []
+    try:
+        with closing(read_clip(pred, pred_info)) as preds, closing(read_clip(gt, gt_info)) as gts:
+            for number, (a, b) in enumerate(zip(preds, gts), 1):
+                frames.append(score_pair(name, a, b, settings))
+                if frames[-1].error:
+                    return ImageScore(name, error=f"frame {number}: {frames[-1].error}")
+    except ClipReadError as exc:
+        return ImageScore(name, error=str(exc))
+    psnrs, ssims = frame_scores(frames)
+    return ImageScore(name, float(np.mean(psnrs)), float(np.mean(ssims)), sixteen_bit=frames[0].sixteen_bit,
+                      frame_psnr=psnrs, frame_ssim=ssims)
+
+
+def score_files(name: str, pred: Path, gt: Path, settings: EvalSettings,
+                max_pixels: int | None = DEFAULT_MAX_PIXELS) -> ImageScore:
+    """PSNR/SSIM of a prediction file against its ground truth: two images, or two clips frame by
+    frame; an unreadable file becomes an error entry that says which one it is."""
+    kinds = (clip_kind(pred) is not None, clip_kind(gt) is not None)
+    if kinds[0] != kinds[1]:
+        return ImageScore(name, error=f"the {'prediction' if kinds[0] else 'ground truth'} is a video or animation, "
+                                      "the other an image")
+    if kinds[0]:
+        return score_clips(name, pred, gt, settings, max_pixels)
+    images: list[ImageData] = []
+    for side, path in (("prediction", pred), ("ground truth", gt)):
+        try:
+            images.append(read_image(path, max_pixels))
+        except ImageReadError as exc:
+            return ImageScore(name, error=f"{side}: {exc}")
+    return score_pair(name, *images, settings)
+
+
 def evaluate_pairs(pairs: list[tuple[str, Path, Path]], settings: EvalSettings,
                    on_image: Callable[[ImageScore], None] | None = None) -> list[ImageScore]:
-    """Score (name, prediction, ground truth) files; unreadable files and size mismatches become errors."""
+    """Score (name, prediction, ground truth) files, images or clips; unreadable files and size
+    mismatches become errors."""
     scores = []
     for name, pred_path, gt_path in pairs:
-        try:
-            score = score_pair(name, read_image(pred_path), read_image(gt_path), settings)
-        except ImageReadError as exc:
-            score = ImageScore(name, error=str(exc))
+        score = score_files(name, pred_path, gt_path, settings)
         scores.append(score)
         if on_image:
             on_image(score)

@@ -1,0 +1,60 @@
+"""Restoring videos and animations: frames stream from the decoder through the engine to the
+encoder, ``batch_size`` frames at a time, so that memory holds a few frames, never the video.
+
+:class:`~restormixer_cli.inference.files.FileRestorer` hands its video and animation jobs here;
+everything else (planning, skipping, failures, scores, comparisons) stays in that one pipeline."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import closing
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..io.atomic import atomic_path
+from ..io.images import ImageData
+from ..io.video import ClipInfo, Encoding, probe_clip, read_clip, write_clip
+from .engine import Restorer
+
+FrameCallback = Callable[[int, int], None]
+
+
+def _batches(frames: Iterable[ImageData], size: int) -> Iterator[list[ImageData]]:
+    iterator = iter(frames)
+    while batch := list(itertools.islice(iterator, size)):
+        yield batch
+
+
+class ClipRestorer:
+    """Restores one video or animation file into another, atomically."""
+
+    def __init__(self, restorer: Restorer, encoding: Encoding, max_pixels: int | None):
+        self.restorer = restorer
+        self.encoding = encoding
+        self.max_pixels = max_pixels
+
+    def probe(self, path: Path) -> ClipInfo:
+        """What the clip holds; raises ClipReadError when it cannot be restored."""
+        return probe_clip(path, self.max_pixels)
+
+    def restore(self, source: Path, info: ClipInfo, output: Path, on_frame: FrameCallback | None = None) -> list[str]:
+        """Restore every frame of ``source`` into ``output`` (a temporary file until the last frame is
+        written and read back); returns notes on what the output could not keep. Raises
+        ClipReadError, ClipWriteError, NonFiniteOutput or OSError, and leaves no partial file."""
+        output.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(output) as tmp, closing(self._restored(source, info, on_frame)) as frames:
+            return write_clip(tmp, info, frames, self.encoding, source)
+
+    def _restored(self, source: Path, info: ClipInfo, on_frame: FrameCallback | None) -> Iterator[ImageData]:
+        done = 0
+        with closing(read_clip(source, info)) as frames:
+            for batch in _batches(frames, self.restorer.settings.batch_size):
+                pixels = torch.from_numpy(np.stack([frame.pixels for frame in batch])).permute(0, 3, 1, 2)
+                for frame, restored in zip(batch, self.restorer.restore_batch(pixels)):
+                    yield frame.with_pixels(restored.permute(1, 2, 0).numpy())
+                done += len(batch)
+                if on_frame:
+                    on_frame(done, info.frames)
