@@ -36,16 +36,10 @@ def _compose(decay_left, state_left, decay_right, state_right):
 
 
 @triton.jit
-def _forward_kernel(
-    u_ptr, su_b, su_d, su_l,
-    dt_ptr, sdt_b, sdt_d, sdt_l,
-    A_ptr, B_ptr, sB_b, sB_g, sB_n, sB_l,
-    C_ptr, sC_b, sC_g, sC_n, sC_l,
-    D_ptr, y_ptr, states_ptr,
-    dim, length, n_state, per_group, n_chunks,
-    SAVE_STATES: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_L: tl.constexpr,
-):
-    """y (batch, dim, L), contiguous fp32; states (batch, dim, n_chunks, N): the state before each chunk."""
+def _row(u_ptr, su_b, su_d, dt_ptr, sdt_b, sdt_d, A_ptr, B_ptr, sB_b, sB_g, sB_n, C_ptr, sC_b, sC_g, sC_n, D_ptr,
+         dim, n_state, per_group, BLOCK_N: tl.constexpr):
+    """This program's (batch, channel) row: its index, batch, group, state lanes, A row, D, and where
+    its u, delta, B and C start."""
     row = tl.program_id(0).to(tl.int64)
     b, d = row // dim, row % dim
     g = d // per_group
@@ -57,16 +51,41 @@ def _forward_kernel(
     dt_row = dt_ptr + b * sdt_b + d * sdt_d
     B_rows = B_ptr + b * sB_b + g * sB_g + n[:, None] * sB_n
     C_rows = C_ptr + b * sC_b + g * sC_g + n[:, None] * sC_n
+    return row, b, g, n, n_ok, a, skip, u_row, dt_row, B_rows, C_rows
+
+
+@triton.jit
+def _chunk(chunk, length, n_ok, u_row, su_l, dt_row, sdt_l, B_rows, sB_l, C_rows, sC_l, BLOCK_L: tl.constexpr):
+    """One chunk's time steps, their masks, and its u, delta (BLOCK_L) and B, C (BLOCK_N, BLOCK_L) in fp32."""
+    t = chunk * BLOCK_L + tl.arange(0, BLOCK_L)
+    t_ok = t < length
+    tile_ok = n_ok[:, None] & t_ok[None, :]
+    u = tl.load(u_row + t * su_l, mask=t_ok, other=0.0).to(tl.float32)
+    dt = tl.load(dt_row + t * sdt_l, mask=t_ok, other=0.0).to(tl.float32)
+    Bt = tl.load(B_rows + t[None, :] * sB_l, mask=tile_ok, other=0.0).to(tl.float32)
+    Ct = tl.load(C_rows + t[None, :] * sC_l, mask=tile_ok, other=0.0).to(tl.float32)
+    return t, t_ok, tile_ok, u, dt, Bt, Ct
+
+
+@triton.jit
+def _forward_kernel(
+    u_ptr, su_b, su_d, su_l,
+    dt_ptr, sdt_b, sdt_d, sdt_l,
+    A_ptr, B_ptr, sB_b, sB_g, sB_n, sB_l,
+    C_ptr, sC_b, sC_g, sC_n, sC_l,
+    D_ptr, y_ptr, states_ptr,
+    dim, length, n_state, per_group, n_chunks,
+    SAVE_STATES: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_L: tl.constexpr,
+):
+    """y (batch, dim, L), contiguous fp32; states (batch, dim, n_chunks, N): the state before each chunk."""
+    row, b, g, n, n_ok, a, skip, u_row, dt_row, B_rows, C_rows = _row(
+        u_ptr, su_b, su_d, dt_ptr, sdt_b, sdt_d, A_ptr, B_ptr, sB_b, sB_g, sB_n, C_ptr, sC_b, sC_g, sC_n, D_ptr,
+        dim, n_state, per_group, BLOCK_N)
     last = (tl.arange(0, BLOCK_L) == BLOCK_L - 1)[None, :]
     h = tl.zeros([BLOCK_N], dtype=tl.float32)
     for chunk in range(0, n_chunks):
-        t = chunk * BLOCK_L + tl.arange(0, BLOCK_L)
-        t_ok = t < length
-        tile_ok = n_ok[:, None] & t_ok[None, :]
-        u = tl.load(u_row + t * su_l, mask=t_ok, other=0.0).to(tl.float32)
-        dt = tl.load(dt_row + t * sdt_l, mask=t_ok, other=0.0).to(tl.float32)
-        Bt = tl.load(B_rows + t[None, :] * sB_l, mask=tile_ok, other=0.0).to(tl.float32)
-        Ct = tl.load(C_rows + t[None, :] * sC_l, mask=tile_ok, other=0.0).to(tl.float32)
+        t, t_ok, tile_ok, u, dt, Bt, Ct = _chunk(chunk, length, n_ok, u_row, su_l, dt_row, sdt_l, B_rows, sB_l,
+                                                 C_rows, sC_l, BLOCK_L)
         if SAVE_STATES:
             tl.store(states_ptr + (row * n_chunks + chunk) * n_state + n, h, mask=n_ok)
         decays, local = tl.associative_scan((tl.exp(dt[None, :] * a), Bt * (dt * u)[None, :]), 1, _compose)
@@ -88,17 +107,9 @@ def _backward_kernel(
 ):
     """Gradients of :func:`_forward_kernel`. gy, gu, gdt: (batch, dim, L) contiguous; gA (batch, dim, N)
     and gD (batch, dim) per-batch partial sums; gB, gC (batch, groups, N, L) contiguous, zeroed, atomic."""
-    row = tl.program_id(0).to(tl.int64)
-    b, d = row // dim, row % dim
-    g = d // per_group
-    n = tl.arange(0, BLOCK_N)
-    n_ok = n < n_state
-    a = tl.load(A_ptr + d * n_state + n, mask=n_ok, other=0.0)[:, None]
-    skip = tl.load(D_ptr + d)
-    u_row = u_ptr + b * su_b + d * su_d
-    dt_row = dt_ptr + b * sdt_b + d * sdt_d
-    B_rows = B_ptr + b * sB_b + g * sB_g + n[:, None] * sB_n
-    C_rows = C_ptr + b * sC_b + g * sC_g + n[:, None] * sC_n
+    row, b, g, n, n_ok, a, skip, u_row, dt_row, B_rows, C_rows = _row(
+        u_ptr, su_b, su_d, dt_ptr, sdt_b, sdt_d, A_ptr, B_ptr, sB_b, sB_g, sB_n, C_ptr, sC_b, sC_g, sC_n, D_ptr,
+        dim, n_state, per_group, BLOCK_N)
     grad_bc_rows = ((b * groups + g) * n_state + n[:, None]) * length
     first = (tl.arange(0, BLOCK_L) == 0)[None, :]
     grad_h_next = tl.zeros([BLOCK_N], dtype=tl.float32)  # gradient of the state after the chunk
@@ -106,15 +117,10 @@ def _backward_kernel(
     grad_skip = tl.zeros([BLOCK_L], dtype=tl.float32)
     for step in range(0, n_chunks):
         chunk = n_chunks - 1 - step
-        t = chunk * BLOCK_L + tl.arange(0, BLOCK_L)
-        t_ok = t < length
-        tile_ok = n_ok[:, None] & t_ok[None, :]
-        u = tl.load(u_row + t * su_l, mask=t_ok, other=0.0).to(tl.float32)
-        dt = tl.load(dt_row + t * sdt_l, mask=t_ok, other=0.0).to(tl.float32)
+        t, t_ok, tile_ok, u, dt, Bt, Ct = _chunk(chunk, length, n_ok, u_row, su_l, dt_row, sdt_l, B_rows, sB_l,
+                                                 C_rows, sC_l, BLOCK_L)
         dt_next = tl.load(dt_row + (t + 1) * sdt_l, mask=t + 1 < length, other=0.0).to(tl.float32)
         gy = tl.load(gy_ptr + row * length + t, mask=t_ok, other=0.0)
-        Bt = tl.load(B_rows + t[None, :] * sB_l, mask=tile_ok, other=0.0).to(tl.float32)
-        Ct = tl.load(C_rows + t[None, :] * sC_l, mask=tile_ok, other=0.0).to(tl.float32)
         h0 = tl.load(states_ptr + (row * n_chunks + chunk) * n_state + n, mask=n_ok, other=0.0)
         x = Bt * (dt * u)[None, :]
         decays, local = tl.associative_scan((tl.exp(dt[None, :] * a), x), 1, _compose)
