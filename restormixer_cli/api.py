@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from .hub.loading import build_model
+from .hub.registry import default_task, get_task
 from .hub.resolve import resolve_weights
 from .inference.devices import resolve_device, resolve_precision
 from .inference.engine import InferenceSettings, Restorer, prepare_model
@@ -23,14 +24,35 @@ from .inference.files import FileRestorer, FileResult, OutputOptions, plan_resto
 def load_restorer(task: str | None = None, weights: str | None = None, device: str = "auto",
                   precision: str = "auto", tile: int | None = None, tile_overlap: int = 32, batch_size: int = 1,
                   self_ensemble: bool = False, compile: bool = False, endpoint: str | None = None,
-                  notice: Callable[[str], None] = lambda message: None) -> Restorer:
-    """A ready-to-run restorer for ``task`` (registry checkpoint) or explicit ``weights``."""
+                  notice: Callable[[str], None] = lambda message: None, scale: int | None = None) -> Restorer:
+    """A ready-to-run restorer for ``task`` (registry checkpoint; with neither it nor ``weights``, the
+    default task) or explicit ``weights``; ``scale`` is the upscaling factor of a super-resolution
+    task (default: its first)."""
+    task = task if task or weights else default_task()
+    scale = upscaling_factor(task, scale)
     torch_device = resolve_device(device)
     settings = InferenceSettings(torch_device, resolve_precision(precision, torch_device), tile, tile_overlap, batch_size,
                                  self_ensemble)
     loaded = resolve_weights(task, weights, endpoint, notice=notice)
     model = prepare_model(build_model(loaded), settings, compile=compile)
-    return Restorer(model, settings, on_notice=notice, source=loaded.source, weights_sha256=loaded.sha256)
+    return Restorer(model, settings, on_notice=notice, source=loaded.source, weights_sha256=loaded.sha256, scale=scale)
+
+
+def upscaling_factor(task: str | None, scale: int | None) -> int:
+    """The factor ``task`` restores with: ``scale`` if the task offers it (any with explicit
+    weights), its default if None; ValueError otherwise."""
+    if task is None:
+        return scale or 1
+    scales = get_task(task).scales
+    if not scales:
+        if scale not in (None, 1):
+            raise ValueError(f"task {task!r} does not upscale; --scale is for super-resolution tasks")
+        return 1
+    if scale is None:
+        return scales[0]
+    if scale not in scales:
+        raise ValueError(f"task {task!r} upscales by {', '.join(map(str, scales))}, not {scale}")
+    return scale
 
 
 def restore(image: object, task: str | None = None, weights: str | None = None, **options) -> object:

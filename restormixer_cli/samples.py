@@ -37,6 +37,6 @@ def load_sample_photos() -> dict[str, np.ndarray]:
 
 
 def write_degraded_samples(task: Task, folder: Path) -> tuple[Path, Path]:
-    """Write ``folder/input`` (degraded with the task's degradation, 8-bit PNG) and ``folder/target``; returns both."""
-    degradation = make_degradation(task.degradation)
+    """Write ``folder/input`` (degraded as the task's inputs are, 8-bit PNG) and ``folder/target``; returns both."""
+    degradation = make_degradation(task.demo_degradation)
     return write_degraded_pairs(load_sample_photos().items(), degradation, folder, SEED)

@@ -12,6 +12,8 @@
 Scores come from the user's path: `restormixer degrade` writes the synthetic validation pairs as
 8-bit PNGs (fixed seed), `restormixer restore --gt` restores and scores them, and `restormixer eval`
 scores the degraded inputs. Paired sets (Rain12, real camera noise) are used as they are.
+Super-resolution sets (``downscale:S``) are restored with ``--scale S``, scored with S border pixels
+cropped, and compared with bicubic upscaling (the model's own input) instead of the input.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import torch
 from restormixer_cli.hub.loading import sha256_of
 from restormixer_cli.hub.registry import REGISTRY_FILE, Task, ValidationSet, load_registry
 from restormixer_cli.training.config import TrainConfig
+from restormixer_cli.training.data import write_bicubic
 from restormixer_cli.training.export import dataset_name, export_run
 from restormixer_cli.training.trainer import read_metrics
 
@@ -45,20 +48,24 @@ def _mean(report: Path, key: str) -> dict:
 
 
 def score(vset: ValidationSet, y_channel: bool, data: Path, weights: Path, work: Path) -> dict:
-    """PSNR/SSIM of the restored 8-bit outputs and of the degraded inputs, through the CLI."""
+    """PSNR/SSIM of the restored 8-bit outputs and of the degraded inputs (bicubic upscaling for
+    super-resolution), through the CLI."""
     pairs = data / vset.folder
     if vset.degradation:
         pairs = work / "pairs"
         _cli("degrade", str(data / vset.folder), "--degradation", vset.degradation, "--seed", "0", "-o", str(pairs),
              "--overwrite")
-    y = ["--y-channel"] if y_channel else []
+    scoring = (["--y-channel"] if y_channel else []) + (["--crop-border", str(vset.scale)] if vset.scale > 1 else [])
+    upscaling = ["--scale", str(vset.scale)] if vset.scale > 1 else []
+    baseline = write_bicubic(pairs / "input", vset.scale, work / "bicubic") if vset.scale > 1 else pairs / "input"
     restored = work / "restored"
     _cli("restore", str(pairs / "input"), "-o", str(restored), "--weights", str(weights), "--gt", str(pairs / "target"),
-         "--overwrite", "--device", "cpu", "--quiet", "--json", str(work / "restore.json"), *y)
-    _cli("eval", "--pred", str(pairs / "input"), "--gt", str(pairs / "target"), "--quiet",
-         "--json", str(work / "input.json"), *y)
+         "--overwrite", "--device", "cpu", "--quiet", "--json", str(work / "restore.json"), *upscaling, *scoring)
+    _cli("eval", "--pred", str(baseline), "--gt", str(pairs / "target"), "--quiet",
+         "--json", str(work / "input.json"), *scoring)
     restored_mean, input_mean = _mean(work / "restore.json", "mean"), _mean(work / "input.json", "mean")
     return {"dataset": vset.dataset, "images": restored_mean["count"], "channel": "Y" if y_channel else "RGB",
+            "baseline": "bicubic" if vset.scale > 1 else "degraded input",
             "psnr": round(restored_mean["psnr"], 4), "ssim": round(restored_mean["ssim"], 4),
             "input_psnr": round(input_mean["psnr"], 4), "input_ssim": round(input_mean["ssim"], 4)}
 
@@ -89,7 +96,9 @@ def training_record(run: Path, previous: dict) -> dict:
         "hardware": "a 2-core x86-64 CPU, at times shared with another training run",
         "hours": round(hours, 2),
     }
-    if config.init:
+    if config.init and not previous:  # started from another task's weights
+        record["summary"] += f", starting from the {Path(config.init).parent.name} checkpoint's weights"
+    elif config.init:
         earlier = re.sub(r"^\d+ steps in all: ", "", previous["summary"])  # one total, not one per round
         record["summary"] = (f"{previous['steps'] + record['steps']} steps in all: {earlier}, then "
                              f"fine-tuned for {record['steps']} steps ({config.degradation}, {hours:.1f} h)")
@@ -116,7 +125,7 @@ def package(task: str, run: Path, data: Path, registry: dict) -> list[dict]:
 
 def append_to_card(card: Path, scores: list[dict]) -> None:
     lines = [f"- {s['dataset']} ({s['images']} images, {s['channel']}, 8-bit files, `restormixer restore --gt`): "
-             f"PSNR {s['psnr']:.2f} dB, SSIM {s['ssim']:.4f} (degraded input: {s['input_psnr']:.2f} dB, "
+             f"PSNR {s['psnr']:.2f} dB, SSIM {s['ssim']:.4f} ({s['baseline']}: {s['input_psnr']:.2f} dB, "
              f"{s['input_ssim']:.4f})" for s in scores]
     card.write_text(card.read_text() + "\n## Full validation\n\n" + "\n".join(lines) + "\n")
 
@@ -146,7 +155,7 @@ def main() -> None:
             results = score_all(tasks[task], args.data, weights)
         for r in results:
             print(f"{task:8} {r['dataset']} ({r['images']} images, {r['channel']}): PSNR {r['psnr']:.2f} dB, "
-                  f"SSIM {r['ssim']:.4f}; degraded input {r['input_psnr']:.2f} dB, {r['input_ssim']:.4f}")
+                  f"SSIM {r['ssim']:.4f}; {r['baseline']} {r['input_psnr']:.2f} dB, {r['input_ssim']:.4f}")
     if args.write:
         registry_path.write_text(json.dumps(registry, indent=2) + "\n")
 

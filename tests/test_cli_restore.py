@@ -174,6 +174,24 @@ def test_missing_inputs_and_weights(tmp_path, tiny_weights):
     assert result.exit_code == 1 and "no such weights file" in result.output
 
 
+def test_without_a_task_the_default_task_restores(tmp_path, tiny_weights, monkeypatch):
+    from restormixer_cli.hub import registry as registry_module, resolve
+    from restormixer_cli.hub.registry import Task
+
+    save_rgb(tmp_path / "x.png")
+    tasks = {"all": Task(task="all", description="a", available=True, embedded="all", default=True),
+             "other": Task(task="other", description="o", available=True, embedded="other")}
+    monkeypatch.setattr(Task, "embedded_path", property(lambda self: tiny_weights))
+    for module in (registry_module, resolve):
+        monkeypatch.setattr(module, "load_registry", lambda path=None: tasks)
+    result = restore(str(tmp_path / "x.png"), "-o", str(tmp_path / "out"), "--json", str(tmp_path / "r.json"))
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "r.json").read_text())["settings"]["task"] == "all"
+    tasks["all"] = Task(task="all", description="a", available=True, embedded="all")
+    result = restore(str(tmp_path / "x.png"), "-o", str(tmp_path / "out2"))
+    assert result.exit_code == 2 and "give --task" in result.output
+
+
 @pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_interrupt_leaves_no_partial_files_and_resumes(tmp_path, tiny_weights, sig, code):
     """Ctrl-C and a plain kill both end with the summary and report, complete files only."""

@@ -14,13 +14,15 @@ pytest.importorskip("skimage")
 
 def test_demo_restores_samples_and_prints_metrics(tmp_path, tiny_weights, monkeypatch):
     fake = {"denoise": Task(task="denoise", description="d", available=True, embedded="d", degradation="noise:25"),
-            "derain": Task(task="derain", description="r", available=True, embedded="r", degradation="rain", y_channel=True)}
+            "derain": Task(task="derain", description="r", available=True, embedded="r", degradation="rain", y_channel=True),
+            "sr": Task(task="sr", description="s", available=True, embedded="s", degradation="sr", y_channel=True,
+                       scales=(2, 4))}
     monkeypatch.setattr(registry_module, "load_registry", lambda path=None: fake)
     monkeypatch.setattr("restormixer_cli.cli.demo.load_registry", lambda: fake)
     monkeypatch.setattr(Task, "embedded_path", property(lambda self: tiny_weights))
     result = CliRunner().invoke(app, ["demo", "--out", str(tmp_path / "demo")])
     assert result.exit_code == 0, result.output
-    assert "PSNR Y (dB)" in result.output and "PSNR RGB (dB)" in result.output
+    assert "PSNR Y (dB)" in result.output and "PSNR RGB (dB)" in result.output and "sr x2" in result.output
     for task in fake:
         folder = tmp_path / "demo" / task
         assert len(list((folder / "restored").glob("*.png"))) == 4

@@ -45,7 +45,8 @@ def image_folders(tmp_path_factory) -> dict[str, Path]:
     return {name: root / name for name in ("clean", "val", "paired")}
 
 
-@pytest.mark.parametrize("name", ["noise:25", "blind-noise", "camera-noise", "rain", "snow"])
+@pytest.mark.parametrize("name", ["noise:25", "blind-noise", "camera-noise", "rain", "snow", "haze", "low-light", "jpeg",
+                                  "mixed", "rain+haze"])
 def test_degradations_are_seeded_and_sane(name):
     clean = textured_image(64, 64)
     degrade = make_degradation(name)
@@ -56,10 +57,12 @@ def test_degradations_are_seeded_and_sane(name):
     assert np.array_equal(a, b) and not np.array_equal(a, c)
     strength = np.mean([np.abs(degrade(clean, np.random.default_rng(i)) - clean).mean() for i in range(4)])
     assert strength > 0.005  # some draws are light on purpose (a few flakes, sigma near 0)
-    if name in ("rain", "snow", "camera-noise"):
+    if name in ("rain", "snow", "camera-noise", "haze", "low-light", "jpeg", "rain+haze"):
         assert a.min() >= 0 and a.max() <= 1
-    if name in ("rain", "snow"):
-        assert (a - clean).mean() > 0  # rain and snow add light
+    if name in ("rain", "snow", "haze", "rain+haze"):
+        assert (a - clean).mean() > 0  # rain, snow and haze add light
+    if name == "low-light":
+        assert a.mean() < 0.6 * clean.mean()
 
 
 def test_camera_noise_is_signal_dependent_and_correlated():
@@ -90,6 +93,29 @@ def test_rain_shows_over_dark_backgrounds_more_than_bright_ones():
     dark = np.mean([d[8:, :64].mean() for d in diffs])
     bright = np.mean([np.abs(d[8:, 64:]).mean() for d in diffs])
     assert dark > 2 * bright
+
+
+def test_haze_veils_the_far_more_than_the_near_and_keeps_contrast_order():
+    from restormixer_cli.training.degradations import HazeStyle, haze
+
+    clean = textured_image(128, 128)
+    height_only = HazeStyle(relief=(1.0, 1.0))
+    hazy = [haze(height_only)(clean, np.random.default_rng(i)) for i in range(6)]
+    top = np.mean([np.std(h[:32]) / np.std(clean[:32]) for h in hazy])
+    assert 0.05 < top < 1  # contrast is reduced, never erased or inverted
+    assert np.corrcoef(hazy[0].ravel(), clean.ravel())[0, 1] > 0.5
+
+
+def test_mixtures_combine_one_to_three_degradations_in_physical_order():
+    from restormixer_cli.training.degradations import compose, haze, jpeg_artifacts
+
+    clean = textured_image(64, 64)
+    rng = np.random.default_rng
+    assert np.array_equal(make_degradation("haze+jpeg")(clean, rng(1)), compose(haze(), jpeg_artifacts())(clean, rng(1)))
+    changes = [np.abs(make_degradation("mixed")(clean, rng(i)) - clean).mean() for i in range(12)]
+    assert min(changes) > 0.002 and len({round(c, 4) for c in changes}) > 6
+    with pytest.raises(ValueError, match="joined by"):
+        make_degradation("rain+fog")
 
 
 def test_snow_has_streaks_along_the_fall_and_large_defocused_discs():

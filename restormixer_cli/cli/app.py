@@ -147,6 +147,8 @@ Examples:
   restormixer restore big.tif --task derain --tile 256 --device cuda --precision fp16
 
   restormixer restore clip.mp4 --task derain -o clean.mp4 --crf 16
+
+  restormixer restore small/ --task sr --scale 4 -o large/
 """
 
 
@@ -154,8 +156,9 @@ Examples:
 def restore(
     inputs: Annotated[list[str], typer.Argument(help="Images, videos, animated GIF/WebP, folders (recursive) or glob patterns.")],
     output: Annotated[Path, typer.Option("--output", "-o", help="Output folder (mirrors input folders).")] = Path("restored"),
-    task: Annotated[Optional[Task], typer.Option(help="Checkpoint to restore with (see `restormixer models`).")] = None,
+    task: Annotated[Optional[Task], typer.Option(help="Checkpoint to restore with (see `restormixer models`; default: the one marked default there).")] = None,
     weights: Annotated[Optional[str], typer.Option(help="Weights file, hub-layout folder, or hub repo_id[@revision].")] = None,
+    scale: Annotated[Optional[int], typer.Option(help="Super-resolution: how many times larger (sr: 2, 3 or 4; default 2).", min=1)] = None,
     tile: Annotated[Optional[int], typer.Option(help="Tile size in pixels; 0 = whole image; default: fit memory.")] = None,
     tile_overlap: Annotated[int, typer.Option(help="Overlap between tiles in pixels.")] = 32,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N or mps.", autocompletion=_devices)] = "auto",
@@ -185,7 +188,7 @@ def restore(
     if skip_existing and overwrite:
         raise fail("--skip-existing and --overwrite exclude each other", USAGE_ERROR)
     request = RestoreRequest(
-        inputs=inputs, output=output, task=task.value if task else None, weights=weights, tile=tile,
+        inputs=inputs, output=output, task=task.value if task else None, weights=weights, scale=scale, tile=tile,
         tile_overlap=tile_overlap, device=device, precision=Precision(precision).value, batch_size=batch_size,
         self_ensemble=self_ensemble, suffix=suffix, ext=Extension(ext).value,
         existing="skip" if skip_existing else "overwrite" if overwrite else "error",
@@ -220,7 +223,7 @@ def evaluate(
 @app.command()
 def degrade(
     inputs: Annotated[list[str], typer.Argument(help="Clean images: files, folders or glob patterns.")],
-    degradation: Annotated[str, typer.Option(help="noise[:SIGMA], blind-noise, camera-noise, rain or snow.")],
+    degradation: Annotated[str, typer.Option(help="noise[:SIGMA], blind-noise, camera-noise, rain, snow, haze, low-light, jpeg, mixed, sr[:SCALE] or downscale:SCALE (low-resolution inputs, MATLAB bicubic); several joined by + (rain+haze).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for input/ (degraded) and target/ (clean).")],
     seed: Annotated[int, typer.Option(help="Seed: the same seed and inputs give the same images.")] = 0,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing files in OUT.")] = False,
@@ -240,7 +243,7 @@ def train(
     out: Annotated[Path, typer.Option(help="Run folder (created, or resumed if it holds a run).")],
     val: Annotated[Optional[Path], typer.Option(help="Validation folder (pairs, or clean images degraded with a fixed seed).")] = None,
     config: Annotated[Optional[Path], typer.Option(help="JSON file with TrainConfig fields; options below override it.")] = None,
-    degradation: Annotated[Optional[str], typer.Option(help="Synthetic degradation for clean images: noise[:SIGMA], blind-noise, camera-noise, rain, snow.")] = None,
+    degradation: Annotated[Optional[str], typer.Option(help="Synthetic degradation for clean images (see `restormixer degrade --help`), e.g. rain, snow+low-light, sr.")] = None,
     steps: Annotated[Optional[int], typer.Option(help="Total optimisation steps.")] = None,
     batch: Annotated[Optional[int], typer.Option(help="Patches per step (per process).")] = None,
     patch: Annotated[Optional[int], typer.Option(help="Patch size (multiple of 16).")] = None,

@@ -14,6 +14,7 @@ from ..hub.registry import load_registry
 from ..inference.files import OutputOptions
 from ..metrics.evaluate import EvalSettings, evaluate_folders, mean_scores
 from ..samples import SAMPLE_PHOTOS, write_degraded_samples
+from ..training.data import write_bicubic
 from .messages import print_error, print_note
 
 
@@ -22,7 +23,7 @@ def run_demo(out: Path, device: str, console: Console, err: Console) -> int:
     if not tasks:
         return print_error(err, "no embedded checkpoints in this installation")
     table = Table(title="restormixer demo: sample photos, synthetic degradation (fixed seed)")
-    for column in ("task", "images", "metric", "degraded input", "restored", "gain"):
+    for column in ("task", "images", "metric", "input", "restored", "gain"):
         table.add_column(column, justify="right" if column not in ("task", "metric") else "left")
     for entry in tasks:
         task = entry.task
@@ -33,20 +34,23 @@ def run_demo(out: Path, device: str, console: Console, err: Console) -> int:
             restorer = load_restorer(task=task, device=device, notice=lambda m: print_note(err, m))
         except (RuntimeError, ValueError) as exc:
             return print_error(err, exc)
-        settings = EvalSettings(y_channel=entry.y_channel)
+        scale = entry.scales[0] if entry.scales else 1
+        settings = EvalSettings(y_channel=entry.y_channel, crop_border=scale if scale > 1 else 0)
         err.print(f"{task}: restoring {len(SAMPLE_PHOTOS)} photos with {escape(str(restorer.source))}", highlight=False)
         results = restore_paths([str(inputs)], folder / "restored", restorer,
                                 OutputOptions(gt_dir=truth, compare_dir=folder / "compare", eval_settings=settings))
         failed = [r for r in results if r.status != "done"]
         if failed:
             return print_error(err, f"{failed[0].input}: {failed[0].error}")
-        before = evaluate_folders(inputs, truth, settings).summary
+        baseline = write_bicubic(inputs, scale, folder / "bicubic") if scale > 1 else inputs
+        before = evaluate_folders(baseline, truth, settings).summary
         after = mean_scores([r.psnr for r in results], [r.ssim for r in results])
         metric = "PSNR Y (dB)" if settings.y_channel else "PSNR RGB (dB)"
         psnr_in, psnr_out, ssim_in, ssim_out = before["psnr"], after["psnr"], before["ssim"], after["ssim"]
-        table.add_row(task, str(len(results)), metric, f"{psnr_in:.2f}", f"{psnr_out:.2f}", f"{psnr_out - psnr_in:+.2f}")
+        table.add_row(task if scale == 1 else f"{task} x{scale}", str(len(results)), metric, f"{psnr_in:.2f}", f"{psnr_out:.2f}", f"{psnr_out - psnr_in:+.2f}")
         table.add_row("", "", "SSIM", f"{ssim_in:.4f}", f"{ssim_out:.4f}", f"{ssim_out - ssim_in:+.4f}")
-    table.caption = (f"photos: scikit-image samples ({', '.join(SAMPLE_PHOTOS)}); "
+    table.caption = (f"photos: scikit-image samples ({', '.join(SAMPLE_PHOTOS)}); input: the degraded photo "
+                     "(for super-resolution, its bicubic upscale); "
                      f"side-by-side pictures in {escape(str(out))}/<task>/compare/")
     console.print(table)
     return 0

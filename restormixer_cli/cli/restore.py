@@ -19,9 +19,10 @@ from rich.table import Table
 from rich.text import Text
 
 from .. import __version__
-from ..api import load_restorer
+from ..api import load_restorer, upscaling_factor
 from ..hub.download import HubError
 from ..hub.loading import WeightsError
+from ..hub.registry import default_task
 from ..inference.engine import Restorer
 from ..inference.files import Existing, FileJob, FileRestorer, FileResult, OutputOptions, plan_restore, restore_jobs
 from ..io import DEFAULT_MAX_PIXELS, DEFAULT_QUALITY
@@ -44,6 +45,7 @@ class RestoreRequest:
     output: Path = Path("restored")
     task: str | None = None
     weights: str | None = None
+    scale: int | None = None
     tile: int | None = None
     tile_overlap: int = 32
     device: str = "auto"
@@ -165,7 +167,13 @@ def run_restore(request: RestoreRequest, console: Console, err: Console) -> int:
 
 def _run(request: RestoreRequest, console: Console, err: Console) -> int:
     if request.task is None and request.weights is None:
-        return print_error(err, "give --task (see `restormixer models`) or --weights", USAGE_ERROR)
+        request = replace(request, task=default_task())
+        if request.task is None:
+            return print_error(err, "give --task (see `restormixer models`) or --weights", USAGE_ERROR)
+    try:
+        upscaling_factor(request.task, request.scale)
+    except ValueError as exc:
+        return print_error(err, exc, USAGE_ERROR)
     try:
         to_file = request.output.suffix.lower() in MEDIA_EXTENSIONS and not request.output.is_dir()
         options = OutputOptions(request.output.parent if to_file else request.output, request.suffix, request.ext,
@@ -179,6 +187,7 @@ def _run(request: RestoreRequest, console: Console, err: Console) -> int:
             request.task, request.weights, device=request.device, precision=request.precision, tile=request.tile,
             tile_overlap=request.tile_overlap, batch_size=request.batch_size, self_ensemble=request.self_ensemble,
             compile=request.compile, endpoint=request.endpoint, notice=lambda message: print_note(err, message),
+            scale=request.scale,
         )
     except (ValueError, FileNotFoundError, PlanError, WeightsError, HubError, RuntimeError) as exc:
         return print_error(err, exc)

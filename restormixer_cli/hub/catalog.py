@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .download import HubError, download_checkpoint
-from .registry import Task, load_registry
+from .registry import Task, default_task, load_registry
 
 
 @dataclass
@@ -61,7 +61,9 @@ def _source(entry: Task) -> str:
 
 def registry_rows(registry: dict[str, Task] | None = None) -> list[RegistryRow]:
     registry = registry if registry is not None else load_registry()
-    return [RegistryRow(e.task, _status(e), _size(e), _scores(e), _source(e)) for e in registry.values()]
+    default = default_task(registry)
+    return [RegistryRow(e.task + (" (default)" if e.task == default else ""), _status(e), _size(e), _scores(e), _source(e))
+            for e in registry.values()]
 
 
 def download_tasks(tasks: list[str], all_tasks: bool, repo: str | None, filename: str, revision: str,

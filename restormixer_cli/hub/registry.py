@@ -20,6 +20,12 @@ class ValidationSet:
     folder: str  # clean images, or a paired folder (input/ + target/), under the development data folder
     degradation: str | None = None  # how the clean images are degraded (fixed seed)
 
+    @property
+    def scale(self) -> int:
+        """The upscaling factor a ``downscale:S`` set is restored with (1 for the other sets)."""
+        kind, _, arg = (self.degradation or "").partition(":")
+        return int(arg) if kind == "downscale" else 1
+
 
 @dataclass(frozen=True)
 class Task:
@@ -30,6 +36,8 @@ class Task:
     available: bool
     degradation: str | None = None  # synthetic degradation for training and the demo
     y_channel: bool = False  # scored on luma, as the task's benchmarks are
+    scales: tuple[int, ...] = ()  # upscaling factors of a super-resolution task (the first is the default)
+    default: bool = False  # restores when no task is named
     validation: tuple[ValidationSet, ...] = ()
     repo_id: str | None = None
     filename: str = "model.safetensors"
@@ -46,6 +54,13 @@ class Task:
     def __post_init__(self) -> None:
         sets = tuple(v if isinstance(v, ValidationSet) else ValidationSet(**v) for v in self.validation)
         object.__setattr__(self, "validation", sets)
+        object.__setattr__(self, "scales", tuple(self.scales))
+
+    @property
+    def demo_degradation(self) -> str | None:
+        """What a user's input looks like: the training degradation, or for super-resolution the
+        low-resolution image at the default scale."""
+        return f"downscale:{self.scales[0]}" if self.scales else self.degradation
 
     @property
     def embedded_path(self) -> Path | None:
@@ -72,3 +87,9 @@ def get_task(task: str, registry: dict[str, Task] | None = None) -> Task:
     if task not in registry:
         raise ValueError(f"unknown task {task!r}; known tasks: {', '.join(sorted(registry))}")
     return registry[task]
+
+
+def default_task(registry: dict[str, Task] | None = None) -> str | None:
+    """The task that restores when none is named: the available one marked ``default``, if any."""
+    registry = registry if registry is not None else load_registry()
+    return next((name for name, entry in registry.items() if entry.default and entry.available), None)

@@ -44,9 +44,9 @@ def _caption(psnr: float | None, ssim: float | None) -> str:
 
 
 def side_by_side(columns: list[tuple[str, ImageData]], max_height: int = 512) -> Image.Image:
-    """One RGB picture with labelled panels side by side (each scaled to the first's height, at most
-    ``max_height``)."""
-    height = min(max_height, columns[0][1].pixels.shape[0])
+    """One RGB picture with labelled panels side by side (each scaled to the tallest's height, at most
+    ``max_height``: a super-resolution input is shown enlarged)."""
+    height = min(max_height, max(image.pixels.shape[0] for _, image in columns))
     panels = [(label, _panel(img, height)) for label, img in columns]
     font = _font(max(12, height // 24))
     label_height = font.getbbox("Ag")[3] + 2 * _GAP

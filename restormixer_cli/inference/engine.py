@@ -7,7 +7,7 @@ import math
 import os
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -15,6 +15,7 @@ import torch.nn as nn
 
 from ..io.images import ImageData
 from ..model import SIZE_MULTIPLE
+from ..resize import upscale
 from .kinds import restore_any
 from .tiling import Tile, blend_weights, plan_tiles
 
@@ -138,11 +139,18 @@ def prepare_model(model: nn.Module, settings: InferenceSettings, compile: bool =
 
 
 class Restorer:
-    """Runs a prepared model over images of any size, tile by tile, with feathered blending."""
+    """Runs a prepared model over images of any size, tile by tile, with feathered blending.
+
+    With ``scale`` > 1 (super-resolution) images are bicubic-upscaled ``scale`` times before the model
+    (:func:`~restormixer_cli.resize.upscale`), so outputs are ``scale`` times larger; alpha is upscaled alone.
+    """
 
     def __init__(self, model: nn.Module, settings: InferenceSettings, on_notice: Callable[[str], None] | None = None,
-                 source: str = "", weights_sha256: str = ""):
+                 source: str = "", weights_sha256: str = "", scale: int = 1):
+        if scale < 1:
+            raise ValueError(f"scale must be 1 or more, not {scale}")
         self.model = model
+        self.scale = scale
         self.source = source
         self.weights_sha256 = weights_sha256
         self.settings = settings
@@ -191,16 +199,21 @@ class Restorer:
     def __call__(self, image: object) -> object:
         """Restore a ``PIL.Image``, a numpy array ((H, W) or (H, W, C); uint8, uint16 or float in
         [0, 1]), a float tensor ((C, H, W) or (B, C, H, W)) or an image file's path; returns the
-        same kind, shape and dtype (a ``PIL.Image`` for a path). Alpha passes through unchanged."""
+        same kind and dtype (a ``PIL.Image`` for a path), ``scale`` times larger. Alpha passes through
+        unchanged (upscaled alone)."""
         return restore_any(image, self.restore_data)
 
     def restore_data(self, image: ImageData, on_tile: TileCallback | None = None) -> ImageData:
         """The restored image, with the input's metadata, alpha and bit depth."""
         tensor = torch.from_numpy(np.ascontiguousarray(image.rgb)).permute(2, 0, 1)
-        return image.with_pixels(self.restore(tensor, on_tile).permute(1, 2, 0).numpy())
+        restored = image.with_pixels(self.restore(tensor, on_tile).permute(1, 2, 0).numpy())
+        if image.alpha is None or self.scale == 1:
+            return restored
+        return replace(restored, alpha=upscale(torch.from_numpy(image.alpha)[None], self.scale)[0].numpy())
 
     def restore(self, image: torch.Tensor, on_tile: TileCallback | None = None) -> torch.Tensor:
-        """Restore a (3, H, W) float image in [0, 1]; returns (3, H, W) float32 on the CPU, clipped to [0, 1]."""
+        """Restore a (3, H, W) float image in [0, 1]; returns (3, H * scale, W * scale) float32 on the CPU,
+        clipped to [0, 1]."""
         return self.restore_batch(image[None], on_tile)[0]
 
     @torch.inference_mode()
@@ -208,6 +221,8 @@ class Restorer:
         """Restore (N, 3, H, W) float images of one size in [0, 1] (video frames); returns (N, 3, H, W)
         float32 on the CPU, clipped to [0, 1]. Whole images, or their tiles, go through the model
         ``batch_size`` at a time; each image comes out as :meth:`restore` would give it."""
+        if self.scale > 1:
+            images = upscale(images.float(), self.scale)
         while True:
             tile = self.tile if self.tile is not None else auto_tile_size(
                 self.settings.device, self.settings.precision, self.settings.batch_size)

@@ -219,7 +219,9 @@ class FileRestorer:
     def __init__(self, restorer: Restorer, options: OutputOptions):
         self.restorer = restorer
         self.options = options
-        self.clips = ClipRestorer(restorer, options.encoding, options.max_pixels)
+        # the pixel limit bounds what is held in memory: the output, which super-resolution enlarges
+        self.input_limit = options.max_pixels // restorer.scale**2 if options.max_pixels else None
+        self.clips = ClipRestorer(restorer, options.encoding, self.input_limit)
 
     def run(self, job: FileJob, on_tile: Callable[[int, int], None] | None = None,
             on_frame: FrameCallback | None = None) -> FileResult:
@@ -232,7 +234,7 @@ class FileRestorer:
     def _run_image(self, job: FileJob, result: FileResult, on_tile: Callable[[int, int], None] | None) -> FileResult:
         started = time.perf_counter()
         try:
-            image = read_image(job.source.path, self.options.max_pixels)
+            image = read_image(job.source.path, self.input_limit)
         except ImageReadError as exc:
             return FileResult(str(job.source.path), None, "failed", error=str(exc))
         result.width, result.height = image.size

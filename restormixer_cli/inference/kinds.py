@@ -3,7 +3,7 @@
 Accepted: ``PIL.Image.Image`` (any mode; 16-bit grayscale stays 16-bit), numpy arrays (H, W) or
 (H, W, C) with C in 1..4, of uint8, uint16 or float in [0, 1], torch tensors (C, H, W) or
 (B, C, H, W) of floats in [0, 1], and paths of image files. Each comes back as the same kind, shape
-and dtype (a path comes back as a ``PIL.Image.Image``).
+and dtype (a path comes back as a ``PIL.Image.Image``), larger by the restorer's scale.
 """
 
 from __future__ import annotations
@@ -71,7 +71,7 @@ def restore_any(image: object, restore: Callable[[ImageData], ImageData]) -> obj
     if isinstance(image, torch.Tensor):
         outputs = [torch.from_numpy(back(restore(data))) for data, back in _from_tensor(image)]
         stacked = torch.stack([o.reshape(o.shape[0], o.shape[1], -1).permute(2, 0, 1) for o in outputs])
-        return stacked.reshape(image.shape).to(device=image.device, dtype=image.dtype)
+        return stacked.reshape(*image.shape[:-2], *stacked.shape[-2:]).to(device=image.device, dtype=image.dtype)
     if isinstance(image, (str, PathLike)):
         restored = restore(read_image(Path(image)))
         arr = quantize(restored.planes)

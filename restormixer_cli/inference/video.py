@@ -6,6 +6,7 @@ everything else (planning, skipping, failures, scores, comparisons) stays in tha
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import closing
@@ -45,8 +46,10 @@ class ClipRestorer:
         written and read back); returns notes on what the output could not keep. Raises
         ClipReadError, ClipWriteError, NonFiniteOutput or OSError, and leaves no partial file."""
         output.parent.mkdir(parents=True, exist_ok=True)
+        scale = self.restorer.scale
+        restored = dataclasses.replace(info, width=info.width * scale, height=info.height * scale)
         with atomic_path(output) as tmp, closing(self._restored(source, info, on_frame)) as frames:
-            return write_clip(tmp, info, frames, self.encoding, source)
+            return write_clip(tmp, restored, frames, self.encoding, source)
 
     def _restored(self, source: Path, info: ClipInfo, on_frame: FrameCallback | None) -> Iterator[ImageData]:
         done = 0

@@ -14,7 +14,8 @@ from ..io.atomic import atomic_path
 from ..io.discovery import list_images
 from ..io.formats import IMAGE_EXTENSIONS, quantize
 from ..io.images import ImageReadError, read_rgb
-from .degradations import Degradation
+from ..resize import upscale
+from .degradations import Degradation, crop_to_scale
 
 
 @dataclass
@@ -62,7 +63,7 @@ def load_validation_set(folder: Path, degradation: Degradation | None, seed: int
         raise ValueError(f"{folder} is not a paired folder (input/ + target/), so a degradation is needed")
     pairs = []
     for i, path in enumerate(clean_files(folder)[: limit or None]):
-        clean = _to_float(_read_named(path))
+        clean = _to_float(crop_to_scale(_read_named(path), degradation))
         pairs.append(ImagePair(path.stem, degradation(clean, np.random.default_rng([seed, i])), clean))
     return pairs
 
@@ -70,18 +71,30 @@ def load_validation_set(folder: Path, degradation: Degradation | None, seed: int
 def write_degraded_pairs(images: Iterable[tuple[str, np.ndarray]], degradation: Degradation, folder: Path,
                          seed: int) -> tuple[Path, Path]:
     """Degrade 8-bit RGB images (the i-th with the generator seeded ``[seed, i]``, as
-    :func:`load_validation_set` does) and write a paired folder of 8-bit PNGs: ``folder/input``
+    :func:`load_validation_set` does; cropped to a multiple of a downscaling factor) and write a paired folder of 8-bit PNGs: ``folder/input``
     and ``folder/target``; returns both."""
     inputs, targets = folder / "input", folder / "target"
     for sub in (inputs, targets):
         sub.mkdir(parents=True, exist_ok=True)
     for i, (name, image) in enumerate(images):
+        image = crop_to_scale(image, degradation)
         degraded = degradation(_to_float(image), np.random.default_rng([seed, i]))
         with atomic_path(targets / f"{name}.png") as tmp:
             Image.fromarray(image).save(tmp, "PNG")
         with atomic_path(inputs / f"{name}.png") as tmp:
             Image.fromarray(quantize(degraded)).save(tmp, "PNG")
     return inputs, targets
+
+
+def write_bicubic(inputs: Path, scale: int, folder: Path) -> Path:
+    """The images of ``inputs`` bicubic-upscaled ``scale`` times (what the ``sr`` model starts from),
+    as 8-bit PNGs of the same names in ``folder``: the baseline super-resolution is judged against."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for path in list_images(inputs):
+        image = torch.from_numpy(_to_float(_read_named(path))).permute(2, 0, 1)
+        with atomic_path(folder / f"{path.stem}.png") as tmp:
+            Image.fromarray(quantize(upscale(image, scale).permute(1, 2, 0).numpy())).save(tmp, "PNG")
+    return folder
 
 
 def _augment(arrays: list[np.ndarray], rng: np.random.Generator) -> list[np.ndarray]:

@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from ..io.formats import quantize
+from ..resize import imresize, upscale
 
 Degradation = Callable[[np.ndarray, np.random.Generator], np.ndarray]
 
@@ -423,20 +424,153 @@ def synthetic_snow(style: SnowStyle | None = None) -> Degradation:
     return apply
 
 
+@dataclass
+class HazeStyle:
+    """Atmospheric scattering, ``I = J t + A (1 - t)`` in linear light with ``t = exp(-beta d)``: the
+    depth proxy ``d`` is a base depth (log-uniform ``depth``) plus, weighted by ``relief``, a
+    height cue (far towards the top), a brightness cue (bright regions such as sky tend to be far)
+    and a smooth random field, all blurred (haze varies slowly); the airlight ``A`` is a bright,
+    slightly tinted grey."""
+
+    beta: tuple[float, float] = (0.3, 1.6)
+    depth: tuple[float, float] = (0.2, 0.8)
+    relief: tuple[float, float] = (0.0, 0.5)
+    airlight: tuple[float, float] = (0.6, 1.0)
+    tint: float = 0.06
+
+
+def _depth_proxy(img: np.ndarray, style: HazeStyle, rng: np.random.Generator) -> np.ndarray:
+    h, w = img.shape[:2]
+    height = np.linspace(1.0, 0.0, h, dtype=np.float32)[:, None].repeat(w, 1) ** rng.uniform(0.5, 2.0)
+    brightness = _blur(img.mean(axis=2), max(h, w) / 16)
+    field = _blur(rng.standard_normal((h, w)).astype(np.float32), max(h, w) / 8)
+    field = (field - field.min()) / max(float(np.ptp(field)), 1e-6)
+    cues = rng.dirichlet(np.ones(3))
+    relief = cues[0] * height + cues[1] * brightness + cues[2] * field
+    return _log_uniform(rng, *style.depth) + rng.uniform(*style.relief) * relief
+
+
+def haze(style: HazeStyle | None = None) -> Degradation:
+    """Haze or fog of random density over a plausible depth layout."""
+    style = style or HazeStyle()
+
+    def apply(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        linear = _srgb_to_linear(np.clip(img, 0, 1))
+        transmission = np.exp(-rng.uniform(*style.beta) * _depth_proxy(img, style, rng))[..., None]
+        airlight = rng.uniform(*style.airlight) * (1 + rng.uniform(-style.tint, style.tint, 3)).astype(np.float32)
+        hazy = linear * transmission + np.clip(airlight, 0, 1) * (1 - transmission)
+        return _linear_to_srgb(np.clip(hazy, 0, 1)).astype(np.float32)
+
+    return apply
+
+
+def low_light(exposure: tuple[float, float] = (3.0, 25.0)) -> Degradation:
+    """An underexposed photo: linear light divided by a log-uniform factor in ``exposure``, then the
+    camera's signal-dependent noise (:func:`camera_noise`), strongest relative to the dark signal."""
+    camera = camera_noise()
+
+    def apply(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        dark = _srgb_to_linear(np.clip(img, 0, 1)) / _log_uniform(rng, *exposure)
+        return camera(_linear_to_srgb(dark).astype(np.float32), rng)
+
+    return apply
+
+
+def jpeg_artifacts(quality: tuple[int, int] = (10, 60)) -> Degradation:
+    """Heavy JPEG compression (blocks, ringing, colour bleeding) at a quality drawn from ``quality``."""
+
+    def apply(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        return _jpeg(img, int(rng.integers(quality[0], quality[1] + 1)))
+
+    return apply
+
+
+def compose(*steps: Degradation) -> Degradation:
+    """The degradations applied one after the other, with the same generator."""
+
+    def apply(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        for step in steps:
+            img = step(img, rng)
+        return img
+
+    return apply
+
+
+def mixed(most: int = 3) -> Degradation:
+    """What the all-in-one model sees: one to ``most`` of haze, rain or snow, low light, noise and JPEG
+    artefacts, applied in the order light meets them (scene, then camera, then file)."""
+    scene = {"haze": haze(), "rain": synthetic_rain(), "snow": synthetic_snow()}
+    camera = {"low-light": low_light(), "noise": blind_noise(), "jpeg": jpeg_artifacts()}
+    order = ["haze", "rain", "snow", "low-light", "noise", "jpeg"]
+    steps = {**scene, **camera}
+
+    def apply(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        chosen = set(rng.choice(order, size=int(rng.integers(1, most + 1)), replace=False))
+        if {"rain", "snow"} <= chosen:  # one kind of precipitation at a time
+            chosen.discard(str(rng.choice(["rain", "snow"])))
+        return compose(*(steps[name] for name in order if name in chosen))(img, rng)
+
+    return apply
+
+
+def downscale(scale: int) -> Degradation:
+    """The low-resolution image super-resolution benchmarks use: MATLAB-style bicubic downscaling by
+    ``scale`` (antialiased), ceil(H / scale) x ceil(W / scale) pixels, stored in 8 bits. Its
+    ``scale`` attribute tells pair writers to crop clean images to a multiple of it first."""
+
+    def apply(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        return _as_8bit(imresize(img, 1 / scale))
+
+    apply.scale = scale
+    return apply
+
+
+def crop_to_scale(image: np.ndarray, degradation: Degradation) -> np.ndarray:
+    """``image`` cropped (bottom and right) to a multiple of the degradation's downscaling factor, as
+    super-resolution benchmarks crop their ground truth; unchanged for same-size degradations."""
+    scale = getattr(degradation, "scale", 1)
+    h, w = image.shape[0] // scale * scale, image.shape[1] // scale * scale
+    return image[:h, :w]
+
+
+def super_resolution(scales: tuple[int, ...] = (2, 3, 4)) -> Degradation:
+    """What the ``sr`` model sees: an image downscaled by a random one of ``scales`` (as
+    :func:`downscale` does) and upscaled back to its size as restoring does (:func:`upscale`)."""
+
+    def apply(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        scale = int(rng.choice(scales))
+        small = torch.from_numpy(downscale(scale)(img, rng)).permute(2, 0, 1)
+        return upscale(small, scale)[:, : img.shape[0], : img.shape[1]].permute(1, 2, 0).numpy()
+
+    return apply
+
+
 DEGRADATIONS: dict[str, Callable[[], Degradation]] = {
     "noise": lambda: gaussian_noise(25.0),
     "blind-noise": blind_noise,
     "camera-noise": camera_noise,
     "rain": synthetic_rain,
     "snow": synthetic_snow,
+    "haze": haze,
+    "low-light": low_light,
+    "jpeg": jpeg_artifacts,
+    "mixed": mixed,
+    "sr": super_resolution,
 }
 
 
 def make_degradation(name: str) -> Degradation:
-    """``noise`` / ``noise:SIGMA`` / ``blind-noise`` / ``camera-noise`` / ``rain`` / ``snow``."""
+    """``noise`` / ``noise:SIGMA`` / ``blind-noise`` / ``camera-noise`` / ``rain`` / ``snow`` / ``haze`` /
+    ``low-light`` / ``jpeg`` / ``mixed`` / ``sr`` / ``sr:SCALE`` / ``downscale:SCALE``, or several
+    joined by ``+`` (applied left to right, e.g. ``rain+haze``)."""
+    if "+" in name:
+        return compose(*(make_degradation(part) for part in name.split("+")))
     kind, _, arg = name.partition(":")
     if kind == "noise" and arg:
         return gaussian_noise(float(arg))
+    if kind in ("sr", "downscale") and arg.isdigit() and int(arg) >= 2:
+        return super_resolution((int(arg),)) if kind == "sr" else downscale(int(arg))
     if kind not in DEGRADATIONS or arg:
-        raise ValueError(f"unknown degradation {name!r}: use {', '.join(['noise[:SIGMA]', *list(DEGRADATIONS)[1:]])}")
+        choices = ["noise[:SIGMA]", *list(DEGRADATIONS)[1:-1], "sr[:SCALE]", "downscale:SCALE"]
+        raise ValueError(f"unknown degradation {name!r}: use {', '.join(choices)}, or several joined by +")
     return DEGRADATIONS[kind]()
