@@ -213,7 +213,7 @@ def create_app(tasks: Sequence[str] | None = None, device: str = "auto", precisi
         try:
             yield
         finally:
-            queue.close()
+            await asyncio.to_thread(queue.close)
             shutil.rmtree(scratch.pop(), ignore_errors=True)
 
     app = FastAPI(title="restormixer", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None,

@@ -60,7 +60,8 @@ class RunQueue:
         return self._worker.submit(work, *args)
 
     def close(self) -> None:
-        """Refuse new requests and drop the work that has not started."""
+        """Refuse new requests, drop the work that has not started and wait for the run in progress
+        (its request is over by then, so it stops at its next tile)."""
         with self._lock:
             self.closed = True
-        self._worker.shutdown(wait=False, cancel_futures=True)
+        self._worker.shutdown(wait=True, cancel_futures=True)

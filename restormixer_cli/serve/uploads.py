@@ -61,7 +61,7 @@ async def receive_upload(request: Request, folder: Path, max_bytes: int, max_pix
         raise _too_large(max_bytes)
     limited = Request(request.scope, _limited(request.receive, max_bytes))
     received = folder / "upload"
-    if request.headers.get("content-type", "").startswith("multipart/form-data"):
+    if request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
         name = await _save_form_file(limited, received)
     else:
         name = filename or ""
