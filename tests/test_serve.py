@@ -19,8 +19,10 @@ import numpy as np
 import png
 import pytest
 from PIL import Image, ImageCms
+from typer.testing import CliRunner
 
 import restormixer_cli
+from restormixer_cli.cli import app
 from restormixer_cli.serve import ServeLimits, create_app
 
 from .conftest import SUBPROCESS_ENV, textured_image
@@ -253,3 +255,10 @@ def test_the_serve_command(tmp_path):
     assert proc.returncode == 0, output
     assert f"serving denoise on http://127.0.0.1:{port}" in output and "Traceback" not in output
     assert list(tmp_path.glob("restormixer-serve-*")) == []  # the scratch root is deleted at shutdown
+
+
+@pytest.mark.parametrize("args, words", [(["--tile", "10"], "tile size"), (["--device", "tpu"], "unknown device"),
+                                         (["--precision", "fp64"], "fp64")])
+def test_bad_settings_fail_before_serving(args, words):
+    result = CliRunner().invoke(app, ["serve", "--port", "1", *args])
+    assert result.exit_code in (1, 2) and words in result.output and "Traceback" not in result.output

@@ -191,7 +191,8 @@ def create_app(tasks: Sequence[str] | None = None, device: str = "auto", precisi
     :func:`restormixer_cli.load_restorer` with the device, precision and tile given). Raises
     ValueError for an unknown or unavailable task or device."""
     from ..api import load_restorer
-    from ..inference.devices import resolve_device
+    from ..inference.devices import resolve_device, resolve_precision
+    from ..inference.engine import InferenceSettings
 
     registry = load_registry()
     names = list(tasks) if tasks else [name for name, entry in registry.items() if entry.available]
@@ -199,7 +200,9 @@ def create_app(tasks: Sequence[str] | None = None, device: str = "auto", precisi
         if name not in registry or not registry[name].available:
             raise ValueError(f"task {name!r} cannot be served; available tasks: "
                              f"{', '.join(n for n, e in registry.items() if e.available)}")
-    device_name = str(resolve_device(device))
+    torch_device = resolve_device(device)
+    InferenceSettings(torch_device, resolve_precision(precision, torch_device), tile)  # bad settings fail here, not in a load
+    device_name = str(torch_device)
     loader = loader or (lambda task: load_restorer(task, device=device_name, precision=precision, tile=tile))
     models = {name: ServedModel(name, registry[name].description) for name in dict.fromkeys(names)}
     queue = RunQueue(limits.queue)
