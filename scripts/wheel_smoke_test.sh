@@ -4,7 +4,8 @@
 # Builds the sdist and, from it, the wheel; installs $TORCH and then the wheel into a fresh virtual
 # environment in a temporary directory outside the repository; and, from a working directory
 # outside the repository (so that the source tree cannot be imported), restores a generated image
-# with the embedded denoise checkpoint. Checks that LICENSE is in both archives, that the package
+# with the embedded denoise checkpoint, and runs `restormixer serve` without its extra (one line
+# naming the extra). Checks that LICENSE is in both archives, that the package
 # and the weights it uses come from the environment's site-packages, and that the output decodes
 # with the input's size. Its temporary directory is removed on exit; the only trace in the
 # repository is restormixer_cli.egg-info/ (git-ignored), which the sdist build writes there.
@@ -66,7 +67,8 @@ if "LICENSE" not in sdist_names:
 if not any(name.endswith(".dist-info/licenses/LICENSE") for name in wheel_names):
     problems.append("wheel: no LICENSE in .dist-info/licenses/")
 for name in ("restormixer_cli/hub/registry.json", "restormixer_cli/py.typed",
-             "restormixer_cli/weights/denoise/model.safetensors", "restormixer_cli/weights/denoise/config.json"):
+             "restormixer_cli/weights/denoise/model.safetensors", "restormixer_cli/weights/denoise/config.json",
+             *(f"restormixer_cli/serve/static/{page}" for page in ("index.html", "app.js", "style.css"))):
     if name not in wheel_names:
         problems.append(f"wheel: no {name}")
 stray = sorted({top for top in (name.split("/")[0] for name in wheel_names)
@@ -155,5 +157,13 @@ if len(files) == 1 and files[0]["output"]:
 if problems:
     sys.exit("wheel-test: " + "\n  ".join(["failed:", *problems]))
 EOF
+
+step "serve without the serve extra: one line naming the extra"
+if "$venv/bin/restormixer" serve >"$tmp/serve.log" 2>&1 || ! grep -q "restormixer-cli\[serve\]" "$tmp/serve.log"; then
+    cat "$tmp/serve.log" >&2
+    echo "wheel-test: restormixer serve without its extra should fail naming it" >&2
+    exit 1
+fi
+cat "$tmp/serve.log"
 
 step "wheel smoke test passed"

@@ -289,6 +289,40 @@ def export(
         raise fail(str(exc))
 
 
+# ----------------------------------------------------------------------------------------- serve
+SERVE_EXAMPLES = """
+Examples:
+
+  restormixer serve                                   # http://127.0.0.1:7860, every available task
+
+  restormixer serve --task denoise --device cuda --port 8000
+
+  curl -F file=@photo.jpg 'http://127.0.0.1:7860/restore?task=denoise' -o restored.jpg
+"""
+
+
+@app.command(epilog=SERVE_EXAMPLES)
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on; 0.0.0.0 opens the server to the network.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.", min=1, max=65535)] = 7860,
+    task: Annotated[Optional[list[Task]], typer.Option(help="Task to serve (repeatable; default: every available task).")] = None,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N or mps.", autocompletion=_devices)] = "auto",
+    precision: Annotated[Precision, typer.Option(help="auto: fp16 on CUDA, fp32 elsewhere.")] = "auto",
+    tile: Annotated[Optional[int], typer.Option(help="Tile size in pixels; 0 = whole image; default: fit memory.")] = None,
+    max_upload_mb: Annotated[float, typer.Option(help="Refuse request bodies larger than this many MiB.", min=0.001)] = 50,
+    max_pixels: Annotated[int, typer.Option(help="Refuse images with more pixels than this (0 = no limit).", min=0)] = 16_000_000,
+    queue: Annotated[int, typer.Option(help="Requests in progress at once, the running one included; more get HTTP 429.", min=1)] = 4,
+    timeout: Annotated[float, typer.Option(help="Seconds a request may take (upload, wait, restore); then HTTP 503.", min=0.001)] = 300,
+) -> None:
+    """Serve a web page and an HTTP API that restore uploaded images (needs the serve extra)."""
+    from .serve import run_serve
+
+    limits = dict(max_upload_bytes=int(max_upload_mb * 2**20), max_pixels=max_pixels or None, queue=queue,
+                  timeout=timeout)
+    raise typer.Exit(run_serve(host, port, [t.value for t in task or []], device, Precision(precision).value, tile,
+                               limits, err))
+
+
 # ------------------------------------------------------------------------------------------ demo
 @app.command()
 def demo(

@@ -17,14 +17,15 @@ class FileFormat:
     sixteen_bit: bool
     alpha: bool
     metadata: bool  # ICC profile and EXIF
+    media_type: str  # what HTTP calls it
 
 
 _ALL = (
-    FileFormat("PNG", (".png",), sixteen_bit=True, alpha=True, metadata=True),
-    FileFormat("JPEG", (".jpg", ".jpeg"), sixteen_bit=False, alpha=False, metadata=True),
-    FileFormat("TIFF", (".tif", ".tiff"), sixteen_bit=True, alpha=True, metadata=True),
-    FileFormat("WEBP", (".webp",), sixteen_bit=False, alpha=True, metadata=True),
-    FileFormat("BMP", (".bmp",), sixteen_bit=False, alpha=False, metadata=False),
+    FileFormat("PNG", (".png",), sixteen_bit=True, alpha=True, metadata=True, media_type="image/png"),
+    FileFormat("JPEG", (".jpg", ".jpeg"), sixteen_bit=False, alpha=False, metadata=True, media_type="image/jpeg"),
+    FileFormat("TIFF", (".tif", ".tiff"), sixteen_bit=True, alpha=True, metadata=True, media_type="image/tiff"),
+    FileFormat("WEBP", (".webp",), sixteen_bit=False, alpha=True, metadata=True, media_type="image/webp"),
+    FileFormat("BMP", (".bmp",), sixteen_bit=False, alpha=False, metadata=False, media_type="image/bmp"),
 )
 
 #: Formats by lower-case extension.
@@ -92,6 +93,8 @@ MEDIA_EXTENSIONS = IMAGE_EXTENSIONS | frozenset(VIDEO_FORMATS) | frozenset(ANIMA
 
 def extension_for(pillow_format: str | None) -> str | None:
     """The output extension of a format as Pillow names it (``"JPEG"`` -> ``".jpg"``), if supported."""
+    if pillow_format == "MPO":  # a camera's JPEG with extra pictures: read as its first, a JPEG
+        pillow_format = "JPEG"
     return next((fmt.extensions[0] for fmt in _ALL if fmt.name == pillow_format), None)
 
 

@@ -47,6 +47,10 @@ class ImageReadError(ValueError):
     """The file is not a readable image of a supported kind."""
 
 
+class ImageTooLarge(ImageReadError):
+    """The image has more pixels than the caller's limit."""
+
+
 class ImageWriteError(OSError):
     """A written file does not decode back to the image that was written."""
 
@@ -182,12 +186,35 @@ def _check_single_image(img: Image.Image, max_pixels: int | None) -> None:
         raise ImageReadError(f"unsupported image format {img.format}")
     width, height = img.size
     if max_pixels and width * height > max_pixels:
-        raise ImageReadError(f"{width}x{height} pixels is over the limit of {max_pixels / 1e6:g} megapixels "
+        raise ImageTooLarge(f"{width}x{height} pixels is over the limit of {max_pixels / 1e6:g} megapixels "
                              "(max-pixels); raise the limit if the image is genuine")
     frames = getattr(img, "n_frames", 1)
     if frames > 1:
         raise ImageReadError(f"{img.format} with {frames} frames or pages: only single images can be restored "
                              "(save the frames as separate files)")
+
+
+def identify_image(path: Path, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> str:
+    """The Pillow format name of a single image that :func:`read_image` would read, from the file's
+    header alone; raises ImageReadError (ImageTooLarge over ``max_pixels``) as it would."""
+    try:
+        with Image.open(path) as img:
+            _check_single_image(img, max_pixels)
+            return img.format
+    except ImageReadError:
+        raise
+    except _DECODER_ERRORS as exc:
+        raise _decoder_error(exc) from None
+
+
+_DECODER_ERRORS = (OSError, SyntaxError, ValueError, struct.error, zlib.error, png.Error)
+
+
+def _decoder_error(exc: Exception) -> ImageReadError:
+    """The one-line ImageReadError for an exception of Pillow's or another decoder's."""
+    if isinstance(exc, UnidentifiedImageError):
+        return ImageReadError("not an image file, or a format that cannot be read")
+    return ImageReadError(f"corrupt or truncated image ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})")
 
 
 def read_image(path: Path, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> ImageData:
@@ -217,10 +244,8 @@ def read_image(path: Path, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Image
                 arr, bits = _pixels_from_pil(oriented)
     except ImageReadError:
         raise
-    except UnidentifiedImageError:
-        raise ImageReadError("not an image file, or a format that cannot be read") from None
-    except (OSError, SyntaxError, ValueError, struct.error, zlib.error, png.Error) as exc:
-        raise ImageReadError(f"corrupt or truncated image ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
+    except _DECODER_ERRORS as exc:
+        raise _decoder_error(exc) from None
     if arr.ndim != 3 or arr.shape[2] not in (1, 2, 3, 4):
         raise ImageReadError(f"unsupported pixel layout {arr.shape}")
     color, alpha = _split_alpha(arr)

@@ -1,0 +1,304 @@
+"""The server: a web page and an HTTP API over the one restore pipeline (:mod:`..inference.files`).
+
+Each task's model is loaded once, on the one worker thread that runs every restore (one model run
+at a time on the device). A request takes a place in a bounded queue before its upload is read,
+writes the upload into its own scratch folder, restores it there with the command line's
+pipeline, and gets the file's bytes back; the folder is deleted before the place is given back."""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+import shutil
+import tempfile
+import threading
+from collections.abc import AsyncIterator, Callable, Sequence
+from concurrent.futures import Future
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Literal
+
+import torch
+from fastapi import FastAPI, HTTPException, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel
+from starlette.requests import ClientDisconnect
+
+from .. import __version__
+from ..hub.registry import load_registry
+from ..inference.engine import Restorer
+from ..inference.files import FileRestorer, FileResult, OutputOptions, plan_restore, restore_jobs
+from ..io import DEFAULT_QUALITY
+from ..io.formats import FORMATS, OUTPUT_EXTENSIONS
+from .queue import Cancelled, QueueClosed, QueueFull, RunQueue
+from .uploads import UploadError, content_disposition, download_name, receive_upload
+
+log = logging.getLogger("restormixer.serve")
+STATIC = Path(str(resources.files("restormixer_cli.serve") / "static"))
+#: The page loads nothing from elsewhere: it works offline, and a browser refuses anything else.
+PAGE_POLICY = "default-src 'self'; img-src 'self' blob: data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+Extension = enum.Enum("Extension", {value: value for value in OUTPUT_EXTENSIONS}, type=str)
+
+
+@dataclass(frozen=True)
+class ServeLimits:
+    """What a server accepts, so that it is safe to leave running."""
+
+    max_upload_bytes: int = 50 * 2**20  # request body
+    max_pixels: int | None = 16_000_000  # as restore --max-pixels, checked from the image's header
+    queue: int = 4  # requests admitted at once: the one running and those waiting (more get 429)
+    timeout: float = 300.0  # seconds for a whole request: upload, wait and run (then 503)
+
+    def __post_init__(self) -> None:
+        if self.max_upload_bytes < 1 or self.queue < 1 or self.timeout <= 0:
+            raise ValueError("upload limit, queue size and timeout must be positive")
+
+
+@dataclass
+class ServedModel:
+    task: str
+    description: str
+    state: Literal["loading", "ready", "failed"] = "loading"
+    restorer: Restorer | None = None
+    error: str | None = None
+
+
+class ModelInfo(BaseModel):
+    task: str
+    description: str
+    state: Literal["loading", "ready", "failed"]
+    error: str | None = None
+
+
+class Models(BaseModel):
+    default: str
+    device: str
+    models: list[ModelInfo]
+
+
+class Limits(BaseModel):
+    max_upload_bytes: int
+    max_pixels: int | None
+    queue: int
+    timeout: float
+
+
+class Health(BaseModel):
+    status: Literal["ok", "loading", "degraded", "unavailable"]
+    version: str
+    device: str
+    admitted: int  # requests in progress: running and waiting
+    limits: Limits
+
+
+class Error(BaseModel):
+    detail: str
+
+
+IMAGE_TYPES = sorted({fmt.media_type for fmt in FORMATS.values()})
+ERRORS = {
+    400: "Not an upload this API takes (empty body, no 'file' field, options in form fields)",
+    413: "The upload is over the size limit, or the image over the pixel limit",
+    415: "Not a PNG, JPEG, TIFF, WebP or BMP image, or an animation",
+    422: "Bad parameters (unknown task, ...), or an image that cannot be decoded",
+    429: "The queue is full: retry after the seconds in Retry-After",
+    503: "The task's model could not be loaded, the request timed out, or the server is shutting down",
+}
+RESTORE_BODY = {
+    "required": True,
+    "content": {
+        "multipart/form-data": {"schema": {"type": "object", "required": ["file"],
+                                           "properties": {"file": {"type": "string", "format": "binary"}}}},
+        **{kind: {"schema": {"type": "string", "format": "binary"}} for kind in (*IMAGE_TYPES, "application/octet-stream")},
+    },
+}
+
+
+def _load(model: ServedModel, loader: Callable[[str], Restorer]) -> None:
+    """Load a task's model and run it once, so that its first request does not pay for compilation."""
+    try:
+        restorer = loader(model.task)
+        restorer.restore(torch.rand(3, 32, 32))
+        model.restorer, model.state = restorer, "ready"
+    except Exception as exc:  # any failure leaves the task unavailable, not the server down
+        log.exception("cannot load the %s model", model.task)
+        model.state, model.error = "failed", f"the {model.task} model could not be loaded: {exc}"
+
+
+def _restore_file(model: ServedModel, source: Path, options: OutputOptions, cancel: threading.Event) -> FileResult:
+    """Restore ``source`` with the CLI's pipeline; runs on the queue's worker thread."""
+    if model.restorer is None:
+        raise HTTPException(503, model.error or f"the {model.task} model is not loaded")
+
+    def on_tile(done: int, total: int) -> None:
+        if cancel.is_set():
+            raise Cancelled
+
+    run = restore_jobs(plan_restore([source], options), FileRestorer(model.restorer, options), on_tile=on_tile)
+    if run.disk_full is not None:
+        raise HTTPException(503, "the server's disk is full")
+    return run.results[0]
+
+
+class _Request:
+    """A request's place in the queue and its scratch folder, both given back when the request and
+    its run are over (a run that outlives a timed-out request stops at its next tile)."""
+
+    def __init__(self, release: Callable[[], None], root: Path):
+        self.release = release
+        self.folder = Path(tempfile.mkdtemp(dir=root))
+        self.cancel = threading.Event()
+        self.run: Future | None = None
+
+    def finish(self) -> None:
+        self.cancel.set()
+        if self.run is None or self.run.done() or self.run.cancel():
+            self._clean()
+        else:
+            self.run.add_done_callback(lambda _: self._clean())
+
+    def _clean(self) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)
+        self.release()
+
+
+def _result_response(result: FileResult, folder: Path, task: str, name: str, suffix: str) -> Response:
+    if result.status != "done":
+        error = (result.error or "failed").replace(f"{folder}/", "")
+        raise HTTPException(422 if result.width is None else 500, error)
+    output = Path(result.output)
+    headers = {"Content-Disposition": content_disposition(download_name(name, suffix, output.suffix)),
+               "X-Restormixer-Task": task, "X-Restormixer-Seconds": f"{result.seconds:.3f}"}
+    if result.notes:
+        headers["X-Restormixer-Notes"] = "; ".join(result.notes)
+    return Response(output.read_bytes(), media_type=FORMATS[output.suffix].media_type, headers=headers)
+
+
+def _one_line(exc: RequestValidationError) -> str:
+    return "; ".join(f"{'.'.join(map(str, e['loc'][1:])) or e['loc'][0]}: {e['msg']}" for e in exc.errors())
+
+
+def create_app(tasks: Sequence[str] | None = None, device: str = "auto", precision: str = "auto",
+               tile: int | None = None, limits: ServeLimits = ServeLimits(),
+               loader: Callable[[str], Restorer] | None = None) -> FastAPI:
+    """The ASGI app that serves ``tasks`` (default: every available one) on ``device``; run it with
+    any ASGI server (``restormixer serve`` uses uvicorn). ``loader`` builds a task's restorer (default:
+    :func:`restormixer_cli.load_restorer` with the device, precision and tile given). Raises
+    ValueError for an unknown or unavailable task or device."""
+    from ..api import load_restorer
+    from ..inference.devices import resolve_device, resolve_precision
+    from ..inference.engine import InferenceSettings
+
+    registry = load_registry()
+    names = list(tasks) if tasks else [name for name, entry in registry.items() if entry.available]
+    for name in names:
+        if name not in registry or not registry[name].available:
+            raise ValueError(f"task {name!r} cannot be served; available tasks: "
+                             f"{', '.join(n for n, e in registry.items() if e.available)}")
+    torch_device = resolve_device(device)
+    InferenceSettings(torch_device, resolve_precision(precision, torch_device), tile)  # bad settings fail here, not in a load
+    device_name = str(torch_device)
+    loader = loader or (lambda task: load_restorer(task, device=device_name, precision=precision, tile=tile))
+    models = {name: ServedModel(name, registry[name].description) for name in dict.fromkeys(names)}
+    queue = RunQueue(limits.queue)
+    scratch: list[Path] = []  # the server's scratch root, made at start-up and deleted at shutdown
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        scratch.append(Path(tempfile.mkdtemp(prefix="restormixer-serve-")))
+        for model in models.values():
+            queue.submit(_load, model, loader)
+        try:
+            yield
+        finally:
+            await asyncio.to_thread(queue.close)
+            shutil.rmtree(scratch.pop(), ignore_errors=True)
+
+    app = FastAPI(title="restormixer", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
+                  description="Image restoration (denoising, deraining, desnowing) with RestorMixer: "
+                              "the restore command's pipeline over HTTP.")
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_parameters(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse({"detail": _one_line(exc)}, status_code=422)
+
+    @app.exception_handler(Exception)
+    async def internal_error(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error on %s", request.url.path)
+        return JSONResponse({"detail": "internal server error"}, status_code=500)
+
+    @app.get("/", include_in_schema=False)
+    async def page() -> FileResponse:
+        return FileResponse(STATIC / "index.html", headers={"Content-Security-Policy": PAGE_POLICY})
+
+    @app.get("/models", response_model=Models, summary="The tasks served, and whether each model is loaded")
+    async def list_models() -> Models:
+        return Models(default=next(iter(models)), device=device_name,
+                      models=[ModelInfo(task=m.task, description=m.description, state=m.state, error=m.error)
+                              for m in models.values()])
+
+    @app.get("/health", response_model=Health, responses={503: {"model": Health}},
+             summary="Whether the server can restore (503 while loading or when no model loaded)")
+    async def health() -> JSONResponse:
+        states = {m.state for m in models.values()}
+        status = ("loading" if "loading" in states else "ok" if states == {"ready"}
+                  else "degraded" if "ready" in states else "unavailable")
+        body = Health(status=status, version=__version__, device=device_name, admitted=queue.admitted,
+                      limits=Limits(max_upload_bytes=limits.max_upload_bytes, max_pixels=limits.max_pixels,
+                                    queue=limits.queue, timeout=limits.timeout))
+        return JSONResponse(body.model_dump(), status_code=200 if status in ("ok", "degraded") else 503)
+
+    @app.post("/restore", response_class=Response, openapi_extra={"requestBody": RESTORE_BODY},
+              summary="Restore an image: the restored file comes back in the input's format, metadata kept",
+              responses={200: {"content": {kind: {} for kind in IMAGE_TYPES}, "description": "The restored image"},
+                         **{code: {"model": Error, "description": text} for code, text in ERRORS.items()}})
+    async def restore(
+        request: Request,
+        task: Annotated[str | None, Query(description="Task to restore with (GET /models); default: the first served")] = None,
+        ext: Annotated[Extension, Query(description="Output format; same: the input's")] = Extension("same"),
+        quality: Annotated[int, Query(ge=1, le=100, description="JPEG and WebP quality")] = DEFAULT_QUALITY,
+        suffix: Annotated[str, Query(max_length=64, description="Appended to the file name's stem")] = "",
+        filename: Annotated[str | None, Query(max_length=255, description="The image's file name, for a raw body")] = None,
+    ) -> Response:
+        model = models.get(task or next(iter(models)))
+        if model is None:
+            raise HTTPException(422, f"task {task!r} is not served here; served: {', '.join(models)}")
+        if model.state == "failed":
+            raise HTTPException(503, model.error)
+        try:
+            options = OutputOptions(Path("out"), suffix=suffix, ext=ext.value, quality=quality,
+                                    max_pixels=limits.max_pixels)
+        except ValueError as exc:
+            raise HTTPException(422, str(exc)) from None
+        try:
+            job = _Request(queue.admit(), scratch[0])
+        except QueueFull as exc:
+            raise HTTPException(429, str(exc), headers={"Retry-After": "1"}) from None
+        except QueueClosed as exc:
+            raise HTTPException(503, str(exc)) from None
+        try:
+            return await asyncio.wait_for(_serve(request, job, model, options, filename), limits.timeout)
+        except asyncio.TimeoutError:
+            raise HTTPException(503, f"the request took longer than the limit of {limits.timeout:g} s") from None
+        except UploadError as exc:
+            raise HTTPException(exc.status, str(exc)) from None
+        except ClientDisconnect:
+            raise HTTPException(400, "the upload was cut off") from None
+        finally:
+            job.finish()
+
+    async def _serve(request: Request, job: _Request, model: ServedModel, options: OutputOptions,
+                     filename: str | None) -> Response:
+        upload = await receive_upload(request, job.folder, limits.max_upload_bytes, limits.max_pixels, filename)
+        options.output_dir = job.folder / "out"
+        job.run = queue.submit(_restore_file, model, upload.path, options, job.cancel)
+        result = await asyncio.wrap_future(job.run)
+        return _result_response(result, job.folder, model.task, upload.name, options.suffix)
+
+    return app
