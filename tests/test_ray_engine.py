@@ -152,6 +152,13 @@ def test_uri_runs_refuse_local_only_options(bucket, tiny_weights, tmp_path):
     assert result.exit_code == 1 and "--compare" in result.output
 
 
+def test_ray_options_need_the_ray_engine(tiny_weights, tmp_path):
+    save_rgb(tmp_path / "a.png")
+    result = restore(str(tmp_path / "a.png"), "-o", str(tmp_path / "out"), "--weights", str(tiny_weights),
+                     "--workers", "2")
+    assert result.exit_code == 2 and "need --engine ray" in result.output
+
+
 def _restore_workers(pid: int) -> list[psutil.Process]:
     """The Ray Data actor processes that the run with process ``pid`` started."""
     try:

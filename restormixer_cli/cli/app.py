@@ -192,6 +192,8 @@ def restore(
 
     if skip_existing and overwrite:
         raise fail("--skip-existing and --overwrite exclude each other", USAGE_ERROR)
+    if Engine(engine).value == "local" and (address is not None or workers != 1 or gpus_per_worker):
+        raise fail("--address, --workers and --gpus-per-worker need --engine ray", USAGE_ERROR)
     request = RestoreRequest(
         inputs=inputs, output=output if is_uri(output) else Path(output), task=task.value if task else None, weights=weights, tile=tile,
         tile_overlap=tile_overlap, device=device, precision=Precision(precision).value, batch_size=batch_size,

@@ -24,7 +24,8 @@ from ..api import load_restorer
 from ..hub.download import HubError
 from ..hub.loading import WeightsError
 from ..inference.engine import Restorer
-from ..inference.files import Existing, FileRestorer, FileResult, Job, OutputOptions, RestoreRun, plan_restore, restore_jobs
+from ..inference.files import (Existing, FileRestorer, FileResult, Job, OutputOptions, RestoreRun, plan_restore,
+                               restore_jobs)
 from ..inference.remote import plan_remote
 from ..io import DEFAULT_MAX_PIXELS, DEFAULT_QUALITY
 from ..io.atomic import write_text_atomic

@@ -19,8 +19,11 @@ from pathlib import Path
 import numpy as np
 
 from ..io.atomic import remove_parts_of
-from .files import FileJob, FileRestorer, FileResult, Job, OutputOptions, RestoreRun, disk_full_result, \
-    remove_stale_outputs
+from .files import (FileJob, FileRestorer, FileResult, Job, OutputOptions, RestoreRun, disk_full_result,
+                    remove_stale_outputs)
+
+
+MAX_BLOCKS = 10_000  # beyond this many files, blocks hold several jobs (a block is a task and an object)
 
 
 @dataclass
@@ -116,16 +119,20 @@ def restore_on_ray(jobs: list[Job], restorer_args: dict, options: OutputOptions,
         context.enable_progress_bars = False  # the command line shows its own
         context.print_on_execution_start = False
         rows = [{"index": i, "job": pickle.dumps(_absolute(job))} for i, job in enumerate(jobs)]
-        dataset = ray.data.from_items(rows, override_num_blocks=max(len(rows), 1))  # a retry redoes one job only
+        # One job per block (up to MAX_BLOCKS): a retried block then redoes that one job only.
+        dataset = ray.data.from_items(rows, override_num_blocks=max(min(len(rows), MAX_BLOCKS), 1))
         # Ray Data's actor pools restart dead actors and retry their tasks without limit by default
         # (max_restarts=-1, max_task_retries=-1): a killed worker is replaced and its jobs redone.
         restored = dataset.map_batches(
-            RestoreWorker, batch_size=1, batch_format="numpy", compute=ray.data.ActorPoolStrategy(size=ray_options.workers),
+            RestoreWorker, batch_size=1, batch_format="numpy",
+            compute=ray.data.ActorPoolStrategy(size=ray_options.workers),
             fn_constructor_kwargs={"restorer_args": restorer_args, "options": _absolute_options(options)},
             num_cpus=ray_options.cpus_per_worker, num_gpus=ray_options.gpus_per_worker or None)
         try:
             for row in restored.iter_rows():
                 index = int(row["index"])
+                if index in results:  # a retried block of several jobs may repeat the ones it had finished
+                    continue
                 job = jobs[index]  # results name files as the plan does, not as the workers saw them
                 result = FileResult(**json.loads(row["result"]))
                 result = replace(result, input=job.input, output=job.target if result.output else None)
