@@ -11,10 +11,11 @@ from __future__ import annotations
 import contextlib
 import errno
 import json
+import math
+import os
 import pickle
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field, replace
-from pathlib import Path
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
@@ -34,7 +35,6 @@ class RayOptions:
     workers: int = 1
     gpus_per_worker: float = 0.0
     cpus_per_worker: float = 1.0
-    init_args: dict = field(default_factory=dict)  # for a local instance: ray.init's (num_cpus, object_store_memory...)
 
     def __post_init__(self) -> None:
         if self.workers < 1:
@@ -92,7 +92,10 @@ def connect(ray_options: RayOptions) -> Iterator[None]:
         yield
         return
     if ray_options.address is None:
-        ray.init(include_dashboard=False, logging_level="WARNING", **ray_options.init_args)
+        # As many CPUs as the workers ask for, if that is more than there are: a pool that waits
+        # for CPUs that never come would wait forever.
+        cpus = max(os.cpu_count() or 1, math.ceil(ray_options.workers * ray_options.cpus_per_worker))
+        ray.init(num_cpus=cpus, include_dashboard=False, logging_level="WARNING")
     else:
         ray.init(address=ray_options.address, logging_level="WARNING")
     try:

@@ -35,7 +35,7 @@ class RemoteJob:
         return self.output
 
     def local_outputs(self) -> list[Path]:
-        return []  # uploads are atomic and staging is a temporary folder
+        return [] if storage.is_uri(self.output) else [Path(self.output)]  # object uploads leave no temporary files
 
     def restore(self, runner: FileRestorer, on_tile: Callable[[int, int], None] | None = None,
                 on_frame: FrameCallback | None = None) -> FileResult:
