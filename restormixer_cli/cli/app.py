@@ -38,6 +38,7 @@ def _choices(name: str, values) -> type[enum.Enum]:
 
 
 Task = _choices("Task", sorted(load_registry()))
+Engine = _choices("Engine", ("local", "ray"))
 Precision = _choices("Precision", PRECISIONS)
 Extension = _choices("Extension", OUTPUT_EXTENSIONS)
 Codec = _choices("Codec", VIDEO_CODECS)
@@ -149,13 +150,15 @@ Examples:
   restormixer restore clip.mp4 --task derain -o clean.mp4 --crf 16
 
   restormixer restore small/ --task sr --scale 4 -o large/
+
+  restormixer restore s3://archive/scans/ -o s3://archive/clean/ --task denoise --engine ray --address auto --workers 8 --gpus-per-worker 1
 """
 
 
 @app.command(epilog=RESTORE_EXAMPLES)
 def restore(
-    inputs: Annotated[list[str], typer.Argument(help="Images, videos, animated GIF/WebP, folders (recursive) or glob patterns.")],
-    output: Annotated[Path, typer.Option("--output", "-o", help="Output folder (mirrors input folders).")] = Path("restored"),
+    inputs: Annotated[list[str], typer.Argument(help="Images, videos, animated GIF/WebP, folders (recursive) or glob patterns; paths or URIs (s3://bucket/prefix/).")],
+    output: Annotated[str, typer.Option("--output", "-o", help="Output folder or URI prefix (mirrors input folders).")] = "restored",
     task: Annotated[Optional[Task], typer.Option(help="Checkpoint to restore with (see `restormixer models`; default: the one marked default there).")] = None,
     weights: Annotated[Optional[str], typer.Option(help="Weights file, hub-layout folder, or hub repo_id[@revision].")] = None,
     scale: Annotated[Optional[int], typer.Option(help="Super-resolution: how many times larger (sr: 2, 3 or 4; default 2).", min=1)] = None,
@@ -181,20 +184,29 @@ def restore(
     quality: Annotated[int, typer.Option(help="JPEG and WebP quality of the outputs.", min=1, max=100)] = DEFAULT_QUALITY,
     crf: Annotated[int, typer.Option(help="Video quality: constant rate factor, lower is better.", min=0, max=MAX_CRF)] = DEFAULT_CRF,
     codec: Annotated[Optional[Codec], typer.Option(help="Video encoder, where the container takes it (default: H.264; VP9 for WebM).")] = None,
+    engine: Annotated[Engine, typer.Option(help="local: this process; ray: Ray workers (pip install 'restormixer-cli[ray]').")] = "local",
+    address: Annotated[Optional[str], typer.Option(help="With --engine ray: the cluster (auto, ray://HOST:PORT); default: a local Ray instance.")] = None,
+    workers: Annotated[int, typer.Option(help="With --engine ray: workers, each loading the model once.", min=1)] = 1,
+    gpus_per_worker: Annotated[float, typer.Option(help="With --engine ray: GPUs each worker reserves (0: CPU).", min=0)] = 0.0,
 ) -> None:
     """Restore images, videos and animations: files, folders and glob patterns."""
+    from ..io.storage import is_uri
     from .restore import RestoreRequest, run_restore
 
     if skip_existing and overwrite:
         raise fail("--skip-existing and --overwrite exclude each other", USAGE_ERROR)
+    if Engine(engine).value == "local" and (address is not None or workers != 1 or gpus_per_worker):
+        raise fail("--address, --workers and --gpus-per-worker need --engine ray", USAGE_ERROR)
     request = RestoreRequest(
-        inputs=inputs, output=output, task=task.value if task else None, weights=weights, scale=scale, tile=tile,
+        inputs=inputs, output=output if is_uri(output) else Path(output), task=task.value if task else None,
+        weights=weights, scale=scale, tile=tile,
         tile_overlap=tile_overlap, device=device, precision=Precision(precision).value, batch_size=batch_size,
         self_ensemble=self_ensemble, suffix=suffix, ext=Extension(ext).value,
         existing="skip" if skip_existing else "overwrite" if overwrite else "error",
         gt=gt, y_channel=y_channel, crop_border=crop_border, compare=compare, json_report=json_report,
         compile=compile, endpoint=endpoint, quiet=quiet, max_pixels=max_pixels, quality=quality, crf=crf,
-        codec=Codec(codec).value if codec else None,
+        codec=Codec(codec).value if codec else None, engine=Engine(engine).value, address=address, workers=workers,
+        gpus_per_worker=gpus_per_worker,
     )
     raise typer.Exit(run_restore(request, console, err))
 

@@ -7,14 +7,15 @@ import json
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from PIL import Image
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import (BarColumn, MofNCompleteColumn, Progress, ProgressColumn, Task, TextColumn, TimeElapsedColumn,
-                           TimeRemainingColumn)
+from rich.progress import (BarColumn, MofNCompleteColumn, Progress, ProgressColumn, Task, TaskID, TextColumn,
+                           TimeElapsedColumn, TimeRemainingColumn)
 from rich.table import Table
 from rich.text import Text
 
@@ -24,10 +25,13 @@ from ..hub.download import HubError
 from ..hub.loading import WeightsError
 from ..hub.registry import default_task
 from ..inference.engine import Restorer
-from ..inference.files import Existing, FileJob, FileRestorer, FileResult, OutputOptions, plan_restore, restore_jobs
+from ..inference.files import (Existing, FileRestorer, FileResult, Job, OutputOptions, RestoreRun, plan_restore,
+                               restore_jobs)
+from ..inference.remote import plan_remote
 from ..io import DEFAULT_MAX_PIXELS, DEFAULT_QUALITY
 from ..io.atomic import write_text_atomic
 from ..io.formats import DEFAULT_CRF, FORMATS, MEDIA_EXTENSIONS, extension_for
+from ..io.storage import is_uri
 from ..io.write_plan import PlanError
 from ..metrics.evaluate import EvalSettings, format_score, frame_scores, inf_as_text, mean_scores
 from ..scan import resolve_backend
@@ -42,7 +46,7 @@ STDOUT = Path("-")  # standard input or output: `restore - -o -`, `--json -`
 @dataclass
 class RestoreRequest:
     inputs: list[str]
-    output: Path = Path("restored")
+    output: Path | str = Path("restored")  # a str: a URI
     task: str | None = None
     weights: str | None = None
     scale: int | None = None
@@ -67,7 +71,10 @@ class RestoreRequest:
     quality: int = DEFAULT_QUALITY
     crf: int = DEFAULT_CRF
     codec: str | None = None
-
+    engine: str = "local"
+    address: str | None = None
+    workers: int = 1
+    gpus_per_worker: float = 0.0
 
 
 def _summary(results: list[FileResult], elapsed: float) -> Table:
@@ -96,13 +103,14 @@ def _mean_scores(results: list[FileResult]) -> dict:
 def _write_report(path: Path, request: RestoreRequest, restorer: Restorer, results: list[FileResult],
                   elapsed: float) -> None:
     settings = restorer.settings
+    on_ray = request.engine == "ray"  # each worker resolves the requested device and precision itself
     report = {
         "restormixer": __version__,
         "weights": restorer.source,
         "weights_sha256": restorer.weights_sha256,
-        "device": str(settings.device),
-        "precision": str(settings.precision).removeprefix("torch."),
-        "scan_backend": resolve_backend(None, settings.device),
+        "device": request.device if on_ray else str(settings.device),
+        "precision": request.precision if on_ray else str(settings.precision).removeprefix("torch."),
+        "scan_backend": "auto" if on_ray else resolve_backend(None, settings.device),
         "settings": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(request).items()
                      if k not in ("inputs", "json_report", "quiet")},
         "files": [{k: inf_as_text(v) for k, v in asdict(r).items()} for r in results],
@@ -165,6 +173,33 @@ def run_restore(request: RestoreRequest, console: Console, err: Console) -> int:
         return code
 
 
+def _restorer_args(request: RestoreRequest) -> dict:
+    """:func:`load_restorer`'s arguments; a local weights path made absolute for Ray workers."""
+    weights = request.weights
+    if request.engine == "ray" and weights is not None and Path(weights).exists():
+        weights = str(Path(weights).absolute())
+    return dict(task=request.task, weights=weights, device=request.device, precision=request.precision,
+                tile=request.tile, tile_overlap=request.tile_overlap, batch_size=request.batch_size,
+                self_ensemble=request.self_ensemble, compile=request.compile, endpoint=request.endpoint,
+                scale=request.scale)
+
+
+def _plan(request: RestoreRequest) -> tuple[OutputOptions, list[Job]]:
+    """The output options and the jobs: local files through the local planner, URIs through the remote one."""
+    remote = any(map(is_uri, [request.output, *request.inputs]))
+    output = Path() if remote else Path(request.output)
+    to_file = not remote and output.suffix.lower() in MEDIA_EXTENSIONS and not output.is_dir()
+    options = OutputOptions(output.parent if to_file else output, request.suffix, request.ext,
+                            request.existing, request.gt, request.compare,
+                            EvalSettings(request.y_channel, request.crop_border), request.max_pixels or None,
+                            output_file=output if to_file else None, quality=request.quality,
+                            crf=request.crf, codec=request.codec)
+    if remote:
+        return options, plan_remote(request.inputs, str(request.output), options)
+    reports = [request.json_report] if request.json_report and request.json_report != STDOUT else []
+    return options, plan_restore(request.inputs, options, reports)
+
+
 def _run(request: RestoreRequest, console: Console, err: Console) -> int:
     if request.task is None and request.weights is None:
         request = replace(request, task=default_task())
@@ -174,45 +209,32 @@ def _run(request: RestoreRequest, console: Console, err: Console) -> int:
         upscaling_factor(request.task, request.scale)
     except ValueError as exc:
         return print_error(err, exc, USAGE_ERROR)
+    restorer_args = _restorer_args(request)
+    # The Ray driver only checks the weights (and names them in the report): workers pick their devices.
+    checked = {**restorer_args, "device": "cpu", "precision": "fp32"} if request.engine == "ray" else restorer_args
     try:
-        to_file = request.output.suffix.lower() in MEDIA_EXTENSIONS and not request.output.is_dir()
-        options = OutputOptions(request.output.parent if to_file else request.output, request.suffix, request.ext,
-                                request.existing, request.gt, request.compare,
-                                EvalSettings(request.y_channel, request.crop_border), request.max_pixels or None,
-                                output_file=request.output if to_file else None, quality=request.quality,
-                                crf=request.crf, codec=request.codec)
-        reports = [request.json_report] if request.json_report and request.json_report != STDOUT else []
-        jobs = plan_restore(request.inputs, options, reports)
-        restorer = load_restorer(
-            request.task, request.weights, device=request.device, precision=request.precision, tile=request.tile,
-            tile_overlap=request.tile_overlap, batch_size=request.batch_size, self_ensemble=request.self_ensemble,
-            compile=request.compile, endpoint=request.endpoint, notice=lambda message: print_note(err, message),
-            scale=request.scale,
-        )
+        options, jobs = _plan(request)
+        restorer = load_restorer(**checked, notice=lambda message: print_note(err, message))
     except (ValueError, FileNotFoundError, PlanError, WeightsError, HubError, RuntimeError) as exc:
         return print_error(err, exc)
     if not request.quiet:
-        err.print(f"restoring {len(jobs)} file(s) with {escape(str(restorer.source))} on {restorer.settings.device}", highlight=False)
+        where = f"{request.workers} Ray worker(s)" if request.engine == "ray" else restorer.settings.device
+        err.print(f"restoring {len(jobs)} file(s) with {escape(str(restorer.source))} on {where}", highlight=False)
     started = time.perf_counter()
     with _progress(err, request.quiet) as progress, sigterm_as_interrupt():
         overall = progress.add_task("files", total=len(jobs), name="")
-        tiles = progress.add_task("tiles", total=None, name="", visible=False)
-        frames = progress.add_task("frames", total=None, name="", visible=False, unit="fps")
-
-        def on_start(job: FileJob) -> None:
-            progress.update(overall, name=escape(job.source.path.name))
-            progress.reset(frames, total=None, visible=False)
 
         def on_result(result: FileResult) -> None:
-            progress.update(tiles, visible=False, completed=0)
-            progress.update(frames, visible=False)
             progress.advance(overall)
             _print_result(result, request, progress.console)
 
-        run = restore_jobs(
-            jobs, FileRestorer(restorer, options), on_start=on_start, on_result=on_result,
-            on_tile=lambda done, total: progress.update(tiles, completed=done, total=total, visible=total > 1),
-            on_frame=lambda done, total: progress.update(frames, completed=done, total=total, visible=True))
+        if request.engine == "ray":
+            try:
+                run = _run_on_ray(request, jobs, restorer_args, options, on_result)
+            except (ValueError, RuntimeError, ConnectionError) as exc:
+                return print_error(err, exc)
+        else:
+            run = _run_locally(jobs, FileRestorer(restorer, options), progress, overall, on_result)
     elapsed = time.perf_counter() - started
     results, interrupted = run.results, run.interrupted
     if run.disk_full is not None:
@@ -234,6 +256,36 @@ def _run(request: RestoreRequest, console: Console, err: Console) -> int:
         err.print(f"[bold red]{len(failed)} of {len(jobs)} file(s) failed[/]", highlight=False)
         return 1
     return 0
+
+
+def _run_locally(jobs: list[Job], runner: FileRestorer, progress: Progress, overall: TaskID,
+                 on_result: Callable[[FileResult], None]) -> RestoreRun:
+    """Restore in this process, showing the file, tile and frame under way."""
+    tiles = progress.add_task("tiles", total=None, name="", visible=False)
+    frames = progress.add_task("frames", total=None, name="", visible=False, unit="fps")
+
+    def on_start(job: Job) -> None:
+        progress.update(overall, name=escape(job.name))
+        progress.reset(frames, total=None, visible=False)
+
+    def on_local_result(result: FileResult) -> None:
+        progress.update(tiles, visible=False, completed=0)
+        progress.update(frames, visible=False)
+        on_result(result)
+
+    return restore_jobs(
+        jobs, runner, on_start=on_start, on_result=on_local_result,
+        on_tile=lambda done, total: progress.update(tiles, completed=done, total=total, visible=total > 1),
+        on_frame=lambda done, total: progress.update(frames, completed=done, total=total, visible=True))
+
+
+def _run_on_ray(request: RestoreRequest, jobs: list[Job], restorer_args: dict, options: OutputOptions,
+                on_result: Callable[[FileResult], None]) -> RestoreRun:
+    """Restore on Ray workers; results arrive as workers finish them."""
+    from ..inference.ray_engine import RayOptions, restore_on_ray
+
+    ray_options = RayOptions(request.address, request.workers, request.gpus_per_worker)
+    return restore_on_ray(jobs, restorer_args, options, ray_options, on_result)
 
 
 def _print_result(result: FileResult, request: RestoreRequest, console: Console) -> None:

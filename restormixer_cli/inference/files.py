@@ -2,8 +2,10 @@
 
 The one restore pipeline: :func:`plan_restore` finds the inputs and plans every write before any
 work, :func:`restore_jobs` runs the plan file by file. The command line, the Python API and the
-demo all go through both; :class:`FileRestorer` hands the frames of videos and animations to
-:mod:`.video` and treats their files as it treats images'."""
+demo all go through both; the Ray engine (:mod:`.ray_engine`) makes the same :meth:`Job.restore`
+call on its workers, and :mod:`.remote` plans jobs for files named by URI. :class:`FileRestorer`
+hands the frames of videos and animations to :mod:`.video` and treats their files as it treats
+images'."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Protocol
 
 from ..io import DEFAULT_QUALITY
 from ..io.atomic import remove_stale_parts
@@ -30,12 +32,56 @@ from .video import ClipRestorer, FrameCallback
 Existing = Literal["error", "skip", "overwrite"]
 
 
+class Job(Protocol):
+    """One input file's work, whatever engine runs it and wherever its files live."""
+
+    @property
+    def input(self) -> str:
+        """The input (a path or a URI), as results name it."""
+
+    @property
+    def name(self) -> str:
+        """The input's file name, for progress displays."""
+
+    @property
+    def target(self) -> str:
+        """Where its output goes (a path or a URI), for messages."""
+
+    def local_outputs(self) -> list[Path]:
+        """The local files it writes (temporary files of a killed attempt lie beside them)."""
+
+    def restore(self, runner: FileRestorer, on_tile: Callable[[int, int], None] | None = None,
+                on_frame: FrameCallback | None = None) -> FileResult:
+        """Restore it with ``runner``: one call, the same for every engine."""
+
+
 @dataclass
 class FileJob:
+    """A local input file, its output and its comparison picture."""
+
     source: InputFile
     output: Path
     comparison: Path | None = None
     clip: bool = False  # a video or animation, restored frame by frame
+
+    @property
+    def input(self) -> str:
+        return str(self.source.path)
+
+    @property
+    def name(self) -> str:
+        return self.source.path.name
+
+    @property
+    def target(self) -> str:
+        return str(self.output)
+
+    def local_outputs(self) -> list[Path]:
+        return [self.output] + ([self.comparison] if self.comparison is not None else [])
+
+    def restore(self, runner: FileRestorer, on_tile: Callable[[int, int], None] | None = None,
+                on_frame: FrameCallback | None = None) -> FileResult:
+        return runner.run(self, on_tile, on_frame)
 
 
 @dataclass
@@ -180,11 +226,17 @@ class RestoreRun:
 
     results: list[FileResult] = field(default_factory=list)
     interrupted: int = 0  # the exit status of the signal that stopped the run (130 Ctrl-C, 143 SIGTERM)
-    disk_full: Path | None = None  # the output that could not be written
+    disk_full: str | None = None  # the output that could not be written
 
 
-def restore_jobs(jobs: list[FileJob], runner: "FileRestorer",
-                 on_start: Callable[[FileJob], None] = lambda job: None,
+def remove_stale_outputs(jobs: Iterable[Job]) -> None:
+    """Delete the temporary files that killed runs left in the folders ``jobs`` write to."""
+    for folder in {path.parent for job in jobs for path in job.local_outputs()}:
+        remove_stale_parts(folder)
+
+
+def restore_jobs(jobs: list[Job], runner: FileRestorer,
+                 on_start: Callable[[Job], None] = lambda job: None,
                  on_result: Callable[[FileResult], None] = lambda result: None,
                  on_tile: Callable[[int, int], None] | None = None,
                  on_frame: FrameCallback | None = None) -> RestoreRun:
@@ -192,25 +244,29 @@ def restore_jobs(jobs: list[FileJob], runner: "FileRestorer",
     frames). A file that fails is recorded and the run goes on; Ctrl-C
     (or SIGTERM turned into KeyboardInterrupt) and a full disk stop the run, leaving only complete
     outputs behind."""
-    for folder in {job.output.parent for job in jobs} | {job.comparison.parent for job in jobs if job.comparison}:
-        remove_stale_parts(folder)
+    remove_stale_outputs(jobs)
     run = RestoreRun()
     for job in jobs:
         on_start(job)
         try:
-            result = runner.run(job, on_tile, on_frame)
+            result = job.restore(runner, on_tile, on_frame)
         except KeyboardInterrupt as exc:
             run.interrupted = getattr(exc, "exit_code", 130)
             break
         except OSError as exc:
             if exc.errno != errno.ENOSPC:
                 raise
-            run.disk_full = job.output
-            run.results.append(FileResult(str(job.source.path), None, "failed", error="disk full"))
+            run.disk_full = job.target
+            run.results.append(disk_full_result(job))
             break
         run.results.append(result)
         on_result(result)
     return run
+
+
+def disk_full_result(job: Job) -> FileResult:
+    """The result of a job whose output did not fit on the disk (the run stops there)."""
+    return FileResult(job.input, None, "failed", error="disk full")
 
 
 class FileRestorer:

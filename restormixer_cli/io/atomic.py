@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import tempfile
 import time
@@ -21,6 +22,11 @@ _PART = ".part"
 _STEM_BYTES = 120
 
 
+def _part_stem(target: Path) -> str:
+    """The target's stem as temporary names start with it: cut so that they fit in 255 bytes too."""
+    return target.stem.encode()[:_STEM_BYTES].decode(errors="ignore")
+
+
 @contextlib.contextmanager
 def atomic_path(target: Path) -> Iterator[Path]:
     """Yield a temporary path next to ``target``; on success it replaces ``target``, else it is removed.
@@ -29,8 +35,7 @@ def atomic_path(target: Path) -> Iterator[Path]:
     starts with a dot, so an interrupted run never leaves a file that looks like a result.
     """
     target = Path(target)
-    stem = target.stem.encode()[:_STEM_BYTES].decode(errors="ignore")  # the temporary name must fit in 255 bytes too
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{stem}.", suffix=f"{_PART}{target.suffix}", dir=target.parent)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{_part_stem(target)}.", suffix=f"{_PART}{target.suffix}", dir=target.parent)
     os.close(fd)
     tmp = Path(tmp_name)
     try:
@@ -48,6 +53,19 @@ def write_text_atomic(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:
         tmp.write_text(text)
+
+
+def _parts_pattern(target: Path) -> str:
+    random = "?" * 8  # mkstemp's random part: the pattern matches no other target's temporary files
+    return f".{glob.escape(_part_stem(target))}.{random}{_PART}{glob.escape(target.suffix)}"
+
+
+def remove_parts_of(target: Path) -> None:
+    """Delete the temporary files that :func:`atomic_path` left beside ``target`` when a process
+    writing it was killed; only for a caller that knows no other process is writing ``target``."""
+    target = Path(target)
+    for path in target.parent.glob(_parts_pattern(target)):
+        path.unlink(missing_ok=True)
 
 
 def remove_stale_parts(folder: Path, older_than_s: float = 60.0) -> list[Path]:
