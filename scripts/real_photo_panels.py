@@ -3,7 +3,8 @@
     python scripts/real_photo_panels.py PHOTOS_DIR --out panels/ --weights v1=OLD_FOLDER --weights v2=NEW_FOLDER
 
 Writes one PNG per photo: input | one column per ``--weights LABEL=PATH`` (a weights file or a
-hub-layout folder). Real photos have no ground truth, so these pictures are how a checkpoint is
+hub-layout folder). With ``--scale S`` (super-resolution weights) the photos are enlarged S times
+and the first column is their bicubic enlargement. Real photos have no ground truth, so these pictures are how a checkpoint is
 judged on them.
 """
 
@@ -18,7 +19,8 @@ from restormixer_cli.api import load_restorer
 from restormixer_cli.inference.compare import side_by_side
 from restormixer_cli.io.atomic import atomic_path
 from restormixer_cli.io.discovery import list_images
-from restormixer_cli.io.images import read_image
+from restormixer_cli.io.images import ImageData, read_image
+from restormixer_cli.resize import upscale
 
 
 def main() -> None:
@@ -27,17 +29,24 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--weights", action="append", required=True, metavar="LABEL=PATH")
     parser.add_argument("--max-height", type=int, default=400)
+    parser.add_argument("--scale", type=int, default=1, help="upscaling factor of super-resolution weights")
     args = parser.parse_args()
     torch.set_num_threads(2)
-    restorers = {label: load_restorer(weights=path, device="cpu")
+    restorers = {label: load_restorer(weights=path, device="cpu", scale=args.scale)
                  for label, path in (item.split("=", 1) for item in args.weights)}
     args.out.mkdir(parents=True, exist_ok=True)
     for photo in list_images(args.photos):
         image = read_image(photo)
-        columns = [("input", image)] + [(label, r.restore_data(image)) for label, r in restorers.items()]
+        first = ("input", image) if args.scale == 1 else (f"bicubic x{args.scale}", _bicubic(image, args.scale))
+        columns = [first] + [(label, r.restore_data(image)) for label, r in restorers.items()]
         with atomic_path(args.out / f"{photo.stem}.png") as tmp:
             side_by_side(columns, args.max_height).save(tmp, format="PNG")
         print(f"{photo.name}: {args.out / (photo.stem + '.png')}", flush=True)
+
+
+def _bicubic(image: ImageData, scale: int) -> ImageData:
+    enlarged = upscale(torch.from_numpy(image.rgb).permute(2, 0, 1), scale)
+    return image.with_pixels(enlarged.permute(1, 2, 0).numpy())
 
 
 if __name__ == "__main__":
