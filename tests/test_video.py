@@ -4,12 +4,14 @@ the fly (a few frames, 64-128 px), checked with ffmpeg's own view of the files."
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
+import psutil
 import pytest
 import torch
 from PIL import Image, ImageSequence
@@ -18,6 +20,8 @@ from typer.testing import CliRunner
 from restormixer_cli.api import load_restorer, restore_paths
 from restormixer_cli.cli import app
 from restormixer_cli.inference.engine import InferenceSettings, Restorer
+from restormixer_cli.io.ffmpeg import Process
+from restormixer_cli.signals import sigterm_as_interrupt
 
 from .conftest import SUBPROCESS_ENV, interrupt_when, make_tiny_model
 from .video_clips import (container_duration, decode, encode, extract_frames, frame_times, packets, rainy_frames,
@@ -109,6 +113,25 @@ def test_corrupt_truncated_and_variable_rate_videos_fail_in_one_line_and_skip_ex
     again = restore(*args, "--skip-existing")
     assert again.exit_code == 1 and f"skipped {folder / 'good.mkv'}" in again.output
     assert json.loads(report.read_text())["summary"] == {"done": 0, "skipped": 1, "failed": 4}
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_while_ffmpeg_starts_leaves_no_ffmpeg_running(tmp_path, monkeypatch, sig):
+    """Ctrl-C (or SIGTERM, as restore turns it into one) while Popen starts ffmpeg: the signal is
+    handled once the child is known, and the child is killed and reaped, so it cannot write (to a
+    temporary file its caller then removes) after the run has stopped."""
+    read = os.read
+
+    def signalled_while_starting(fd: int, size: int) -> bytes:
+        monkeypatch.setattr(os, "read", read)
+        signal.raise_signal(sig)  # Popen waits here for the child's exec
+        return read(fd, size)
+
+    ffmpeg = Process(["-f", "lavfi", "-i", "testsrc=size=64x64:rate=10", "-t", "30", "-y", str(tmp_path / "late.mp4")])
+    monkeypatch.setattr(os, "read", signalled_while_starting)
+    with sigterm_as_interrupt(), pytest.raises(KeyboardInterrupt), ffmpeg:
+        pass
+    assert not [child for child in psutil.Process().children() if "ffmpeg" in child.name()]
 
 
 @pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])

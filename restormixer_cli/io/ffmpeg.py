@@ -3,9 +3,12 @@ reading what it says about a video file: its first video stream and its frames' 
 
 from __future__ import annotations
 
+import contextlib
 import re
+import signal
 import subprocess
 import tempfile
+import threading
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -39,13 +42,22 @@ def first_message(log: str) -> str:
 
 class Process:
     """A running ffmpeg in its own session (a terminal's Ctrl-C reaches only this process, which
-    then stops it), with its messages kept in a temporary file (a full pipe would stall it). As a
-    context manager it is killed when the block raises and always waited for."""
+    then stops it), with its messages kept in a temporary file (a full pipe would stall it). A
+    context manager: ffmpeg starts on entering the block, is killed when the block raises, and is
+    always waited for."""
 
     def __init__(self, args: list[str], stdin: int | None = None, stdout: int | None = None):
+        self._command = command(*args)
+        self._pipes = {"stdin": stdin, "stdout": stdout}
+
+    def __enter__(self) -> "Process":
         self._log = tempfile.TemporaryFile()
-        self.popen = subprocess.Popen(command(*args), stdin=stdin, stdout=stdout, stderr=self._log,
-                                      start_new_session=True)
+        try:
+            self.popen = _spawn(self._command, **self._pipes, stderr=self._log, start_new_session=True)
+        except BaseException:
+            self._log.close()
+            raise
+        return self
 
     @property
     def stdin(self) -> IO[bytes]:
@@ -56,9 +68,6 @@ class Process:
     def stdout(self) -> IO[bytes]:
         assert self.popen.stdout is not None
         return self.popen.stdout
-
-    def __enter__(self) -> "Process":
-        return self
 
     def __exit__(self, kind, error, traceback) -> None:
         if error is not None:
@@ -84,6 +93,47 @@ class Process:
             return None
         self._log.seek(0)
         return first_message(self._log.read().decode(errors="replace")) or f"ffmpeg exited with status {code}"
+
+
+def _spawn(args: list[str], **options) -> subprocess.Popen:
+    """``subprocess.Popen(args, **options)`` that leaves no child behind when Ctrl-C or SIGTERM
+    arrive while it starts (during the fork, most likely): Popen would raise before it holds the
+    child's pid and let the child run on, here writing into a file its caller has already removed.
+    The signal is handled once the child is known, which is then killed."""
+    with _HeldSignals() as held:
+        popen = subprocess.Popen(args, **options)
+    try:
+        held.deliver()
+    except BaseException:
+        popen.kill()
+        popen.wait()
+        raise
+    return popen
+
+
+class _HeldSignals(contextlib.AbstractContextManager):
+    """Within the block, SIGINT and SIGTERM are recorded instead of handled (in the main thread,
+    the only one where Python handles signals); :meth:`deliver` then raises them again."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __enter__(self) -> "_HeldSignals":
+        self.caught: list[int] = []
+        self.previous = {}
+        in_control = threading.current_thread() is threading.main_thread()
+        if in_control and all(signal.getsignal(number) is not None for number in self.SIGNALS):
+            self.previous = {number: signal.signal(number, lambda caught, frame: self.caught.append(caught))
+                             for number in self.SIGNALS}
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        for number, handler in self.previous.items():
+            signal.signal(number, handler)
+
+    def deliver(self) -> None:
+        """Raise the recorded signals again, now that their usual handlers are back."""
+        for number in self.caught:
+            signal.raise_signal(number)
 
 
 @dataclass(frozen=True)
