@@ -4,10 +4,10 @@ the fly (a few frames, 64-128 px), checked with ffmpeg's own view of the files."
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -117,18 +117,20 @@ def test_corrupt_truncated_and_variable_rate_videos_fail_in_one_line_and_skip_ex
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_a_signal_while_ffmpeg_starts_leaves_no_ffmpeg_running(tmp_path, monkeypatch, sig):
-    """Ctrl-C (or SIGTERM, as restore turns it into one) while Popen starts ffmpeg: the signal is
-    handled once the child is known, and the child is killed and reaped, so it cannot write (to a
-    temporary file its caller then removes) after the run has stopped."""
-    read = os.read
+    """Ctrl-C (or SIGTERM, as restore turns it into one) just after the fork, before Popen holds the
+    child's pid: the signal is handled once the child is known, and the child is killed and reaped,
+    so it cannot write (to a temporary file its caller then removes) after the run has stopped."""
+    fork_exec = subprocess._fork_exec
 
-    def signalled_while_starting(fd: int, size: int) -> bytes:
-        monkeypatch.setattr(os, "read", read)
-        signal.raise_signal(sig)  # Popen waits here for the child's exec
-        return read(fd, size)
+    def signalled_during_fork(*args):
+        pid = fork_exec(*args)
+        if threading.current_thread() is threading.main_thread():  # this test's Popen, not another thread's
+            monkeypatch.setattr(subprocess, "_fork_exec", fork_exec)
+            signal.raise_signal(sig)
+        return pid
 
     ffmpeg = Process(["-f", "lavfi", "-i", "testsrc=size=64x64:rate=10", "-t", "30", "-y", str(tmp_path / "late.mp4")])
-    monkeypatch.setattr(os, "read", signalled_while_starting)
+    monkeypatch.setattr(subprocess, "_fork_exec", signalled_during_fork)
     with sigterm_as_interrupt(), pytest.raises(KeyboardInterrupt), ffmpeg:
         pass
     assert not [child for child in psutil.Process().children() if "ffmpeg" in child.name()]
