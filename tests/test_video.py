@@ -131,8 +131,12 @@ def test_a_signal_while_ffmpeg_starts_leaves_no_ffmpeg_running(tmp_path, monkeyp
 
     ffmpeg = Process(["-f", "lavfi", "-i", "testsrc=size=64x64:rate=10", "-t", "30", "-y", str(tmp_path / "late.mp4")])
     monkeypatch.setattr(subprocess, "_fork_exec", signalled_during_fork)
-    with sigterm_as_interrupt(), pytest.raises(KeyboardInterrupt), ffmpeg:
-        pass
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)  # Python's own: Ray's tests replace it
+    try:
+        with sigterm_as_interrupt(), pytest.raises(KeyboardInterrupt), ffmpeg:
+            pass
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert not [child for child in psutil.Process().children() if "ffmpeg" in child.name()]
 
 
