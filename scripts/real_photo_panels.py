@@ -4,8 +4,8 @@
 
 Writes one PNG per photo: input | one column per ``--weights LABEL=PATH`` (a weights file or a
 hub-layout folder). With ``--scale S`` (super-resolution weights) the photos are enlarged S times
-and the first column is their bicubic enlargement. Real photos have no ground truth, so these pictures are how a checkpoint is
-judged on them.
+and the first column is their bicubic enlargement. Real photos have no ground truth, so these
+pictures are how a checkpoint is judged on them.
 """
 
 from __future__ import annotations

@@ -38,6 +38,8 @@ def _choices(name: str, values) -> type[enum.Enum]:
 
 
 Task = _choices("Task", sorted(load_registry()))
+UPSCALING = "; ".join(f"{name}: {', '.join(map(str, entry.scales))}, default {entry.scales[0]}"
+                      for name, entry in load_registry().items() if entry.scales)
 Engine = _choices("Engine", ("local", "ray"))
 Precision = _choices("Precision", PRECISIONS)
 Extension = _choices("Extension", OUTPUT_EXTENSIONS)
@@ -161,7 +163,7 @@ def restore(
     output: Annotated[str, typer.Option("--output", "-o", help="Output folder or URI prefix (mirrors input folders).")] = "restored",
     task: Annotated[Optional[Task], typer.Option(help="Checkpoint to restore with (see `restormixer models`; default: the one marked default there).")] = None,
     weights: Annotated[Optional[str], typer.Option(help="Weights file, hub-layout folder, or hub repo_id[@revision].")] = None,
-    scale: Annotated[Optional[int], typer.Option(help="Super-resolution: how many times larger (sr: 2, 3 or 4; default 2).", min=1)] = None,
+    scale: Annotated[Optional[int], typer.Option(help=f"Super-resolution: how many times larger ({UPSCALING}).", min=1)] = None,
     tile: Annotated[Optional[int], typer.Option(help="Tile size in pixels; 0 = whole image; default: fit memory.")] = None,
     tile_overlap: Annotated[int, typer.Option(help="Overlap between tiles in pixels.")] = 32,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N or mps.", autocompletion=_devices)] = "auto",

@@ -71,8 +71,8 @@ def load_validation_set(folder: Path, degradation: Degradation | None, seed: int
 def write_degraded_pairs(images: Iterable[tuple[str, np.ndarray]], degradation: Degradation, folder: Path,
                          seed: int) -> tuple[Path, Path]:
     """Degrade 8-bit RGB images (the i-th with the generator seeded ``[seed, i]``, as
-    :func:`load_validation_set` does; cropped to a multiple of a downscaling factor) and write a paired folder of 8-bit PNGs: ``folder/input``
-    and ``folder/target``; returns both."""
+    :func:`load_validation_set` does; cropped to a multiple of a downscaling factor) and write a
+    paired folder of 8-bit PNGs: ``folder/input`` and ``folder/target``; returns both."""
     inputs, targets = folder / "input", folder / "target"
     for sub in (inputs, targets):
         sub.mkdir(parents=True, exist_ok=True)
