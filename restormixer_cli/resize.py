@@ -67,3 +67,9 @@ def imresize(image: torch.Tensor | np.ndarray, scale: float, antialias: bool = T
 def upscale(image: torch.Tensor, scale: int) -> torch.Tensor:
     """The ``sr`` task's model input: a (..., H, W) image bicubic-upscaled ``scale`` times, clipped to [0, 1]."""
     return imresize(image, scale).clamp_(0, 1)
+
+
+def upscale_planes(planes: np.ndarray, scale: int) -> np.ndarray:
+    """:func:`upscale` for an (H, W, C) float array (image pixels, alpha): (H * scale, W * scale, C) float32."""
+    enlarged = upscale(torch.from_numpy(np.ascontiguousarray(planes, dtype=np.float32)).permute(2, 0, 1), scale)
+    return enlarged.permute(1, 2, 0).numpy()

@@ -19,8 +19,8 @@ from restormixer_cli.api import load_restorer
 from restormixer_cli.inference.compare import side_by_side
 from restormixer_cli.io.atomic import atomic_path
 from restormixer_cli.io.discovery import list_images
-from restormixer_cli.io.images import ImageData, read_image
-from restormixer_cli.resize import upscale
+from restormixer_cli.io.images import read_image
+from restormixer_cli.resize import upscale_planes
 
 
 def main() -> None:
@@ -37,16 +37,11 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     for photo in list_images(args.photos):
         image = read_image(photo)
-        first = ("input", image) if args.scale == 1 else (f"bicubic x{args.scale}", _bicubic(image, args.scale))
+        first = ("input", image) if args.scale == 1 else (f"bicubic x{args.scale}", image.with_pixels(upscale_planes(image.rgb, args.scale)))
         columns = [first] + [(label, r.restore_data(image)) for label, r in restorers.items()]
         with atomic_path(args.out / f"{photo.stem}.png") as tmp:
             side_by_side(columns, args.max_height).save(tmp, format="PNG")
         print(f"{photo.name}: {args.out / (photo.stem + '.png')}", flush=True)
-
-
-def _bicubic(image: ImageData, scale: int) -> ImageData:
-    enlarged = upscale(torch.from_numpy(image.rgb).permute(2, 0, 1), scale)
-    return image.with_pixels(enlarged.permute(1, 2, 0).numpy())
 
 
 if __name__ == "__main__":

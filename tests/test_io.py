@@ -7,7 +7,7 @@ import os
 import numpy as np
 import pytest
 import tifffile
-from PIL import Image, ImageCms
+from PIL import ExifTags, Image, ImageCms
 
 from restormixer_cli.io.atomic import atomic_path
 from restormixer_cli.io.discovery import expand_inputs
@@ -26,6 +26,7 @@ def test_exif_orientation_is_applied_and_reset(tmp_path):
     arr = rgb8(20, 30)
     exif = Image.Exif()
     exif[0x0112] = 6  # rotate 90 degrees clockwise for display
+    exif.get_ifd(ExifTags.IFD.Exif).update({ExifTags.Base.ExifImageWidth: 30, ExifTags.Base.ExifImageHeight: 20})
     Image.fromarray(arr).save(tmp_path / "o.jpg", exif=exif.tobytes(), quality=100)
     image = read_image(tmp_path / "o.jpg")
     assert image.pixels.shape == (30, 20, 3)
@@ -33,6 +34,8 @@ def test_exif_orientation_is_applied_and_reset(tmp_path):
     with Image.open(tmp_path / "out.jpg") as out:
         assert out.size == (20, 30)
         assert out.getexif().get(0x0112) in (None, 1)  # viewers must not rotate again
+        dimensions = out.getexif().get_ifd(ExifTags.IFD.Exif)
+        assert (dimensions[ExifTags.Base.ExifImageWidth], dimensions[ExifTags.Base.ExifImageHeight]) == (20, 30)
 
 
 @pytest.mark.parametrize("ext", [".png", ".jpg", ".tif", ".webp"])

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import tifffile
 import torch
-from PIL import Image
+from PIL import ExifTags, Image
 from typer.testing import CliRunner
 
 from restormixer_cli.api import load_restorer, upscaling_factor
@@ -123,7 +123,9 @@ def test_files_keep_alpha_depth_and_format_at_the_new_size(tmp_path, tiny_weight
     rgba[:12, :, 3] = 255
     Image.fromarray(rgba, "RGBA").save(src / "alpha.png")
     tifffile.imwrite(src / "deep.tif", (textured_image(24, 20) * 65535).astype(np.uint16))
-    Image.fromarray(rgba[..., :3]).save(src / "photo.jpg", quality=95)
+    exif = Image.Exif()
+    exif.get_ifd(ExifTags.IFD.Exif).update({ExifTags.Base.ExifImageWidth: 20, ExifTags.Base.ExifImageHeight: 24})
+    Image.fromarray(rgba[..., :3]).save(src / "photo.jpg", quality=95, exif=exif.tobytes())
     result = runner.invoke(app, ["restore", str(src), "-o", str(tmp_path / "out"), "--weights", str(tiny_weights),
                                  "--scale", "2"])
     assert result.exit_code == 0, result.output
@@ -131,6 +133,8 @@ def test_files_keep_alpha_depth_and_format_at_the_new_size(tmp_path, tiny_weight
         assert a.mode == "RGBA" and a.size == (40, 48) and j.size == (40, 48) and j.format == "JPEG"
         alpha = np.asarray(a)[..., 3]
         assert np.all(alpha[:20] == 255) and np.all(alpha[28:] == 90)  # upscaled alone, edges kept
+        dimensions = j.getexif().get_ifd(ExifTags.IFD.Exif)
+        assert (dimensions[ExifTags.Base.ExifImageWidth], dimensions[ExifTags.Base.ExifImageHeight]) == (40, 48)
     deep = tifffile.imread(tmp_path / "out" / "deep.tif")
     assert deep.shape == (48, 40, 3) and deep.dtype == np.uint16
 

@@ -23,7 +23,6 @@ from restormixer_cli.training.trainer import learning_rate, read_metrics, train
 from .conftest import SUBPROCESS_ENV, interrupt_when, textured_image
 
 
-
 def tiny_run_args(**overrides) -> dict:
     args = dict(base_channel=8, num_blocks=[2, 2, 2], batch=2, patch=32, steps=4, warmup=2, val_every=2,
                 ckpt_every=2, val_limit=2, ema=0.9)
@@ -106,14 +105,16 @@ def test_haze_veils_the_far_more_than_the_near_and_keeps_contrast_order():
     assert np.corrcoef(hazy[0].ravel(), clean.ravel())[0, 1] > 0.5
 
 
-def test_mixtures_combine_one_to_three_degradations_in_physical_order():
+def test_mixtures_combine_up_to_three_degradations_in_physical_order_or_leave_the_image():
     from restormixer_cli.training.degradations import compose, haze, jpeg_artifacts
 
     clean = textured_image(64, 64)
     rng = np.random.default_rng
     assert np.array_equal(make_degradation("haze+jpeg")(clean, rng(1)), compose(haze(), jpeg_artifacts())(clean, rng(1)))
-    changes = [np.abs(make_degradation("mixed")(clean, rng(i)) - clean).mean() for i in range(12)]
-    assert min(changes) > 0.002 and len({round(c, 4) for c in changes}) > 6
+    changes = np.array([np.abs(make_degradation("mixed")(clean, rng(i)) - clean).mean() for i in range(40)])
+    unchanged = changes == 0
+    assert 0 < unchanged.sum() <= 10  # some good photos, so that the model learns to leave them alone
+    assert np.median(changes) > 0.01 and len({round(c, 4) for c in changes}) > 20
     with pytest.raises(ValueError, match="joined by"):
         make_degradation("rain+fog")
 

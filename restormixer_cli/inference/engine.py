@@ -15,7 +15,7 @@ import torch.nn as nn
 
 from ..io.images import ImageData
 from ..model import SIZE_MULTIPLE
-from ..resize import upscale
+from ..resize import upscale, upscale_planes
 from .kinds import restore_any
 from .tiling import Tile, blend_weights, plan_tiles
 
@@ -209,7 +209,7 @@ class Restorer:
         restored = image.with_pixels(self.restore(tensor, on_tile).permute(1, 2, 0).numpy())
         if image.alpha is None or self.scale == 1:
             return restored
-        return replace(restored, alpha=upscale(torch.from_numpy(image.alpha)[None], self.scale)[0].numpy())
+        return replace(restored, alpha=upscale_planes(image.alpha[..., None], self.scale)[..., 0])
 
     def restore(self, image: torch.Tensor, on_tile: TileCallback | None = None) -> torch.Tensor:
         """Restore a (3, H, W) float image in [0, 1]; returns (3, H * scale, W * scale) float32 on the CPU,

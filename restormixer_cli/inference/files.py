@@ -90,7 +90,7 @@ class FileResult:
     output: str | None
     status: Literal["done", "skipped", "failed"]
     error: str | None = None
-    width: int | None = None
+    width: int | None = None  # of the input (super-resolution outputs are scale times larger)
     height: int | None = None
     seconds: float = 0.0
     psnr: float | None = None

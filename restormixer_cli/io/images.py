@@ -303,6 +303,7 @@ def write_image(path: Path, image: ImageData, quality: int = DEFAULT_QUALITY) ->
     """Write atomically (temporary file, then rename); the format follows the file extension.
     ``quality`` (1-100) applies to JPEG and WebP."""
     fmt = file_format(path)
+    image = replace(image, exif=_exif_with_size(image.exif, image.size))
     bits = 16 if image.bit_depth == 16 and fmt.sixteen_bit else 8
     arr = quantize(image.planes if fmt.alpha else image.pixels, bits)
     with atomic_path(Path(path)) as tmp:
@@ -311,6 +312,21 @@ def write_image(path: Path, image: ImageData, quality: int = DEFAULT_QUALITY) ->
         except (RuntimeError, ValueError, TypeError, KeyError, struct.error) as exc:  # encoders' own errors
             raise ImageWriteError(f"the {fmt.name} encoder failed ({type(exc).__name__}: {exc})") from None
         _check_decodes(tmp, fmt, arr.shape)
+
+
+def _exif_with_size(exif_bytes: bytes | None, size: tuple[int, int]) -> bytes | None:
+    """The EXIF with its pixel-dimension tags, where present, set to ``size``: an upscaled or
+    re-oriented picture must not claim the camera's width and height."""
+    if not exif_bytes:
+        return exif_bytes
+    exif = Image.Exif()
+    exif.load(exif_bytes)
+    tags = exif.get_ifd(ExifTags.IFD.Exif)
+    dimensions = {ExifTags.Base.ExifImageWidth: size[0], ExifTags.Base.ExifImageHeight: size[1]}
+    if all(tags.get(tag) in (None, value) for tag, value in dimensions.items()):
+        return exif_bytes
+    tags.update({tag: value for tag, value in dimensions.items() if tag in tags})
+    return exif.tobytes()
 
 
 def _encode(path: Path, arr: np.ndarray, fmt: FileFormat, image: ImageData, quality: int) -> None:

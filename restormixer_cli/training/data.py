@@ -14,7 +14,7 @@ from ..io.atomic import atomic_path
 from ..io.discovery import list_images
 from ..io.formats import IMAGE_EXTENSIONS, quantize
 from ..io.images import ImageReadError, read_rgb
-from ..resize import upscale
+from ..resize import upscale_planes
 from .degradations import Degradation, crop_to_scale
 
 
@@ -91,9 +91,9 @@ def write_bicubic(inputs: Path, scale: int, folder: Path) -> Path:
     as 8-bit PNGs of the same names in ``folder``: the baseline super-resolution is judged against."""
     folder.mkdir(parents=True, exist_ok=True)
     for path in list_images(inputs):
-        image = torch.from_numpy(_to_float(_read_named(path))).permute(2, 0, 1)
+        enlarged = upscale_planes(_to_float(_read_named(path)), scale)
         with atomic_path(folder / f"{path.stem}.png") as tmp:
-            Image.fromarray(quantize(upscale(image, scale).permute(1, 2, 0).numpy())).save(tmp, "PNG")
+            Image.fromarray(quantize(enlarged)).save(tmp, "PNG")
     return folder
 
 

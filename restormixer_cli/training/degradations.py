@@ -6,8 +6,8 @@ that a seed reproduces the degraded image exactly.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 import io
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from ..io.formats import quantize
-from ..resize import imresize, upscale
+from ..resize import imresize, upscale_planes
 
 Degradation = Callable[[np.ndarray, np.random.Generator], np.ndarray]
 
@@ -496,16 +496,22 @@ def compose(*steps: Degradation) -> Degradation:
     return apply
 
 
-def mixed(most: int = 3) -> Degradation:
+def mixed(most: int = 3, unchanged: float = 0.1) -> Degradation:
     """What the all-in-one model sees: one to ``most`` of haze, rain or snow, low light, noise and JPEG
-    artefacts, applied in the order light meets them (scene, then camera, then file)."""
+    artefacts (fewer more often; JPEG from quality 10 to 90), applied in the order light meets them
+    (scene, then camera, then file). ``unchanged`` of the images stay as they are: a model that never
+    saw a good photo alters one."""
     scene = {"haze": haze(), "rain": synthetic_rain(), "snow": synthetic_snow()}
-    camera = {"low-light": low_light(), "noise": blind_noise(), "jpeg": jpeg_artifacts()}
+    camera = {"low-light": low_light(), "noise": blind_noise(), "jpeg": jpeg_artifacts((10, 90))}
     order = ["haze", "rain", "snow", "low-light", "noise", "jpeg"]
     steps = {**scene, **camera}
+    counts = np.arange(1, most + 1)
 
     def apply(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        chosen = set(rng.choice(order, size=int(rng.integers(1, most + 1)), replace=False))
+        if rng.random() < unchanged:
+            return img
+        count = int(rng.choice(counts, p=(1 / counts) / (1 / counts).sum()))
+        chosen = set(rng.choice(order, size=count, replace=False))
         if {"rain", "snow"} <= chosen:  # one kind of precipitation at a time
             chosen.discard(str(rng.choice(["rain", "snow"])))
         return compose(*(steps[name] for name in order if name in chosen))(img, rng)
@@ -535,12 +541,11 @@ def crop_to_scale(image: np.ndarray, degradation: Degradation) -> np.ndarray:
 
 def super_resolution(scales: tuple[int, ...] = (2, 3, 4)) -> Degradation:
     """What the ``sr`` model sees: an image downscaled by a random one of ``scales`` (as
-    :func:`downscale` does) and upscaled back to its size as restoring does (:func:`upscale`)."""
+    :func:`downscale` does) and upscaled back to its size as restoring does (:func:`upscale_planes`)."""
 
     def apply(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         scale = int(rng.choice(scales))
-        small = torch.from_numpy(downscale(scale)(img, rng)).permute(2, 0, 1)
-        return upscale(small, scale)[:, : img.shape[0], : img.shape[1]].permute(1, 2, 0).numpy()
+        return upscale_planes(downscale(scale)(img, rng), scale)[: img.shape[0], : img.shape[1]]
 
     return apply
 
