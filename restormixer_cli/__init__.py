@@ -5,7 +5,7 @@
 """
 
 __version__ = "0.1.0"
-__all__ = ["RestorMixer", "Restorer", "load_restorer", "restore", "restore_paths"]
+__all__ = ["RestorMixer", "RayOptions", "Restorer", "load_restorer", "restore", "restore_paths", "restore_paths_on_ray"]
 
 _LAZY = {  # imported on first use, so that the command line starts without loading PyTorch
     "RestorMixer": "restormixer_cli.model",
@@ -13,6 +13,8 @@ _LAZY = {  # imported on first use, so that the command line starts without load
     "load_restorer": "restormixer_cli.api",
     "restore": "restormixer_cli.api",
     "restore_paths": "restormixer_cli.api",
+    "restore_paths_on_ray": "restormixer_cli.api",
+    "RayOptions": "restormixer_cli.inference.ray_engine",
 }
 
 

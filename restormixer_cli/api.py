@@ -5,6 +5,7 @@
 >>> restorer = restormixer_cli.load_restorer(task="denoise")         # load once, call many times
 >>> clean = restorer(noisy_array)
 >>> results = restormixer_cli.restore_paths("noisy/", "restored/", restorer)   # files, written faithfully
+>>> results = restormixer_cli.restore_paths_on_ray("s3://bucket/in/", "s3://bucket/out/", task="derain")
 """
 
 from __future__ import annotations
@@ -18,7 +19,10 @@ from .hub.registry import default_task, get_task
 from .hub.resolve import resolve_weights
 from .inference.devices import resolve_device, resolve_precision
 from .inference.engine import InferenceSettings, Restorer, prepare_model
-from .inference.files import FileRestorer, FileResult, OutputOptions, plan_restore, restore_jobs
+from .inference.files import FileRestorer, FileResult, Job, OutputOptions, RestoreRun, plan_restore, restore_jobs
+from .inference.ray_engine import RayOptions, restore_on_ray
+from .inference.remote import plan_remote
+from .io.storage import is_uri
 
 
 def load_restorer(task: str | None = None, weights: str | None = None, device: str = "auto",
@@ -74,10 +78,34 @@ def restore_paths(inputs: str | Path | list[str | Path], output_dir: str | Path,
     Raises PlanError before any work if an output would replace an input or exists already,
     OSError (ENOSPC) if the disk fills up, and KeyboardInterrupt after Ctrl-C; outputs written
     before either are complete, the one in progress is not left behind."""
-    specs = [inputs] if isinstance(inputs, (str, Path)) else list(inputs)
     options = options or OutputOptions()
+    return _results(restore_jobs(_plan_paths(inputs, output_dir, options), FileRestorer(restorer, options)))
+
+
+def restore_paths_on_ray(inputs: str | Path | list[str | Path], output_dir: str | Path,
+                         options: OutputOptions | None = None, ray_options: RayOptions | None = None,
+                         **restorer_args: object) -> list[FileResult]:
+    """:func:`restore_paths` on Ray workers (the ``ray`` extra), each loading
+    ``load_restorer(**restorer_args)`` once; ``ray_options`` says where (default: a Ray instance
+    started for the run, or the one this process is connected to) and how many workers. Results
+    come in input order; the same failures, stops and exceptions as :func:`restore_paths`."""
+    options = options or OutputOptions()
+    jobs = _plan_paths(inputs, output_dir, options)
+    return _results(restore_on_ray(jobs, restorer_args, options, ray_options or RayOptions()))
+
+
+def _plan_paths(inputs: str | Path | list[str | Path], output_dir: str | Path, options: OutputOptions) -> list[Job]:
+    """The jobs for local inputs and outputs, or for s3:// and gs:// URIs on either side."""
+    specs = [str(spec) for spec in ([inputs] if isinstance(inputs, (str, Path)) else inputs)]
+    if any(map(is_uri, [str(output_dir), *specs])):
+        options.output_dir = Path()
+        return plan_remote(specs, str(output_dir), options)
     options.output_dir = Path(output_dir)
-    run = restore_jobs(plan_restore(specs, options), FileRestorer(restorer, options))
+    return plan_restore(specs, options)
+
+
+def _results(run: RestoreRun) -> list[FileResult]:
+    """A run's results, or the exception that says why it stopped early."""
     if run.interrupted:
         raise KeyboardInterrupt
     if run.disk_full is not None:

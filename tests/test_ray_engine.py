@@ -134,6 +134,23 @@ def test_s3_round_trip_on_ray(ray_instance, bucket, tiny_weights, tmp_path):
     assert json.loads((tmp_path / "resumed.json").read_text())["summary"] == {"done": 0, "skipped": 3, "failed": 1}
 
 
+def test_the_python_api_runs_on_ray_with_relative_weights(ray_instance, bucket, tiny_weights, tmp_path, monkeypatch):
+    import restormixer_cli
+
+    bucket.put_object(Bucket=BUCKET, Key="in/a.png", Body=png_bytes(0))
+    bucket.put_object(Bucket=BUCKET, Key="in/b.png", Body=b"not an image")
+    monkeypatch.chdir(tiny_weights.parent)  # the workers must still find the weights
+    local = restormixer_cli.restore_paths(f"s3://{BUCKET}/in/", tmp_path / "local",
+                                          restormixer_cli.load_restorer(weights=tiny_weights.name, device="cpu"))
+    results = restormixer_cli.restore_paths_on_ray(f"s3://{BUCKET}/in/", f"s3://{BUCKET}/out/",
+                                                   weights=tiny_weights.name, device="cpu")
+    assert [(r.input, r.status) for r in results] == [(r.input, r.status) for r in local]
+    assert [r.status for r in results] == ["done", "failed"] and results[0].output == f"s3://{BUCKET}/out/a.png"
+    on_ray = bucket.get_object(Bucket=BUCKET, Key="out/a.png")["Body"].read()
+    assert np.abs(np.asarray(Image.open(io.BytesIO(on_ray)), dtype=int)
+                  - np.asarray(Image.open(tmp_path / "local" / "a.png"), dtype=int)).max() <= 1
+
+
 def test_s3_in_local_out_with_the_local_engine(bucket, tiny_weights, tmp_path):
     bucket.put_object(Bucket=BUCKET, Key="scans/x/a.png", Body=png_bytes(0))
     result = restore(f"s3://{BUCKET}/scans/", "-o", str(tmp_path / "out"), "--weights", str(tiny_weights))

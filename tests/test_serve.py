@@ -4,6 +4,7 @@ does, bad and oversized uploads, a full queue, timeouts, a burst of concurrent r
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import io
 import os
 import signal
@@ -227,6 +228,22 @@ def test_a_model_that_cannot_load_is_a_503_not_a_crash(scratch_root):
         health = httpx.get(f"{live.url}/health")
         assert health.status_code == 503 and health.json()["status"] == "unavailable"
         assert_json_error(httpx.post(f"{live.url}/restore", content=encode()), 503, "weights are corrupt")
+
+
+def test_without_a_task_list_the_registry_default_comes_first(scratch_root, monkeypatch):
+    from restormixer_cli.hub import registry
+
+    tasks = registry.load_registry()
+    last = [name for name, entry in tasks.items() if entry.available][-1]
+    tasks = {name: dataclasses.replace(entry, default=name == last) for name, entry in tasks.items()}
+    monkeypatch.setattr("restormixer_cli.serve.app.load_registry", lambda: tasks)
+
+    def broken(task):
+        raise RuntimeError("not needed here")
+
+    with LiveServer(create_app(device="cpu", loader=broken), healthy=False) as live:
+        models = httpx.get(f"{live.url}/models").json()
+    assert models["default"] == last == models["models"][0]["task"] and len(models["models"]) > 1
 
 
 def _free_port() -> int:

@@ -174,11 +174,8 @@ def run_restore(request: RestoreRequest, console: Console, err: Console) -> int:
 
 
 def _restorer_args(request: RestoreRequest) -> dict:
-    """:func:`load_restorer`'s arguments; a local weights path made absolute for Ray workers."""
-    weights = request.weights
-    if request.engine == "ray" and weights is not None and Path(weights).exists():
-        weights = str(Path(weights).absolute())
-    return dict(task=request.task, weights=weights, device=request.device, precision=request.precision,
+    """:func:`load_restorer`'s arguments."""
+    return dict(task=request.task, weights=request.weights, device=request.device, precision=request.precision,
                 tile=request.tile, tile_overlap=request.tile_overlap, batch_size=request.batch_size,
                 self_ensemble=request.self_ensemble, compile=request.compile, endpoint=request.endpoint,
                 scale=request.scale)

@@ -16,6 +16,7 @@ import os
 import pickle
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, replace
+from pathlib import Path
 
 import numpy as np
 
@@ -76,6 +77,14 @@ def _absolute(job: Job) -> Job:
                    comparison=comparison)
 
 
+def _absolute_weights(restorer_args: dict) -> dict:
+    """Workers may start in another folder: a local weights file is named by its absolute path."""
+    weights = restorer_args.get("weights")
+    if weights is None or not Path(weights).exists():
+        return restorer_args
+    return {**restorer_args, "weights": str(Path(weights).absolute())}
+
+
 def _absolute_options(options: OutputOptions) -> OutputOptions:
     absolute = {name: getattr(options, name).absolute() for name in ("output_dir", "gt_dir", "compare_dir")
                 if getattr(options, name) is not None}
@@ -129,7 +138,7 @@ def restore_on_ray(jobs: list[Job], restorer_args: dict, options: OutputOptions,
         restored = dataset.map_batches(
             RestoreWorker, batch_size=1, batch_format="numpy",
             compute=ray.data.ActorPoolStrategy(size=ray_options.workers),
-            fn_constructor_kwargs={"restorer_args": restorer_args, "options": _absolute_options(options)},
+            fn_constructor_kwargs={"restorer_args": _absolute_weights(restorer_args), "options": _absolute_options(options)},
             num_cpus=ray_options.cpus_per_worker, num_gpus=ray_options.gpus_per_worker or None)
         try:
             for row in restored.iter_rows():

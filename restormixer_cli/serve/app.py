@@ -30,7 +30,7 @@ from pydantic import BaseModel
 from starlette.requests import ClientDisconnect
 
 from .. import __version__
-from ..hub.registry import load_registry
+from ..hub.registry import default_task, load_registry
 from ..inference.engine import Restorer
 from ..inference.files import FileRestorer, FileResult, OutputOptions, plan_restore, restore_jobs
 from ..io import DEFAULT_QUALITY
@@ -186,7 +186,8 @@ def _one_line(exc: RequestValidationError) -> str:
 def create_app(tasks: Sequence[str] | None = None, device: str = "auto", precision: str = "auto",
                tile: int | None = None, limits: ServeLimits = ServeLimits(),
                loader: Callable[[str], Restorer] | None = None) -> FastAPI:
-    """The ASGI app that serves ``tasks`` (default: every available one) on ``device``; run it with
+    """The ASGI app that serves ``tasks`` (default: every available one, the registry's default task
+    first: requests without a task get the first served) on ``device``; run it with
     any ASGI server (``restormixer serve`` uses uvicorn). ``loader`` builds a task's restorer (default:
     :func:`restormixer_cli.load_restorer` with the device, precision and tile given). Raises
     ValueError for an unknown or unavailable task or device."""
@@ -195,7 +196,8 @@ def create_app(tasks: Sequence[str] | None = None, device: str = "auto", precisi
     from ..inference.engine import InferenceSettings
 
     registry = load_registry()
-    names = list(tasks) if tasks else [name for name, entry in registry.items() if entry.available]
+    default = default_task(registry)
+    names = list(tasks) if tasks else sorted((n for n, e in registry.items() if e.available), key=lambda n: n != default)
     for name in names:
         if name not in registry or not registry[name].available:
             raise ValueError(f"task {name!r} cannot be served; available tasks: "
