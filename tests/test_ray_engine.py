@@ -151,6 +151,24 @@ def test_the_python_api_runs_on_ray_with_relative_weights(ray_instance, bucket, 
                   - np.asarray(Image.open(tmp_path / "local" / "a.png"), dtype=int)).max() <= 1
 
 
+def test_ray_leaves_the_callers_signal_handlers_in_place():
+    script = """
+import signal
+from restormixer_cli.inference.ray_engine import RayOptions, connect
+from restormixer_cli.signals import sigterm_as_interrupt
+with sigterm_as_interrupt():
+    ours = signal.getsignal(signal.SIGTERM)
+    with connect(RayOptions()):
+        during = signal.getsignal(signal.SIGTERM)
+    after = signal.getsignal(signal.SIGTERM)
+print(during is ours, after is ours, signal.getsignal(signal.SIGTERM) is signal.SIG_DFL)
+"""
+    done = subprocess.run([sys.executable, "-c", script], env=SUBPROCESS_ENV, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["True", "True", "True"]
+
+
 def test_s3_in_local_out_with_the_local_engine(bucket, tiny_weights, tmp_path):
     bucket.put_object(Bucket=BUCKET, Key="scans/x/a.png", Body=png_bytes(0))
     result = restore(f"s3://{BUCKET}/scans/", "-o", str(tmp_path / "out"), "--weights", str(tiny_weights))
@@ -233,3 +251,36 @@ def test_a_killed_worker_is_replaced_and_its_images_redone(tmp_path):
     files = json.loads(report.read_text())["files"]
     assert sorted(f["input"] for f in files) == sorted(str(p) for p in photos.rglob("*.png"))
     assert all(f["status"] == "done" for f in files)
+
+
+def test_sigterm_stops_a_ray_run_the_clean_way(tmp_path):
+    """A scheduler's SIGTERM to the command while its worker restores: the run stops as Ctrl-C
+    stops it (exit status 143, its message), keeps the finished outputs and leaves no partial one."""
+    photos, out = tmp_path / "photos", tmp_path / "out"
+    count = 12
+    for i in range(count):
+        save_rgb(photos / f"img{i:02d}.png", h=96, w=96, seed=i)
+    env = {**SUBPROCESS_ENV, "RAY_DEFAULT_OBJECT_STORE_MEMORY_PROPORTION": "0.01"}
+    log = tmp_path / "log.txt"
+    with log.open("w") as sink:
+        proc = subprocess.Popen([sys.executable, "-m", "restormixer_cli", "restore", str(photos), "-o", str(out),
+                                 "--task", "denoise", "--engine", "ray", "-q"], env=env, stdout=sink,
+                                stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline and proc.poll() is None and not (out.exists() and any(out.glob("*.png"))):
+            time.sleep(0.05)
+        assert proc.poll() is None, log.read_text()
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    output = log.read_text()
+    assert proc.returncode == 143, output
+    assert "interrupted after" in output
+    finished = files_below(out)
+    assert 0 < len(finished) < count and all(not name.startswith(".") for name in finished), finished
+    for path in out.glob("*.png"):
+        with Image.open(path) as img:
+            img.load()

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from ..io.atomic import remove_parts_of
+from ..signals import handlers_kept
 from .files import (FileJob, FileRestorer, FileResult, Job, OutputOptions, RestoreRun, disk_full_result,
                     remove_stale_outputs)
 
@@ -100,17 +101,19 @@ def connect(ray_options: RayOptions) -> Iterator[None]:
     if ray.is_initialized():
         yield
         return
-    if ray_options.address is None:
-        # As many CPUs as the workers ask for, if that is more than there are: a pool that waits
-        # for CPUs that never come would wait forever.
-        cpus = max(os.cpu_count() or 1, math.ceil(ray_options.workers * ray_options.cpus_per_worker))
-        ray.init(num_cpus=cpus, include_dashboard=False, logging_level="WARNING")
-    else:
-        ray.init(address=ray_options.address, logging_level="WARNING")
+    with handlers_kept():  # Ctrl-C and SIGTERM must still end the run the clean way
+        if ray_options.address is None:
+            # As many CPUs as the workers ask for, if that is more than there are: a pool that waits
+            # for CPUs that never come would wait forever.
+            cpus = max(os.cpu_count() or 1, math.ceil(ray_options.workers * ray_options.cpus_per_worker))
+            ray.init(num_cpus=cpus, include_dashboard=False, logging_level="WARNING")
+        else:
+            ray.init(address=ray_options.address, logging_level="WARNING")
     try:
         yield
     finally:
-        ray.shutdown()
+        with handlers_kept():
+            ray.shutdown()
 
 
 def restore_on_ray(jobs: list[Job], restorer_args: dict, options: OutputOptions, ray_options: RayOptions,
