@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import json
+import logging
 import sys
 from dataclasses import asdict
 from pathlib import Path
@@ -11,7 +12,6 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
 from .. import __version__
@@ -19,11 +19,11 @@ from ..hub.registry import load_registry
 from ..inference import PRECISIONS
 from ..io import DEFAULT_MAX_PIXELS, DEFAULT_QUALITY
 from ..io.formats import DEFAULT_CRF, MAX_CRF, OUTPUT_EXTENSIONS, VIDEO_CODECS
-from .messages import print_error
+from .messages import print_error, shown
 
 app = typer.Typer(
     name="restormixer",
-    help="Image restoration (deraining, desnowing, denoising) with RestorMixer.",
+    help="Image restoration (deraining, desnowing, denoising, super-resolution) with RestorMixer.",
     no_args_is_help=True,
     add_completion=True,
     pretty_exceptions_enable=False,
@@ -66,7 +66,9 @@ def _version(value: bool) -> None:
 def _root(
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")] = False,
 ) -> None:
-    """Image restoration (deraining, desnowing, denoising) with RestorMixer."""
+    """Image restoration (deraining, desnowing, denoising, super-resolution) with RestorMixer."""
+    # tifffile logs its doubts about files' metadata; what matters reaches the user as a file's error
+    logging.getLogger("tifffile").setLevel(logging.ERROR)
 
 
 # ------------------------------------------------------------------------------------------ info
@@ -134,7 +136,7 @@ def download_weights(
     except (HubError, ValueError) as exc:
         raise fail(str(exc))
     for label, path in paths:
-        console.print(f"{escape(str(label))}: {escape(str(path))}")
+        console.print(f"{shown(label)}: {shown(path)}")
 
 
 # --------------------------------------------------------------------------------------- restore
@@ -296,9 +298,9 @@ def export(
 
     try:
         folder = export_run(run_dir, out)
-        console.print(f"exported to {escape(str(folder))}")
+        console.print(f"exported to {shown(folder)}")
         if push:
-            console.print(f"uploaded: {escape(str(push_to_hub(folder, push)))}")
+            console.print(f"uploaded: {shown(push_to_hub(folder, push))}")
     except (ValueError, OSError, RuntimeError) as exc:
         raise fail(str(exc))
 

@@ -8,14 +8,13 @@ from pathlib import Path
 
 import numpy as np
 from rich.console import Console
-from rich.markup import escape
 
 from ..io.discovery import InputFile, expand_inputs
 from ..io.images import read_rgb
 from ..training.data import write_degraded_pairs
 from ..training.degradations import make_degradation
 from .app import USAGE_ERROR
-from .messages import print_error
+from .messages import print_error, shown
 
 
 def _readable(sources: list[InputFile], failures: list[str]) -> Iterator[tuple[str, np.ndarray]]:
@@ -47,7 +46,7 @@ def run_degrade(inputs: list[str], out: Path, degradation: str, seed: int, overw
     failures: list[str] = []
     write_degraded_pairs(_readable(sources, failures), degrade, out, seed)
     for failure in failures:
-        err.print(f"[red]skipped[/] {escape(failure)}", highlight=False)
-    console.print(f"{len(sources) - len(failures)} degraded images in {escape(str(out / 'input'))}, "
-                  f"clean targets in {escape(str(out / 'target'))}")
+        err.print(f"[red]skipped[/] {shown(failure)}", highlight=False)
+    console.print(f"{len(sources) - len(failures)} degraded images in {shown(out / 'input')}, "
+                  f"clean targets in {shown(out / 'target')}")
     return 1 if failures else 0

@@ -6,7 +6,6 @@ import shutil
 from pathlib import Path
 
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
 from ..api import load_restorer, restore_paths
@@ -15,7 +14,7 @@ from ..inference.files import OutputOptions
 from ..metrics.evaluate import EvalSettings, evaluate_folders, mean_scores
 from ..samples import SAMPLE_PHOTOS, write_degraded_samples
 from ..training.data import write_bicubic
-from .messages import print_error, print_note
+from .messages import print_error, print_note, shown
 
 
 def run_demo(out: Path, device: str, console: Console, err: Console) -> int:
@@ -36,7 +35,7 @@ def run_demo(out: Path, device: str, console: Console, err: Console) -> int:
             return print_error(err, exc)
         scale = entry.scales[0] if entry.scales else 1
         settings = EvalSettings(y_channel=entry.y_channel, crop_border=scale if scale > 1 else 0)
-        err.print(f"{task}: restoring {len(SAMPLE_PHOTOS)} photos with {escape(str(restorer.source))}", highlight=False)
+        err.print(f"{task}: restoring {len(SAMPLE_PHOTOS)} photos with {shown(restorer.source)}", highlight=False)
         results = restore_paths([str(inputs)], folder / "restored", restorer,
                                 OutputOptions(gt_dir=truth, compare_dir=folder / "compare", eval_settings=settings))
         failed = [r for r in results if r.status != "done"]
@@ -51,6 +50,6 @@ def run_demo(out: Path, device: str, console: Console, err: Console) -> int:
         table.add_row("", "", "SSIM", f"{ssim_in:.4f}", f"{ssim_out:.4f}", f"{ssim_out - ssim_in:+.4f}")
     table.caption = (f"photos: scikit-image samples ({', '.join(SAMPLE_PHOTOS)}); input: the degraded photo "
                      "(for super-resolution, its bicubic upscale); "
-                     f"side-by-side pictures in {escape(str(out))}/<task>/compare/")
+                     f"side-by-side pictures in {shown(out)}/<task>/compare/")
     console.print(table)
     return 0

@@ -6,7 +6,6 @@ import sys
 from pathlib import Path
 
 from rich.console import Console
-from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
@@ -14,7 +13,7 @@ from ..io.discovery import list_media
 from ..io.write_plan import WritePlan
 from .restore import STDOUT
 from ..metrics.evaluate import EvalReport, EvalSettings, evaluate_pairs, format_score, pair_folders
-from .messages import print_error
+from .messages import print_error, shown
 
 
 
@@ -26,7 +25,7 @@ def _table(report: EvalReport, quiet: bool) -> Table:
     table.add_column("SSIM", justify="right")
     if not quiet:
         for score in report.scored:
-            table.add_row(escape(score.name), format_score(score.psnr, 2), format_score(score.ssim, 4))
+            table.add_row(shown(score.name), format_score(score.psnr, 2), format_score(score.ssim, 4))
     mean = report.summary
     infinite = mean["infinite_psnr"]
     label = f"mean of {mean['count']}" + (f" ({infinite} infinite)" if infinite else "")
@@ -52,15 +51,15 @@ def run_eval(pred: Path, gt: Path, y_channel: bool, crop_border: int, suffix: st
                         console=err, transient=True, disable=quiet)
     with progress:
         bar = progress.add_task("scoring", total=len(pairs), name="")
-        scores = evaluate_pairs(pairs, settings, on_image=lambda score: progress.update(bar, advance=1, name=escape(score.name)))
+        scores = evaluate_pairs(pairs, settings, on_image=lambda score: progress.update(bar, advance=1, name=shown(score.name)))
     report = EvalReport(settings, scores, unpaired_pred, unpaired_gt)
     for score in report.images:
         if score.error:
-            err.print(f"[red]skipped[/] {escape(str(score.name))}: {escape(str(score.error))}", highlight=False)
+            err.print(f"[red]skipped[/] {shown(score.name)}: {shown(score.error)}", highlight=False)
     for label, names in (("prediction", report.unpaired_pred), ("ground truth", report.unpaired_gt)):
         if names:
-            shown = ", ".join(names[:5]) + (f" (+{len(names) - 5} more)" if len(names) > 5 else "")
-            err.print(f"[yellow]unpaired {escape(str(label))}:[/] {escape(str(shown))}", highlight=False)
+            listed = ", ".join(names[:5]) + (f" (+{len(names) - 5} more)" if len(names) > 5 else "")
+            err.print(f"[yellow]unpaired {shown(label)}:[/] {shown(listed)}", highlight=False)
     (err if STDOUT in (json_report, csv_report) else console).print(_table(report, quiet))
     try:
         if json_report:

@@ -1,5 +1,6 @@
 """How the command line reports problems: one line each, with user-provided text escaped (a file
-named ``photo[red].png`` is printed as it is, not read as Rich markup)."""
+named ``photo[red].png`` is printed as it is, not read as Rich markup; a newline in a name is
+printed as ``\\n``)."""
 
 from __future__ import annotations
 
@@ -7,12 +8,20 @@ from rich.console import Console
 from rich.markup import escape
 
 
+_CONTROL = {code: repr(chr(code))[1:-1] for code in [*range(32), 127] if chr(code) != "\t"}
+
+
+def shown(value: object) -> str:
+    """``value`` as text for one line of Rich output: markup escaped, control characters as escapes."""
+    return escape(str(value).translate(_CONTROL))
+
+
 def print_error(console: Console, message: object, code: int = 1) -> int:
     """Print ``error: message``; returns ``code``, the exit status to use."""
-    console.print(f"[bold red]error:[/] {escape(str(message))}", highlight=False)
+    console.print(f"[bold red]error:[/] {shown(message)}", highlight=False)
     return code
 
 
 def print_note(console: Console, message: object) -> None:
     """Print ``note: message``."""
-    console.print(f"[yellow]note:[/] {escape(str(message))}", highlight=False)
+    console.print(f"[yellow]note:[/] {shown(message)}", highlight=False)

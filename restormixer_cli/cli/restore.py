@@ -13,7 +13,6 @@ from pathlib import Path
 
 from PIL import Image
 from rich.console import Console
-from rich.markup import escape
 from rich.progress import (BarColumn, MofNCompleteColumn, Progress, ProgressColumn, Task, TaskID, TextColumn,
                            TimeElapsedColumn, TimeRemainingColumn)
 from rich.table import Table
@@ -37,7 +36,7 @@ from ..metrics.evaluate import EvalSettings, format_score, frame_scores, inf_as_
 from ..scan import resolve_backend
 from ..signals import sigterm_as_interrupt
 from .app import USAGE_ERROR
-from .messages import print_error, print_note
+from .messages import print_error, print_note, shown
 
 
 STDOUT = Path("-")  # standard input or output: `restore - -o -`, `--json -`
@@ -216,7 +215,7 @@ def _run(request: RestoreRequest, console: Console, err: Console) -> int:
         return print_error(err, exc)
     if not request.quiet:
         where = f"{request.workers} Ray worker(s)" if request.engine == "ray" else restorer.settings.device
-        err.print(f"restoring {len(jobs)} file(s) with {escape(str(restorer.source))} on {where}", highlight=False)
+        err.print(f"restoring {len(jobs)} file(s) with {shown(restorer.source)} on {where}", highlight=False)
     started = time.perf_counter()
     with _progress(err, request.quiet) as progress, sigterm_as_interrupt():
         overall = progress.add_task("files", total=len(jobs), name="")
@@ -262,7 +261,7 @@ def _run_locally(jobs: list[Job], runner: FileRestorer, progress: Progress, over
     frames = progress.add_task("frames", total=None, name="", visible=False, unit="fps")
 
     def on_start(job: Job) -> None:
-        progress.update(overall, name=escape(job.name))
+        progress.update(overall, name=shown(job.name))
         progress.reset(frames, total=None, visible=False)
 
     def on_local_result(result: FileResult) -> None:
@@ -287,16 +286,16 @@ def _run_on_ray(request: RestoreRequest, jobs: list[Job], restorer_args: dict, o
 
 def _print_result(result: FileResult, request: RestoreRequest, console: Console) -> None:
     if result.status == "failed":
-        console.print(f"[red]failed[/] {escape(str(result.input))}: {escape(str(result.error))}", highlight=False)
+        console.print(f"[red]failed[/] {shown(result.input)}: {shown(result.error)}", highlight=False)
         return
     if request.quiet:
         return
     for note in result.notes:
         print_note(console, f"{result.input}: {note}")
     if result.status == "skipped":
-        console.print(f"skipped {escape(str(result.input))} (output exists)", highlight=False)
+        console.print(f"skipped {shown(result.input)} (output exists)", highlight=False)
     else:
         frames = f"  {result.frames} frames, {result.fps:.2f} fps" if result.frames and result.fps else ""
         scores = (f"  PSNR {format_score(result.psnr, 2)} dB  SSIM {format_score(result.ssim, 4)}"
                   if result.psnr is not None else "")
-        console.print(f"{escape(str(result.input))} -> {escape(str(result.output))}{frames}{scores}", highlight=False)
+        console.print(f"{shown(result.input)} -> {shown(result.output)}{frames}{scores}", highlight=False)

@@ -8,12 +8,11 @@ from pathlib import Path
 
 import torch
 from rich.console import Console
-from rich.markup import escape
 
 from ..inference.devices import resolve_device
 from ..training.config import TrainConfig
 from ..training.trainer import TrainingInterrupted, train
-from .messages import print_error
+from .messages import print_error, shown
 
 
 def build_train_config(task: str, train_dirs: list[Path], val: Path | None, config_file: Path | None,
@@ -45,12 +44,12 @@ def run_training(config: TrainConfig, out: Path, device: str, threads: int, cons
     try:
         scores = train(config, out, resolve_device(device), err)
     except TrainingInterrupted as exc:
-        err.print(escape(str(exc)))
+        err.print(shown(exc))
         return 130
     except (ValueError, OSError) as exc:
         return print_error(err, exc)
     if scores:
         console.print(f"final validation: PSNR {scores['psnr']:.2f} dB, SSIM {scores['ssim']:.4f} "
                       f"(input {scores['input_psnr']:.2f} dB / {scores['input_ssim']:.4f})")
-    console.print(f"run folder: {escape(str(out))} (export with: restormixer export {escape(str(out))} --out DIR)")
+    console.print(f"run folder: {shown(out)} (export with: restormixer export {shown(out)} --out DIR)")
     return 0

@@ -123,10 +123,12 @@ def _orient(arr: np.ndarray, orientation: int) -> np.ndarray:
 
 
 def _read_tiff16(path: Path) -> np.ndarray:
-    """(H, W, C) pixels of a 16-bit colour TIFF's first page, upright."""
+    """(H, W, C) pixels of a TIFF's first page (planes stored apart or interleaved), upright."""
     with tifffile.TiffFile(path) as tif:
         page = tif.pages[0]
         arr = page.asarray()
+        if page.axes.startswith("S"):  # separate planes: (C, H, W)
+            arr = np.moveaxis(arr, 0, -1)
         orientation = page.tags[_ORIENTATION].value if _ORIENTATION in page.tags else 1
     return _orient(arr[..., None] if arr.ndim == 2 else arr, int(orientation))
 
@@ -184,13 +186,16 @@ def _check_single_image(img: Image.Image, max_pixels: int | None) -> None:
     """Refuse, from the header alone, images over the pixel limit and files of several frames."""
     if img.format not in _READABLE:
         raise ImageReadError(f"unsupported image format {img.format}")
-    width, height = img.size
+    _check_size_and_frames(img.format, img.size, getattr(img, "n_frames", 1), max_pixels)
+
+
+def _check_size_and_frames(fmt: str, size: tuple[int, int], frames: int, max_pixels: int | None) -> None:
+    width, height = size
     if max_pixels and width * height > max_pixels:
         raise ImageTooLarge(f"{width}x{height} pixels is over the limit of {max_pixels / 1e6:g} megapixels "
                              "(max-pixels); raise the limit if the image is genuine")
-    frames = getattr(img, "n_frames", 1)
     if frames > 1:
-        raise ImageReadError(f"{img.format} with {frames} frames or pages: only single images can be restored "
+        raise ImageReadError(f"{fmt} with {frames} frames or pages: only single images can be restored "
                              "(save the frames as separate files)")
 
 
@@ -203,8 +208,40 @@ def identify_image(path: Path, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> s
             return img.format
     except ImageReadError:
         raise
+    except UnidentifiedImageError as exc:
+        if not _is_tiff(path):
+            raise _decoder_error(exc) from None
+        _tiff_page(path, max_pixels)
+        return "TIFF"
     except _DECODER_ERRORS as exc:
         raise _decoder_error(exc) from None
+
+
+def _is_tiff(path: Path) -> bool:
+    with open(path, "rb") as f:
+        return f.read(4) in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")  # classic and BigTIFF
+
+
+def _tiff_page(path: Path, max_pixels: int | None) -> tuple[np.ndarray, int, bytes | None]:
+    """Upright pixels, bit depth and ICC profile of a single-page TIFF that Pillow cannot open (16-bit
+    grey with alpha, for one), checked as :func:`read_image` checks Pillow's images."""
+    try:
+        with tifffile.TiffFile(path) as tif:
+            page = tif.pages[0]
+            _check_size_and_frames("TIFF", (page.imagewidth, page.imagelength), len(tif.pages), max_pixels)
+            if page.dtype is not None and page.dtype.kind == "f":
+                raise ImageReadError("floating-point images are not supported")
+            if page.dtype not in (np.uint8, np.uint16) or page.photometric not in (0, 1, 2):
+                raise ImageReadError(f"unsupported TIFF pixels ({page.dtype}, photometric {page.photometric})")
+            icc = page.tags[_ICC_TIFF_TAG].value if _ICC_TIFF_TAG in page.tags else None
+    except (tifffile.TiffFileError, *_DECODER_ERRORS) as exc:
+        if isinstance(exc, ImageReadError):
+            raise
+        raise ImageReadError(f"corrupt or truncated TIFF ({exc})") from None
+    arr = _read_tiff16(path)
+    if page.photometric == 0:  # min-is-white
+        arr = np.iinfo(arr.dtype).max - arr
+    return arr, 16 if arr.dtype == np.uint16 else 8, icc
 
 
 _DECODER_ERRORS = (OSError, SyntaxError, ValueError, struct.error, zlib.error, png.Error)
@@ -244,6 +281,10 @@ def read_image(path: Path, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Image
                 arr, bits = _pixels_from_pil(oriented)
     except ImageReadError:
         raise
+    except UnidentifiedImageError as exc:
+        if not _is_tiff(path):
+            raise _decoder_error(exc) from None
+        (arr, bits, icc), exif, source_format = _tiff_page(path, max_pixels), None, "TIFF"
     except _DECODER_ERRORS as exc:
         raise _decoder_error(exc) from None
     if arr.ndim != 3 or arr.shape[2] not in (1, 2, 3, 4):
@@ -311,7 +352,7 @@ def write_image(path: Path, image: ImageData, quality: int = DEFAULT_QUALITY) ->
             _encode(tmp, arr, fmt, image, quality)
         except (RuntimeError, ValueError, TypeError, KeyError, struct.error) as exc:  # encoders' own errors
             raise ImageWriteError(f"the {fmt.name} encoder failed ({type(exc).__name__}: {exc})") from None
-        _check_decodes(tmp, fmt, arr.shape)
+        _check_decodes(tmp, fmt, arr)
 
 
 def _exif_with_size(exif_bytes: bytes | None, size: tuple[int, int]) -> bytes | None:
@@ -340,14 +381,15 @@ def _encode(path: Path, arr: np.ndarray, fmt: FileFormat, image: ImageData, qual
         _save_with_pil(path, _pil_image(arr), fmt, image, quality)
 
 
-def _check_decodes(path: Path, fmt: FileFormat, shape: tuple[int, ...]) -> None:
-    """Raise ImageWriteError unless ``path`` decodes, with Pillow and (TIFF) tifffile, to ``shape``'s size."""
-    height, width = shape[:2]
+def _check_decodes(path: Path, fmt: FileFormat, arr: np.ndarray) -> None:
+    """Raise ImageWriteError unless ``path`` decodes to ``arr``'s size: with Pillow, and with tifffile
+    for TIFF (Pillow does not decode 16-bit TIFF with several channels)."""
+    height, width = arr.shape[:2]
     try:
-        with Image.open(path) as img:
-            if fmt.name != "TIFF" or img.mode not in ("RGB", "RGBA") or _tiff_bits(img) == 8:
+        if fmt.name != "TIFF" or arr.dtype == np.uint8:
+            with Image.open(path) as img:
                 img.load()
-            decoded = img.size
+                decoded = img.size
         if fmt.name == "TIFF":
             pages = tifffile.imread(path)
             decoded = (pages.shape[1], pages.shape[0])
@@ -357,8 +399,9 @@ def _check_decodes(path: Path, fmt: FileFormat, shape: tuple[int, ...]) -> None:
         raise ImageWriteError(f"the written {fmt.name} file decodes as {decoded[0]}x{decoded[1]}, not {width}x{height}")
 
 
-#: IFD0 text tags that tifffile can write (its writer has no EXIF or GPS sub-IFD).
-_TIFF_TEXT_TAGS = (270, 271, 272, 305, 306, 315, 33432)
+#: IFD0 text tags that tifffile can write (its writer has no EXIF or GPS sub-IFD; Software, 305, is
+#: its own ``software`` argument).
+_TIFF_TEXT_TAGS = (270, 271, 272, 306, 315, 33432)
 
 
 def _tifffile_metadata(exif_bytes: bytes | None) -> dict:
@@ -368,8 +411,11 @@ def _tifffile_metadata(exif_bytes: bytes | None) -> dict:
         return {}
     exif = Image.Exif()
     exif.load(exif_bytes)
-    tags = [(tag, "s", 0, str(exif[tag]), True) for tag in _TIFF_TEXT_TAGS if isinstance(exif.get(tag), str)]
+    tags = [(tag, "s", 0, exif[tag], True) for tag in _TIFF_TEXT_TAGS
+            if isinstance(exif.get(tag), str) and not exif[tag].startswith('{"shape":')]  # tifffile's layout record
     options: dict = {"extratags": tags, "metadata": None}
+    if isinstance(exif.get(305), str) and exif[305].isascii():  # tifffile refuses other text there
+        options["software"] = exif[305]
     if 282 in exif and 283 in exif:
         options["resolution"] = (float(exif[282]), float(exif[283]))
         options["resolutionunit"] = int(exif.get(296, 2))
