@@ -115,6 +115,19 @@ def test_corrupt_truncated_and_variable_rate_videos_fail_in_one_line_and_skip_ex
     assert json.loads(report.read_text())["summary"] == {"done": 0, "skipped": 1, "failed": 4}
 
 
+@pytest.mark.parametrize("name, output_args", [
+    ("vp9.webm", ("-c:v", "libvpx-vp9", "-pix_fmt", "yuva420p")),  # alpha in a side stream: decoders say yuv420p
+    ("prores.mov", ("-c:v", "prores_ks", "-profile:v", "4444", "-pix_fmt", "yuva444p10le")),
+])
+def test_a_video_with_transparency_is_restored_with_a_note_that_alpha_is_dropped(tmp_path, tiny_weights, name,
+                                                                              output_args):
+    clip = encode(tmp_path / name, rainy_frames(3, 32, 32), output_args=output_args)
+    result = restore(str(clip), "-o", str(tmp_path / "out"), "--weights", str(tiny_weights))
+    assert result.exit_code == 0, result.output
+    assert f"note: {clip}: alpha channel dropped" in result.output
+    assert decode(tmp_path / "out" / name).shape == (3, 32, 32, 3)
+
+
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_a_signal_while_ffmpeg_starts_leaves_no_ffmpeg_running(tmp_path, monkeypatch, sig):
     """Ctrl-C (or SIGTERM, as restore turns it into one) just after the fork, before Popen holds the

@@ -20,6 +20,8 @@ _CONTEXT = re.compile(r"^(\[[^\]]*\] )+")  # the "[h264 @ 0x55d0...] " prefixes 
 _ERROR = re.compile(r"\[(?:panic|fatal|error)\] (.*)")
 _INFO = re.compile(r"^(?:\[[^\]]* @ [^\]]*\] )?\[info\] ?(.*)")
 _STREAM = re.compile(r"^\s*Stream #0:\d+\S*: (\w+): (.*)")
+_ALPHA_FORMAT = re.compile(r"^(yuva|rgba|bgra|argb|abgr|gbrap|ya\d|pal8)")
+_ALPHA_MODE = re.compile(r"^\s*alpha_mode\s*:\s*1\s*$")
 _ROTATION = re.compile(r"display ?matrix: rotation of (-?[\d.]+) degrees", re.IGNORECASE)
 _TOP_LEVEL_COMMA = re.compile(r",\s*(?![^()]*\))")
 _NO_PTS = -(2**63)
@@ -148,6 +150,7 @@ class Probe:
     time_base: Fraction
     pts: tuple[int, ...]  # the shown frames' presentation times in time_base units, sorted
     frame_duration: int  # the first frame's duration in time_base units (0: unknown)
+    alpha: bool = False  # the frames have transparency
 
 
 class ProbeError(ValueError):
@@ -174,8 +177,11 @@ def probe(path: Path) -> Probe:
     if not packets["pts"]:
         raise ProbeError("the video has no frames")
     pixel_format, colour = _pixel_format(next(description for kind, description in streams if kind == "Video"))
-    return Probe(packets["width"], packets["height"], pixel_format, colour, _rotation(header), packets["time_base"],
-                 tuple(sorted(packets["pts"])), packets["duration"])
+    stream = _first_video_stream(header)
+    # VP8 and VP9 keep transparency in a side stream: the decoder reports a yuv420p format
+    alpha = bool(_ALPHA_FORMAT.match(pixel_format)) or any(map(_ALPHA_MODE.match, stream))
+    return Probe(packets["width"], packets["height"], pixel_format, colour, _rotation(stream), packets["time_base"],
+                 tuple(sorted(packets["pts"])), packets["duration"], alpha)
 
 
 def _packets(listing: str) -> dict:
@@ -216,14 +222,22 @@ def _pixel_format(description: str) -> tuple[str, tuple[tuple[str, str], ...]]:
     return name.strip(), tuple(colour)
 
 
-def _rotation(header: list[str]) -> int:
-    """The display rotation of the first video stream (from its side data), in whole quarter turns."""
-    in_video, seen_video = False, False
+def _first_video_stream(header: list[str]) -> list[str]:
+    """The lines below the first video stream's own: its metadata and side data."""
+    lines, in_video, seen_video = [], False, False
     for line in header:
         stream = _STREAM.match(line)
         if stream:
             in_video = stream.group(1) == "Video" and not seen_video
             seen_video = seen_video or in_video
-        elif in_video and (rotation := _ROTATION.search(line)):
+        elif in_video:
+            lines.append(line)
+    return lines
+
+
+def _rotation(stream: list[str]) -> int:
+    """The display rotation of a video stream (from its side data), in whole quarter turns."""
+    for line in stream:
+        if rotation := _ROTATION.search(line):
             return round(float(rotation.group(1)) / 90) % 4 * 90
     return 0

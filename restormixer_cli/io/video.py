@@ -35,7 +35,6 @@ from .images import ImageData
 
 ClipKind = Literal["video", "animation"]
 _DEEP = re.compile(r"(\d+)[lb]e$")  # "yuv420p10le": 10 bits; "rgb48le": 3 x 16 bits
-_ALPHA = re.compile(r"^(yuva|rgba|bgra|argb|abgr|gbrap|ya\d|pal8)")
 _FRAME_RATES = (1, Fraction(1000, 1001))  # whole rates, and NTSC's (24000/1001, 30000/1001, ...)
 #: The matrices ffmpeg's scale filter converts RGB with, by the colour space names streams carry.
 _MATRICES = {"bt709": "bt709", "fcc": "fcc", "bt470bg": "bt470", "smpte170m": "smpte170m", "smpte240m": "smpte240m",
@@ -155,7 +154,7 @@ def _probe_video(path: Path) -> ClipInfo:
     width, height = (found.height, found.width) if found.rotation in (90, 270) else (found.width, found.height)
     return ClipInfo("video", width, height, len(seconds), rate, bit_depth=_bit_depth(found.pixel_format),
                     rotation=found.rotation, start=seconds[0], colour=found.colour,
-                    alpha=bool(_ALPHA.match(found.pixel_format)))
+                    alpha=found.alpha)
 
 
 def _bit_depth(pixel_format: str) -> int:
