@@ -73,7 +73,8 @@ def test_unpaired_and_mismatched_files_are_listed_not_resized(folders, tmp_path)
     write(gt / "size.png", np.zeros((40, 48, 3), np.uint8))
     result = runner.invoke(app, ["eval", "--pred", str(pred), "--gt", str(gt), "--suffix", "_restored",
                                  "--json", str(tmp_path / "r.json")])
-    assert result.exit_code == 0
+    assert result.exit_code == 1  # the mean is over fewer pairs than there are
+    assert "error: 1 of 4 pair(s) could not be scored" in result.output
     assert "unpaired prediction: extra_restored.png" in result.output
     assert "unpaired ground truth: lonely.png" in result.output
     assert "size: size mismatch" in result.output

@@ -37,7 +37,7 @@ def _table(report: EvalReport, quiet: bool) -> Table:
 
 def run_eval(pred: Path, gt: Path, y_channel: bool, crop_border: int, suffix: str, json_report: Path | None,
              csv_report: Path | None, quiet: bool, console: Console, err: Console, overwrite: bool = False) -> int:
-    """Evaluate and report; returns the exit code (1 when nothing could be scored)."""
+    """Evaluate and report; returns the exit code (1 when a pair could not be scored)."""
     try:
         settings = EvalSettings(y_channel, crop_border)
         pairs, unpaired_pred, unpaired_gt = pair_folders(pred, gt, suffix)
@@ -70,4 +70,8 @@ def run_eval(pred: Path, gt: Path, y_channel: bool, crop_border: int, suffix: st
         return print_error(err, f"cannot write the report: {exc.strerror or exc} ({exc.filename})")
     if not report.scored:
         return print_error(err, "no image pairs could be scored")
+    unscored = [score for score in report.images if score.error]
+    if unscored:  # the means leave them out: a benchmark score over fewer images must not pass as complete
+        return print_error(err, f"{len(unscored)} of {len(report.images)} pair(s) could not be scored; "
+                                "the means leave them out")
     return 0
