@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pillow_heif
 import pytest
 import tifffile
 from PIL import Image
@@ -322,3 +323,23 @@ def test_quality_sets_jpeg_and_webp_compression(photos, tiny_weights, tmp_path):
         sizes[quality] = (out / "a.jpg").stat().st_size
     assert sizes["30"] < sizes["95"]
     assert restore(str(photos), "--weights", str(tiny_weights), "--quality", "0").exit_code == 2
+
+
+def test_phone_photos_heic_and_avif_are_found_restored_and_converted(tmp_path, tiny_weights):
+    pillow_heif.register_heif_opener()
+    exif = Image.Exif()
+    exif[0x010F] = "Phone"  # Make
+    (tmp_path / "in").mkdir()
+    Image.fromarray(save_rgb(tmp_path / "in" / "shot.avif")).save(tmp_path / "in" / "IMG_0001.HEIC", format="HEIF",
+                                                                  exif=exif.tobytes())
+    result = restore(str(tmp_path / "in"), "-o", str(tmp_path / "out"), "--weights", str(tiny_weights),
+                     "--quality", "80")
+    assert result.exit_code == 0, result.output
+    with Image.open(tmp_path / "out" / "IMG_0001.heic") as heic, Image.open(tmp_path / "out" / "shot.avif") as avif:
+        assert (heic.format, heic.size, avif.format, avif.size) == ("HEIF", (48, 40), "AVIF", (48, 40))
+        assert heic.getexif().get(0x010F) == "Phone"
+    converted = restore(str(tmp_path / "in" / "IMG_0001.HEIC"), "-o", str(tmp_path / "jpg"), "--ext", "jpg",
+                        "--weights", str(tiny_weights))
+    assert converted.exit_code == 0, converted.output
+    with Image.open(tmp_path / "jpg" / "IMG_0001.jpg") as jpg:
+        assert jpg.format == "JPEG" and jpg.getexif().get(0x010F) == "Phone"

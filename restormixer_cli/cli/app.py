@@ -18,7 +18,7 @@ from .. import __version__
 from ..hub.registry import load_registry
 from ..inference import PRECISIONS
 from ..io import DEFAULT_MAX_PIXELS, DEFAULT_QUALITY
-from ..io.formats import DEFAULT_CRF, MAX_CRF, OUTPUT_EXTENSIONS, VIDEO_CODECS
+from ..io.formats import DEFAULT_CRF, LOSSY_FORMAT_NAMES, MAX_CRF, OUTPUT_EXTENSIONS, VIDEO_CODECS
 from .messages import print_error, shown
 
 app = typer.Typer(
@@ -185,7 +185,7 @@ def restore(
     endpoint: Annotated[Optional[str], typer.Option(help="Hub endpoint for downloads.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only errors.")] = False,
     max_pixels: Annotated[int, typer.Option(help="Refuse images with more pixels than this (0 = no limit).", min=0)] = DEFAULT_MAX_PIXELS,
-    quality: Annotated[int, typer.Option(help="JPEG and WebP quality of the outputs.", min=1, max=100)] = DEFAULT_QUALITY,
+    quality: Annotated[int, typer.Option(help=f"{LOSSY_FORMAT_NAMES} quality of the outputs.", min=1, max=100)] = DEFAULT_QUALITY,
     crf: Annotated[int, typer.Option(help="Video quality: constant rate factor, lower is better.", min=0, max=MAX_CRF)] = DEFAULT_CRF,
     codec: Annotated[Optional[Codec], typer.Option(help="Video encoder, where the container takes it (default: H.264; VP9 for WebM).")] = None,
     engine: Annotated[Engine, typer.Option(help="local: this process; ray: Ray workers (pip install 'restormixer-cli[ray]').")] = "local",

@@ -29,7 +29,7 @@ from ..inference.files import (Existing, FileRestorer, FileResult, Job, OutputOp
 from ..inference.remote import plan_remote
 from ..io import DEFAULT_MAX_PIXELS, DEFAULT_QUALITY
 from ..io.atomic import write_text_atomic
-from ..io.formats import DEFAULT_CRF, FORMATS, MEDIA_EXTENSIONS, extension_for
+from ..io.formats import DEFAULT_CRF, FORMATS, IMAGE_FORMAT_NAMES, MEDIA_EXTENSIONS, extension_for
 from ..io.storage import is_uri
 from ..io.write_plan import PlanError
 from ..metrics.evaluate import EvalSettings, format_score, frame_scores, inf_as_text, mean_scores
@@ -155,7 +155,7 @@ def run_restore(request: RestoreRequest, console: Console, err: Console) -> int:
             except OSError:
                 suffix = None
             if suffix is None:
-                return print_error(err, "standard input is not a PNG, JPEG, TIFF, WebP or BMP image")
+                return print_error(err, f"standard input is not a {IMAGE_FORMAT_NAMES} image")
             stdin_file = Path(scratch) / f"stdin{suffix}"
             stdin_file.write_bytes(data)
             inputs[inputs.index("-")] = str(stdin_file)

@@ -120,7 +120,7 @@ class OutputOptions:
     eval_settings: EvalSettings = field(default_factory=EvalSettings)
     max_pixels: int | None = DEFAULT_MAX_PIXELS
     output_file: Path | None = None  # the one output of a single input, instead of a mirrored folder
-    quality: int = DEFAULT_QUALITY  # JPEG and WebP, animated WebP
+    quality: int = DEFAULT_QUALITY  # lossy image formats (JPEG, WebP, ...), animated WebP
     crf: int = DEFAULT_CRF  # videos: constant rate factor, lower is better
     codec: str | None = None  # videos: encoder, where the container takes it (None: the container's default)
 

@@ -4,5 +4,5 @@
 #: claim a huge size (a decompression bomb).
 DEFAULT_MAX_PIXELS = 150_000_000
 
-#: JPEG and WebP quality of written files, unless the caller chooses another.
+#: Quality of written JPEG, WebP, HEIC and AVIF files, unless the caller chooses another.
 DEFAULT_QUALITY = 95

@@ -13,19 +13,28 @@ class FileFormat:
     """A file format and what it can store."""
 
     name: str  # Pillow's name for it
+    title: str  # what people call it
     extensions: tuple[str, ...]  # the first is the one outputs get
     sixteen_bit: bool
     alpha: bool
     metadata: bool  # ICC profile and EXIF
     media_type: str  # what HTTP calls it
+    lossy: bool = False  # compressed with a quality setting (restore --quality)
 
 
 _ALL = (
-    FileFormat("PNG", (".png",), sixteen_bit=True, alpha=True, metadata=True, media_type="image/png"),
-    FileFormat("JPEG", (".jpg", ".jpeg"), sixteen_bit=False, alpha=False, metadata=True, media_type="image/jpeg"),
-    FileFormat("TIFF", (".tif", ".tiff"), sixteen_bit=True, alpha=True, metadata=True, media_type="image/tiff"),
-    FileFormat("WEBP", (".webp",), sixteen_bit=False, alpha=True, metadata=True, media_type="image/webp"),
-    FileFormat("BMP", (".bmp",), sixteen_bit=False, alpha=False, metadata=False, media_type="image/bmp"),
+    FileFormat("PNG", "PNG", (".png",), sixteen_bit=True, alpha=True, metadata=True, media_type="image/png"),
+    FileFormat("JPEG", "JPEG", (".jpg", ".jpeg"), sixteen_bit=False, alpha=False, metadata=True,
+               media_type="image/jpeg", lossy=True),
+    FileFormat("TIFF", "TIFF", (".tif", ".tiff"), sixteen_bit=True, alpha=True, metadata=True, media_type="image/tiff"),
+    FileFormat("WEBP", "WebP", (".webp",), sixteen_bit=False, alpha=True, metadata=True, media_type="image/webp",
+               lossy=True),
+    FileFormat("BMP", "BMP", (".bmp",), sixteen_bit=False, alpha=False, metadata=False, media_type="image/bmp"),
+    # Phone cameras' formats; read and written in 8 bits (HEIF through pillow-heif, AVIF through Pillow)
+    FileFormat("HEIF", "HEIC", (".heic", ".heif"), sixteen_bit=False, alpha=True, metadata=True,
+               media_type="image/heic", lossy=True),
+    FileFormat("AVIF", "AVIF", (".avif",), sixteen_bit=False, alpha=True, metadata=True, media_type="image/avif",
+               lossy=True),
 )
 
 #: Formats by lower-case extension.
@@ -33,6 +42,13 @@ FORMATS = {ext: fmt for fmt in _ALL for ext in fmt.extensions}
 
 #: File name endings that are taken for images when a folder is searched.
 IMAGE_EXTENSIONS = frozenset(FORMATS)
+
+#: The image formats by name, for messages: "PNG, JPEG, ... or AVIF".
+IMAGE_FORMAT_NAMES = ", ".join(fmt.title for fmt in _ALL[:-1]) + f" or {_ALL[-1].title}"
+
+#: The formats ``quality`` applies to, for help texts: "JPEG, WebP, ... and AVIF".
+LOSSY_FORMAT_NAMES = ", ".join(fmt.title for fmt in _ALL if fmt.lossy)
+LOSSY_FORMAT_NAMES = " and ".join(LOSSY_FORMAT_NAMES.rsplit(", ", 1))
 
 #: What ``restore --ext`` accepts: an output format, or the input's own.
 OUTPUT_EXTENSIONS = (*(fmt.extensions[0].lstrip(".") for fmt in _ALL), "same")

@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
+import pillow_heif
 import png
 import tifffile
 from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
@@ -24,6 +25,8 @@ from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 from . import DEFAULT_MAX_PIXELS, DEFAULT_QUALITY
 from .atomic import atomic_path
 from .formats import FORMATS, FileFormat, dequantize, quantize
+
+pillow_heif.register_heif_opener()  # HEIC/HEIF, the photos of most phones, as a Pillow format
 
 _READABLE = {fmt.name for fmt in FORMATS.values()} | {"MPO"}  # MPO: a JPEG with extra pictures
 _ORIENTATION = 0x0112
@@ -342,7 +345,7 @@ def file_format(path: Path) -> FileFormat:
 
 def write_image(path: Path, image: ImageData, quality: int = DEFAULT_QUALITY) -> None:
     """Write atomically (temporary file, then rename); the format follows the file extension.
-    ``quality`` (1-100) applies to JPEG and WebP."""
+    ``quality`` (1-100) applies to the lossy formats (JPEG, WebP, HEIC, AVIF)."""
     fmt = file_format(path)
     image = replace(image, exif=_exif_with_size(image.exif, image.size))
     bits = 16 if image.bit_depth == 16 and fmt.sixteen_bit else 8
@@ -431,7 +434,7 @@ _SAVE_OPTIONS = {
 
 def _save_with_pil(path: Path, img: Image.Image, fmt: FileFormat, image: ImageData, quality: int) -> None:
     options = dict(_SAVE_OPTIONS.get(fmt.name, {}))
-    if fmt.name in ("JPEG", "WEBP"):
+    if fmt.lossy:
         options["quality"] = quality
     if fmt.metadata and image.icc_profile:
         options["icc_profile"] = image.icc_profile

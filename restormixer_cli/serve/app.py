@@ -34,7 +34,7 @@ from ..hub.registry import default_task, load_registry
 from ..inference.engine import Restorer
 from ..inference.files import FileRestorer, FileResult, OutputOptions, plan_restore, restore_jobs
 from ..io import DEFAULT_QUALITY
-from ..io.formats import FORMATS, OUTPUT_EXTENSIONS
+from ..io.formats import FORMATS, IMAGE_FORMAT_NAMES, LOSSY_FORMAT_NAMES, OUTPUT_EXTENSIONS
 from .queue import Cancelled, QueueClosed, QueueFull, RunQueue
 from .uploads import UploadError, content_disposition, download_name, receive_upload
 
@@ -84,6 +84,7 @@ class Models(BaseModel):
 class Limits(BaseModel):
     max_upload_bytes: int
     max_pixels: int | None
+    formats: str  # the image formats restored, for people
     queue: int
     timeout: float
 
@@ -104,7 +105,7 @@ IMAGE_TYPES = sorted({fmt.media_type for fmt in FORMATS.values()})
 ERRORS = {
     400: "Not an upload this API takes (empty body, no 'file' field, options in form fields)",
     413: "The upload is over the size limit, or the image over the pixel limit",
-    415: "Not a PNG, JPEG, TIFF, WebP or BMP image, or an animation",
+    415: f"Not a {IMAGE_FORMAT_NAMES} image, or an animation",
     422: "Bad parameters (unknown task, ...), or an image that cannot be decoded",
     429: "The queue is full: retry after the seconds in Retry-After",
     503: "The task's model could not be loaded, the request timed out, or the server is shutting down",
@@ -253,7 +254,7 @@ def create_app(tasks: Sequence[str] | None = None, device: str = "auto", precisi
                   else "degraded" if "ready" in states else "unavailable")
         body = Health(status=status, version=__version__, device=device_name, admitted=queue.admitted,
                       limits=Limits(max_upload_bytes=limits.max_upload_bytes, max_pixels=limits.max_pixels,
-                                    queue=limits.queue, timeout=limits.timeout))
+                                    formats=IMAGE_FORMAT_NAMES, queue=limits.queue, timeout=limits.timeout))
         return JSONResponse(body.model_dump(), status_code=200 if status in ("ok", "degraded") else 503)
 
     @app.post("/restore", response_class=Response, openapi_extra={"requestBody": RESTORE_BODY},
@@ -264,7 +265,7 @@ def create_app(tasks: Sequence[str] | None = None, device: str = "auto", precisi
         request: Request,
         task: Annotated[str | None, Query(description="Task to restore with (GET /models); default: the first served")] = None,
         ext: Annotated[Extension, Query(description="Output format; same: the input's")] = Extension("same"),
-        quality: Annotated[int, Query(ge=1, le=100, description="JPEG and WebP quality")] = DEFAULT_QUALITY,
+        quality: Annotated[int, Query(ge=1, le=100, description=f"{LOSSY_FORMAT_NAMES} quality")] = DEFAULT_QUALITY,
         suffix: Annotated[str, Query(max_length=64, description="Appended to the file name's stem")] = "",
         filename: Annotated[str | None, Query(max_length=255, description="The image's file name, for a raw body")] = None,
     ) -> Response:

@@ -11,7 +11,7 @@ from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.types import Message, Receive
 
-from ..io.formats import FORMATS, extension_for
+from ..io.formats import FORMATS, IMAGE_FORMAT_NAMES, extension_for
 from ..io.images import ImageReadError, ImageTooLarge, identify_image
 
 CHUNK = 1 << 20
@@ -95,7 +95,7 @@ def _suffix(path: Path, name: str, max_pixels: int | None) -> str:
     except ImageTooLarge as exc:
         raise UploadError(413, str(exc)) from None
     except ImageReadError as exc:
-        raise UploadError(415, f"{exc} (PNG, JPEG, TIFF, WebP or BMP images are restored)") from None
+        raise UploadError(415, f"{exc} ({IMAGE_FORMAT_NAMES} images are restored)") from None
     given = _client_path(name).suffix.lower()
     return given if FORMATS.get(given) is FORMATS[own] else own
 
