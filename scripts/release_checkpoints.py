@@ -66,8 +66,13 @@ def score(vset: ValidationSet, y_channel: bool, data: Path, weights: Path, work:
     restored_mean, input_mean = _mean(work / "restore.json", "mean"), _mean(work / "input.json", "mean")
     return {"dataset": vset.dataset, "images": restored_mean["count"], "channel": "Y" if y_channel else "RGB",
             "baseline": "bicubic" if vset.scale > 1 else "degraded input",
-            "psnr": round(restored_mean["psnr"], 4), "ssim": round(restored_mean["ssim"], 4),
-            "input_psnr": round(input_mean["psnr"], 4), "input_ssim": round(input_mean["ssim"], 4)}
+            "psnr": _rounded(restored_mean["psnr"]), "ssim": round(restored_mean["ssim"], 4),
+            "input_psnr": _rounded(input_mean["psnr"]), "input_ssim": round(input_mean["ssim"], 4)}
+
+
+def _rounded(psnr: float | str) -> float | None:
+    """A mean PSNR for the registry; None when infinite (inputs identical to their targets: the ``none`` set)."""
+    return None if float(psnr) == float("inf") else round(float(psnr), 4)
 
 
 def score_all(task: Task, data: Path, weights: Path) -> list[dict]:
@@ -125,7 +130,8 @@ def package(task: str, run: Path, data: Path, registry: dict) -> list[dict]:
 
 def append_to_card(card: Path, scores: list[dict]) -> None:
     lines = [f"- {s['dataset']} ({s['images']} images, {s['channel']}, 8-bit files, `restormixer restore --gt`): "
-             f"PSNR {s['psnr']:.2f} dB, SSIM {s['ssim']:.4f} ({s['baseline']}: {s['input_psnr']:.2f} dB, "
+             f"PSNR {s['psnr']:.2f} dB, SSIM {s['ssim']:.4f} ({s['baseline']}: "
+             f"{'identical' if s['input_psnr'] is None else format(s['input_psnr'], '.2f') + ' dB'}, "
              f"{s['input_ssim']:.4f})" for s in scores]
     card.write_text(card.read_text() + "\n## Full validation\n\n" + "\n".join(lines) + "\n")
 

@@ -117,6 +117,7 @@ def test_mixtures_combine_up_to_three_degradations_in_physical_order_or_leave_th
     assert np.median(changes) > 0.01 and len({round(c, 4) for c in changes}) > 20
     with pytest.raises(ValueError, match="joined by"):
         make_degradation("rain+fog")
+    assert make_degradation("none")(clean, rng(0)) is clean
 
 
 def test_snow_has_streaks_along_the_fall_and_large_defocused_discs():

@@ -42,7 +42,7 @@ def _scores(entry: Task) -> str:
     parts = []
     for s in entry.scores:
         line = f"{s['dataset']}: {s['psnr']:.2f} dB / {s['ssim']:.3f}"
-        if "input_psnr" in s:
+        if s.get("input_psnr") is not None:  # None: the inputs were the targets themselves
             line += f" (input {s['input_psnr']:.2f} dB)"
         parts.append(line)
     return "\n".join(parts) or "-"

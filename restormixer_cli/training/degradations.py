@@ -485,6 +485,11 @@ def jpeg_artifacts(quality: tuple[int, int] = (10, 60)) -> Degradation:
     return apply
 
 
+def unchanged() -> Degradation:
+    """No degradation: the clean image itself (what a model should leave alone)."""
+    return lambda img, rng: img
+
+
 def compose(*steps: Degradation) -> Degradation:
     """The degradations applied one after the other, with the same generator."""
 
@@ -496,10 +501,10 @@ def compose(*steps: Degradation) -> Degradation:
     return apply
 
 
-def mixed(most: int = 3, unchanged: float = 0.1) -> Degradation:
+def mixed(most: int = 3, clean: float = 0.1) -> Degradation:
     """What the all-in-one model sees: one to ``most`` of haze, rain or snow, low light, noise and JPEG
     artefacts (fewer more often; JPEG from quality 10 to 90), applied in the order light meets them
-    (scene, then camera, then file). ``unchanged`` of the images stay as they are: a model that never
+    (scene, then camera, then file). A fraction ``clean`` of the images stay as they are: a model that never
     saw a good photo alters one."""
     scene = {"haze": haze(), "rain": synthetic_rain(), "snow": synthetic_snow()}
     camera = {"low-light": low_light(), "noise": blind_noise(), "jpeg": jpeg_artifacts((10, 90))}
@@ -508,7 +513,7 @@ def mixed(most: int = 3, unchanged: float = 0.1) -> Degradation:
     counts = np.arange(1, most + 1)
 
     def apply(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        if rng.random() < unchanged:
+        if rng.random() < clean:
             return img
         count = int(rng.choice(counts, p=(1 / counts) / (1 / counts).sum()))
         chosen = set(rng.choice(order, size=count, replace=False))
@@ -560,13 +565,14 @@ DEGRADATIONS: dict[str, Callable[[], Degradation]] = {
     "low-light": low_light,
     "jpeg": jpeg_artifacts,
     "mixed": mixed,
+    "none": unchanged,
     "sr": super_resolution,
 }
 
 
 def make_degradation(name: str) -> Degradation:
     """``noise`` / ``noise:SIGMA`` / ``blind-noise`` / ``camera-noise`` / ``rain`` / ``snow`` / ``haze`` /
-    ``low-light`` / ``jpeg`` / ``mixed`` / ``sr`` / ``sr:SCALE`` / ``downscale:SCALE``, or several
+    ``low-light`` / ``jpeg`` / ``mixed`` / ``none`` / ``sr`` / ``sr:SCALE`` / ``downscale:SCALE``, or several
     joined by ``+`` (applied left to right, e.g. ``rain+haze``)."""
     if "+" in name:
         return compose(*(make_degradation(part) for part in name.split("+")))
