@@ -10,6 +10,7 @@ from PIL import Image
 import restormixer_cli
 from restormixer_cli.inference.engine import InferenceSettings, Restorer, prepare_model
 from restormixer_cli.inference.files import OutputOptions
+from restormixer_cli.io.images import ImageReadError
 
 from .conftest import make_tiny_model, textured_image
 from .test_cli_restore import save_rgb
@@ -49,12 +50,17 @@ def test_pil_images_of_every_mode(restorer, reference):
     rgba.putalpha(Image.new("L", rgb.size, 77))
     out = restorer(rgba)
     assert out.mode == "RGBA" and np.all(np.asarray(out)[..., 3] == 77)
-    for mode in ("L", "LA", "P", "CMYK", "I;16"):
-        converted = rgb.convert(mode) if mode != "I;16" else Image.fromarray(
-            (np.asarray(rgb.convert("L"), np.uint16) * 257))
+    sixteen = Image.fromarray(np.asarray(rgb.convert("L"), np.uint16) * 257)
+    modes = {"L": rgb.convert("L"), "LA": rgb.convert("LA"), "P": rgb.convert("P"), "CMYK": rgb.convert("CMYK"),
+             "1": rgb.convert("1"), "I;16": sixteen, "I": sixteen.convert("I"),
+             "F": Image.fromarray(np.asarray(rgb.convert("L"), np.float32) / 255, "F")}
+    for mode, converted in modes.items():
         out = restorer(converted)
         assert out.size == (32, 24)
-        assert out.mode == {"P": "RGB", "CMYK": "RGB"}.get(mode, mode)
+        assert out.mode == {"P": "RGB", "CMYK": "RGB", "1": "L"}.get(mode, mode)
+    gray = np.asarray(restorer(modes["L"]), np.float64) / 255
+    np.testing.assert_allclose(np.asarray(restorer(modes["F"])), gray, atol=1 / 255)  # F is L in [0, 1] floats
+    np.testing.assert_allclose(np.asarray(restorer(modes["I"])) / 65535, gray, atol=1 / 255)
 
 
 def test_gray_and_alpha_arrays(restorer):
@@ -86,6 +92,26 @@ def test_paths_and_refusals(restorer, tmp_path):
         restorer(np.zeros((8, 8, 5), np.float32))
     with pytest.raises(TypeError, match="float tensor"):
         restorer(torch.zeros(3, 8, 8, dtype=torch.uint8))
+    with pytest.raises(ImageReadError, match="no such file"):
+        restorer(tmp_path / "missing.png")
+
+
+@pytest.mark.parametrize("image, words", [
+    (np.full((8, 8, 3), 200.0, np.float32), "must lie in \\[0, 1\\], not 200..200 \\(0-255 values: divide by 255\\)"),
+    (torch.full((3, 8, 8), -1.0), "must lie in \\[0, 1\\], not -1..-1"),
+    (np.full((8, 8), np.nan, np.float32), "NaN or infinite"),
+    (np.zeros((0, 8, 3), np.uint8), "empty \\(8x0 pixels\\)"),
+    (Image.new("RGB", (0, 0)), "empty"),
+    (Image.fromarray(np.full((8, 8), 70000, np.int32), "I"), "0..65535"),
+])
+def test_bad_pixels_are_refused_before_the_model(restorer, image, words):
+    with pytest.raises(ValueError, match=words):
+        restorer(image)
+
+
+def test_float_overshoot_from_resampling_is_clipped(restorer, reference):
+    overshoot = textured_image(24, 32) * 1.08 - 0.04  # within the slack: clipped, not refused
+    assert restorer(overshoot).shape == reference.shape
 
 
 def test_top_level_entry_points(tiny_weights, tmp_path):

@@ -1,9 +1,11 @@
 """The kinds of image people hold in Python, to and from the engine's ImageData and back.
 
-Accepted: ``PIL.Image.Image`` (any mode; 16-bit grayscale stays 16-bit), numpy arrays (H, W) or
+Accepted: ``PIL.Image.Image`` (any mode; 16-bit grayscale stays 16-bit, modes I and F keep their
+mode, bilevel comes back as L, palette and other colour spaces as RGB(A)), numpy arrays (H, W) or
 (H, W, C) with C in 1..4, of uint8, uint16 or float in [0, 1], torch tensors (C, H, W) or
 (B, C, H, W) of floats in [0, 1], and paths of image files. Each comes back as the same kind, shape
-and dtype (a path comes back as a ``PIL.Image.Image``), larger by the restorer's scale.
+and dtype (a path comes back as a ``PIL.Image.Image``), larger by the restorer's scale. Float pixels
+slightly outside [0, 1] are clipped; NaN, infinity or values far outside (0-255 floats) are a ValueError.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from ..io.images import ImageData, read_image
 
 ToOriginal = Callable[[ImageData], object]
 _BITS = {np.dtype(np.uint8): 8, np.dtype(np.uint16): 16}
+_FLOAT_SLACK = 0.1  # float pixels this far outside [0, 1] are clipped; further is a mistake (0-255 values)
 
 
 def _from_array(arr: np.ndarray) -> tuple[ImageData, ToOriginal]:
@@ -29,7 +32,11 @@ def _from_array(arr: np.ndarray) -> tuple[ImageData, ToOriginal]:
     dtype, squeeze = arr.dtype, arr.ndim == 2
     if dtype not in _BITS and not np.issubdtype(dtype, np.floating):
         raise TypeError(f"expected uint8, uint16 or float pixels, not {dtype}")
+    if arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise ValueError(f"the image is empty ({arr.shape[1]}x{arr.shape[0]} pixels)")
     bits = _BITS.get(dtype)
+    if bits is None:
+        _check_float_range(arr)
     pixels = np.asarray(arr, dtype=np.float32).reshape(arr.shape[0], arr.shape[1], -1) / (2**bits - 1 if bits else 1)
     color, alpha = (pixels[..., :-1], pixels[..., -1]) if pixels.shape[2] in (2, 4) else (pixels, None)
     image = ImageData(np.clip(color, 0, 1), alpha, bit_depth=16 if bits == 16 else 8)
@@ -41,12 +48,31 @@ def _from_array(arr: np.ndarray) -> tuple[ImageData, ToOriginal]:
     return image, back
 
 
+def _check_float_range(arr: np.ndarray) -> None:
+    """Float pixels must be finite and in [0, 1]; small excursions (resampling overshoot) are clipped."""
+    if not np.isfinite(arr).all():
+        raise ValueError("the image has NaN or infinite pixels")
+    low, high = float(arr.min()), float(arr.max())
+    if low < -_FLOAT_SLACK or high > 1 + _FLOAT_SLACK:
+        raise ValueError(f"float pixels must lie in [0, 1], not {low:g}..{high:g}"
+                         + (" (0-255 values: divide by 255)" if high > 2 else ""))
+
+
 def _from_pil(img: Image.Image) -> tuple[ImageData, ToOriginal]:
     if img.mode in ("I;16", "I;16L", "I;16B", "I;16N"):
         image, back = _from_array(np.asarray(img, dtype=np.uint16))
         return image, lambda restored: Image.fromarray(back(restored))
-    mode = img.mode if img.mode in ("L", "LA", "RGB", "RGBA") else ("RGBA" if "A" in img.getbands() or
-                                                                   "transparency" in img.info else "RGB")
+    if img.mode == "I":  # 32-bit integers holding 16-bit values, as Pillow reads some 16-bit files
+        values = np.asarray(img, dtype=np.int64)
+        if values.size and (values.min() < 0 or values.max() > 65535):
+            raise ValueError(f"mode I pixels must lie in 0..65535, not {values.min()}..{values.max()}")
+        image, back = _from_array(values.astype(np.uint16))
+        return image, lambda restored: Image.fromarray(back(restored).astype(np.int32), "I")
+    if img.mode == "F":
+        image, back = _from_array(np.asarray(img, dtype=np.float32))
+        return image, lambda restored: Image.fromarray(back(restored), "F")
+    mode = img.mode if img.mode in ("L", "LA", "RGB", "RGBA") else "L" if img.mode == "1" else (
+        "RGBA" if "A" in img.getbands() or "transparency" in img.info else "RGB")
     image, back = _from_array(np.asarray(img.convert(mode)))
     return image, lambda restored: Image.fromarray(back(restored), mode)
 

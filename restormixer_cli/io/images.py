@@ -262,6 +262,8 @@ def read_image(path: Path, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Image
     larger than ``max_pixels`` (None: no limit) or when it holds several frames or pages."""
     path = Path(path)
     try:
+        if not path.exists():
+            raise ImageReadError("no such file")
         if path.stat().st_size == 0:
             raise ImageReadError("empty file (0 bytes)")
         with Image.open(path) as img:
