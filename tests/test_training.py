@@ -118,6 +118,9 @@ def test_mixtures_combine_up_to_three_degradations_in_physical_order_or_leave_th
     with pytest.raises(ValueError, match="joined by"):
         make_degradation("rain+fog")
     assert make_degradation("none")(clean, rng(0)) is clean
+    assert all(np.abs(make_degradation("mixed:0")(clean, rng(i)) - clean).max() > 0 for i in range(20))
+    with pytest.raises(ValueError, match="mixed\\[:CLEAN\\]"):
+        make_degradation("mixed:2")
 
 
 def test_snow_has_streaks_along_the_fall_and_large_defocused_discs():

@@ -570,10 +570,18 @@ DEGRADATIONS: dict[str, Callable[[], Degradation]] = {
 }
 
 
+def _is_fraction(text: str) -> bool:
+    try:
+        return 0 <= float(text) <= 1
+    except ValueError:
+        return False
+
+
 def make_degradation(name: str) -> Degradation:
     """``noise`` / ``noise:SIGMA`` / ``blind-noise`` / ``camera-noise`` / ``rain`` / ``snow`` / ``haze`` /
-    ``low-light`` / ``jpeg`` / ``mixed`` / ``none`` / ``sr`` / ``sr:SCALE`` / ``downscale:SCALE``, or several
-    joined by ``+`` (applied left to right, e.g. ``rain+haze``)."""
+    ``low-light`` / ``jpeg`` / ``mixed`` / ``mixed:CLEAN`` (the fraction left unchanged, 0.1 by default) /
+    ``none`` / ``sr`` / ``sr:SCALE`` / ``downscale:SCALE``, or several joined by ``+`` (applied left to
+    right, e.g. ``rain+haze``)."""
     if "+" in name:
         return compose(*(make_degradation(part) for part in name.split("+")))
     kind, _, arg = name.partition(":")
@@ -581,7 +589,10 @@ def make_degradation(name: str) -> Degradation:
         return gaussian_noise(float(arg))
     if kind in ("sr", "downscale") and arg.isdigit() and int(arg) >= 2:
         return super_resolution((int(arg),)) if kind == "sr" else downscale(int(arg))
+    if kind == "mixed" and _is_fraction(arg):
+        return mixed(clean=float(arg))
     if kind not in DEGRADATIONS or arg:
         choices = ["noise[:SIGMA]", *list(DEGRADATIONS)[1:-1], "sr[:SCALE]", "downscale:SCALE"]
+        choices[choices.index("mixed")] = "mixed[:CLEAN]"
         raise ValueError(f"unknown degradation {name!r}: use {', '.join(choices)}, or several joined by +")
     return DEGRADATIONS[kind]()
