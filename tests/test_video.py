@@ -21,6 +21,7 @@ from restormixer_cli.api import load_restorer, restore_paths
 from restormixer_cli.cli import app
 from restormixer_cli.inference.engine import InferenceSettings, Restorer
 from restormixer_cli.io.ffmpeg import Process
+from restormixer_cli.io.video import probe_clip, read_clip
 from restormixer_cli.signals import sigterm_as_interrupt
 
 from .conftest import SUBPROCESS_ENV, interrupt_when, make_tiny_model
@@ -115,17 +116,46 @@ def test_corrupt_truncated_and_variable_rate_videos_fail_in_one_line_and_skip_ex
     assert json.loads(report.read_text())["summary"] == {"done": 0, "skipped": 1, "failed": 4}
 
 
-@pytest.mark.parametrize("name, output_args", [
-    ("vp9.webm", ("-c:v", "libvpx-vp9", "-pix_fmt", "yuva420p")),  # alpha in a side stream: decoders say yuv420p
-    ("prores.mov", ("-c:v", "prores_ks", "-profile:v", "4444", "-pix_fmt", "yuva444p10le")),
+def transparent_frames(count: int = 3, height: int = 32, width: int = 40) -> np.ndarray:
+    """RGBA frames whose alpha ramps from transparent (left) to opaque (right)."""
+    ramp = np.broadcast_to(np.linspace(0, 255, width).round().astype(np.uint8), (count, height, width))
+    return np.concatenate([rainy_frames(count, height, width), ramp[..., None]], axis=3)
+
+
+def alpha_of(path: Path) -> np.ndarray:
+    info = probe_clip(path)
+    return np.stack([frame.alpha for frame in read_clip(path, info)]) if info.alpha else np.empty(0)
+
+
+@pytest.mark.parametrize("output, options, kept", [
+    ("same.webm", (), "close"),  # VP9's alpha side stream, read with libvpx
+    ("vp9.mkv", (), "close"),  # an alpha source picks VP9 in Matroska
+    ("lossless.mp4", ("--codec", "ffv1"), "exact"),
+    ("player.mp4", (), None),  # H.264 has no alpha: dropped, with a note saying what keeps it
 ])
-def test_a_video_with_transparency_is_restored_with_a_note_that_alpha_is_dropped(tmp_path, tiny_weights, name,
-                                                                              output_args):
-    clip = encode(tmp_path / name, rainy_frames(3, 32, 32), output_args=output_args)
-    result = restore(str(clip), "-o", str(tmp_path / "out"), "--weights", str(tiny_weights))
+def test_alpha_is_kept_where_the_container_and_encoder_can_hold_it(tmp_path, tiny_weights, output, options, kept):
+    source = encode(tmp_path / "src.mkv", transparent_frames(), output_args=("-c:v", "ffv1", "-pix_fmt", "bgra"))
+    expected = alpha_of(source)
+    assert expected.shape == (3, 32, 40) and expected[:, :, 0].max() == 0 and expected[:, :, -1].min() == 1
+    result = restore(str(source), "-o", str(tmp_path / output), "--weights", str(tiny_weights), *options)
     assert result.exit_code == 0, result.output
-    assert f"note: {clip}: alpha channel dropped" in result.output
-    assert decode(tmp_path / "out" / name).shape == (3, 32, 32, 3)
+    alpha = alpha_of(tmp_path / output)
+    if kept is None:
+        assert "alpha channel dropped: libx264 in mp4 cannot store it (--codec ffv1 keeps it)" in result.output
+        assert alpha.size == 0
+    else:
+        assert "note:" not in result.output
+        assert np.abs(alpha - expected).max() <= (0 if kept == "exact" else 12 / 255)
+
+
+def test_alpha_of_a_prores_4444_source_and_super_resolution(tmp_path, tiny_weights):
+    source = encode(tmp_path / "src.mov", transparent_frames(),
+                    output_args=("-c:v", "prores_ks", "-profile:v", "4444", "-pix_fmt", "yuva444p10le"))
+    result = restore(str(source), "-o", str(tmp_path / "big.webm"), "--weights", str(tiny_weights), "--scale", "2")
+    assert result.exit_code == 0, result.output
+    alpha = alpha_of(tmp_path / "big.webm")
+    assert alpha.shape == (3, 64, 80)  # upscaled alone, as for images
+    assert alpha[:, :, :4].max() < 0.1 and alpha[:, :, -4:].min() > 0.9
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])

@@ -39,10 +39,11 @@ def sine_wav(path: Path, seconds: float, rate: int = 16000, hertz: float = 440.0
 
 def encode(path: Path, frames: np.ndarray, rate: str = "12", output_args: tuple[str, ...] = ("-c:v", "libx264"),
            input_args: tuple[str, ...] = (), audio: Path | None = None) -> Path:
-    """Encode RGB frames (uint8, or uint16 for deep sources) into ``path``, with an audio file muxed in."""
+    """Encode RGB or RGBA frames (uint8, or uint16 for deep sources) into ``path``, with an audio file muxed in."""
     height, width = frames.shape[1:3]
     deep = frames.dtype == np.uint16
-    args = ["-v", "error", "-y", *input_args, "-f", "rawvideo", "-pix_fmt", "rgb48le" if deep else "rgb24",
+    raw = ("rgba64le" if deep else "rgba") if frames.shape[3] == 4 else ("rgb48le" if deep else "rgb24")
+    args = ["-v", "error", "-y", *input_args, "-f", "rawvideo", "-pix_fmt", raw,
             "-s", f"{width}x{height}", "-framerate", rate, "-i", "-"]
     args += ["-i", str(audio)] if audio else []
     subprocess.run(command(*args, *output_args, str(path)), input=frames.astype("<u2" if deep else np.uint8).tobytes(),

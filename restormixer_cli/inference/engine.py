@@ -206,10 +206,15 @@ class Restorer:
     def restore_data(self, image: ImageData, on_tile: TileCallback | None = None) -> ImageData:
         """The restored image, with the input's metadata, alpha and bit depth."""
         tensor = torch.from_numpy(np.ascontiguousarray(image.rgb)).permute(2, 0, 1)
-        restored = image.with_pixels(self.restore(tensor, on_tile).permute(1, 2, 0).numpy())
+        return self.with_restored_pixels(image, self.restore(tensor, on_tile))
+
+    def with_restored_pixels(self, image: ImageData, restored: torch.Tensor) -> ImageData:
+        """``image`` with ``restored`` ((3, H * scale, W * scale), from :meth:`restore` or
+        :meth:`restore_batch`) as its pixels, and its alpha upscaled alone."""
+        result = image.with_pixels(restored.permute(1, 2, 0).numpy())
         if image.alpha is None or self.scale == 1:
-            return restored
-        return replace(restored, alpha=upscale_planes(image.alpha[..., None], self.scale)[..., 0])
+            return result
+        return replace(result, alpha=upscale_planes(image.alpha[..., None], self.scale)[..., 0])
 
     def restore(self, image: torch.Tensor, on_tile: TileCallback | None = None) -> torch.Tensor:
         """Restore a (3, H, W) float image in [0, 1]; returns (3, H * scale, W * scale) float32 on the CPU,

@@ -57,7 +57,7 @@ class ClipRestorer:
             for batch in _batches(frames, self.restorer.settings.batch_size):
                 pixels = torch.from_numpy(np.stack([frame.pixels for frame in batch])).permute(0, 3, 1, 2)
                 for frame, restored in zip(batch, self.restorer.restore_batch(pixels)):
-                    yield frame.with_pixels(restored.permute(1, 2, 0).numpy())
+                    yield self.restorer.with_restored_pixels(frame, restored)
                 done += len(batch)
                 if on_frame:
                     on_frame(done, info.frames)

@@ -21,7 +21,7 @@ _ERROR = re.compile(r"\[(?:panic|fatal|error)\] (.*)")
 _INFO = re.compile(r"^(?:\[[^\]]* @ [^\]]*\] )?\[info\] ?(.*)")
 _STREAM = re.compile(r"^\s*Stream #0:\d+\S*: (\w+): (.*)")
 _ALPHA_FORMAT = re.compile(r"^(yuva|rgba|bgra|argb|abgr|gbrap|ya\d|pal8)")
-_ALPHA_MODE = re.compile(r"^\s*alpha_mode\s*:\s*1\s*$")
+_ALPHA_MODE = re.compile(r"^\s*alpha_mode\s*:\s*1\s*$", re.IGNORECASE)  # a copied tag comes back ALPHA_MODE
 _ROTATION = re.compile(r"display ?matrix: rotation of (-?[\d.]+) degrees", re.IGNORECASE)
 _TOP_LEVEL_COMMA = re.compile(r",\s*(?![^()]*\))")
 _NO_PTS = -(2**63)
@@ -151,6 +151,7 @@ class Probe:
     pts: tuple[int, ...]  # the shown frames' presentation times in time_base units, sorted
     frame_duration: int  # the first frame's duration in time_base units (0: unknown)
     alpha: bool = False  # the frames have transparency
+    codec: str = ""  # the stream's codec, such as "h264" or "vp9"
 
 
 class ProbeError(ValueError):
@@ -176,12 +177,13 @@ def probe(path: Path) -> Probe:
     packets = _packets(done.stdout.decode(errors="replace"))
     if not packets["pts"]:
         raise ProbeError("the video has no frames")
-    pixel_format, colour = _pixel_format(next(description for kind, description in streams if kind == "Video"))
+    description = next(description for kind, description in streams if kind == "Video")
+    pixel_format, colour = _pixel_format(description)
     stream = _first_video_stream(header)
     # VP8 and VP9 keep transparency in a side stream: the decoder reports a yuv420p format
     alpha = bool(_ALPHA_FORMAT.match(pixel_format)) or any(map(_ALPHA_MODE.match, stream))
     return Probe(packets["width"], packets["height"], pixel_format, colour, _rotation(stream), packets["time_base"],
-                 tuple(sorted(packets["pts"])), packets["duration"], alpha)
+                 tuple(sorted(packets["pts"])), packets["duration"], alpha, description.split(" ", 1)[0].rstrip(","))
 
 
 def _packets(listing: str) -> dict:

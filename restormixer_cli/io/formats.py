@@ -62,16 +62,21 @@ class VideoCodec:
     pixel_formats: tuple[str, str]  # what 8-bit and deeper (10-bit and up) sources are stored as
     quality: tuple[str, ...] = ()  # ffmpeg options; "{crf}" is replaced by the chosen value
     log: tuple[str, ...] = ()  # options that keep the encoder's own messages to errors
+    alpha_formats: tuple[str, str] | None = None  # the same with transparency, where the encoder can store it
 
 
-#: Encoders restore writes videos with: H.264 and H.265 (4:2:0, 8 or 10 bit), VP9, and FFV1
-#: (lossless RGB, 8 or 16 bit).
+#: Encoders restore writes videos with: H.264 and H.265 (4:2:0, 8 or 10 bit), VP9 (alpha in 8 bits),
+#: and FFV1 (lossless RGB, 8 or 16 bit, alpha at either).
 VIDEO_CODECS = {codec.name: codec for codec in (
     VideoCodec("libx264", ("yuv420p", "yuv420p10le"), ("-crf", "{crf}")),
     VideoCodec("libx265", ("yuv420p", "yuv420p10le"), ("-crf", "{crf}"), ("-x265-params", "log-level=error")),
-    VideoCodec("libvpx-vp9", ("yuv420p", "yuv420p10le"), ("-crf", "{crf}", "-b:v", "0")),
-    VideoCodec("ffv1", ("bgr0", "gbrp16le")),
+    VideoCodec("libvpx-vp9", ("yuv420p", "yuv420p10le"), ("-crf", "{crf}", "-b:v", "0"),
+               alpha_formats=("yuva420p", "yuva420p")),
+    VideoCodec("ffv1", ("bgr0", "gbrp16le"), alpha_formats=("bgra", "gbrap16le")),
 )}
+
+#: ffmpeg's own VP8 and VP9 decoders ignore the alpha side stream; libvpx's decode it.
+ALPHA_DECODERS = {"vp8": "libvpx", "vp9": "libvpx-vp9"}
 
 #: ``restore --crf`` (lower is better) unless chosen: visually close to the source with H.264.
 DEFAULT_CRF = 18
@@ -86,14 +91,19 @@ class VideoFormat:
     extensions: tuple[str, ...]
     codecs: tuple[str, ...]  # the first is the default
     rotation: bool  # can store a display rotation
+    alpha_codecs: tuple[str, ...] = ()  # the encoders whose alpha channel it can hold
 
 
 _VIDEO = (
-    VideoFormat("mp4", (".mp4", ".m4v"), ("libx264", "libx265", "libvpx-vp9", "ffv1"), rotation=True),
-    VideoFormat("mov", (".mov",), ("libx264", "libx265", "ffv1"), rotation=True),
-    VideoFormat("matroska", (".mkv",), ("libx264", "libx265", "libvpx-vp9", "ffv1"), rotation=True),
-    VideoFormat("webm", (".webm",), ("libvpx-vp9",), rotation=True),
-    VideoFormat("avi", (".avi",), ("libx264", "libx265", "libvpx-vp9", "ffv1"), rotation=False),
+    VideoFormat("mp4", (".mp4", ".m4v"), ("libx264", "libx265", "libvpx-vp9", "ffv1"), rotation=True,
+                alpha_codecs=("ffv1",)),
+    VideoFormat("mov", (".mov",), ("libx264", "libx265", "ffv1"), rotation=True, alpha_codecs=("ffv1",)),
+    # VP9 keeps alpha in a side stream that only Matroska and WebM carry
+    VideoFormat("matroska", (".mkv",), ("libx264", "libx265", "libvpx-vp9", "ffv1"), rotation=True,
+                alpha_codecs=("libvpx-vp9", "ffv1")),
+    VideoFormat("webm", (".webm",), ("libvpx-vp9",), rotation=True, alpha_codecs=("libvpx-vp9",)),
+    VideoFormat("avi", (".avi",), ("libx264", "libx265", "libvpx-vp9", "ffv1"), rotation=False,
+                alpha_codecs=("ffv1",)),
 )
 
 #: Video containers (read and written with the bundled ffmpeg) by lower-case extension.

@@ -5,9 +5,10 @@ Frames come and go as RGB :class:`ImageData`, upright (a video's display rotatio
 for videos of more than 8 bits per sample. A video is streamed through pipes, never
 held whole in memory. What a restored video keeps from its source: frame count, frame rate and
 start time, size, display rotation (where the container stores one), bit depth (10-bit and up
-stays 10-bit or more), the colour description (matrix, range, primaries, transfer), every audio
-stream (copied, not re-encoded) and the container's metadata. Subtitles, chapters and data
-streams are not kept, nor an alpha channel. A variable frame rate is refused. An animation keeps
+stays 10-bit or more), the colour description (matrix, range, primaries, transfer), an alpha
+channel where the output's encoder can store one (VP9, FFV1), every audio stream (copied, not
+re-encoded) and the container's metadata. Subtitles, chapters and data streams are not kept, nor
+an animation's transparency. A variable frame rate is refused. An animation keeps
 each frame's duration and its loop count; its writer holds every frame in memory (GIF and WebP
 writers need them all), and a GIF writer merges identical consecutive frames.
 """
@@ -29,8 +30,8 @@ from PIL import Image, ImageSequence, UnidentifiedImageError
 
 from . import DEFAULT_MAX_PIXELS, DEFAULT_QUALITY
 from .ffmpeg import Process, ProbeError, probe
-from .formats import (ANIMATION_FORMATS, DEFAULT_CRF, VIDEO_CODECS, VIDEO_FORMATS, VideoCodec, VideoFormat, dequantize,
-                      quantize)
+from .formats import (ALPHA_DECODERS, ANIMATION_FORMATS, DEFAULT_CRF, VIDEO_CODECS, VIDEO_FORMATS, VideoCodec,
+                      VideoFormat, dequantize, quantize)
 from .images import ImageData
 
 ClipKind = Literal["video", "animation"]
@@ -70,7 +71,8 @@ class ClipInfo:
     colour: tuple[tuple[str, str], ...] = ()  # the colour description: (ffmpeg option, value) pairs
     durations: tuple[int, ...] = ()  # an animation's frame durations in milliseconds
     loop: int | None = None  # how often an animation repeats (0: forever; None: it plays once)
-    alpha: bool = False  # the source has transparency (restored frames are opaque)
+    alpha: bool = False  # the frames have transparency
+    decoder: str | None = None  # the ffmpeg decoder to read them with (None: ffmpeg's choice)
 
     @property
     def duration(self) -> float:
@@ -154,7 +156,7 @@ def _probe_video(path: Path) -> ClipInfo:
     width, height = (found.height, found.width) if found.rotation in (90, 270) else (found.width, found.height)
     return ClipInfo("video", width, height, len(seconds), rate, bit_depth=_bit_depth(found.pixel_format),
                     rotation=found.rotation, start=seconds[0], colour=found.colour,
-                    alpha=found.alpha)
+                    alpha=found.alpha, decoder=ALPHA_DECODERS.get(found.codec) if found.alpha else None)
 
 
 def _bit_depth(pixel_format: str) -> int:
@@ -185,20 +187,28 @@ def _frame_rate(times: list[Fraction], tick: Fraction, first_duration: Fraction)
     return count / span
 
 
+def _raw_format(bit_depth: int, alpha: bool) -> tuple[str, int]:
+    """The rawvideo pixel format frames travel through pipes in, and its channel count."""
+    return ("rgba64le" if bit_depth == 16 else "rgba", 4) if alpha else ("rgb48le" if bit_depth == 16 else "rgb24", 3)
+
+
 def _read_video(path: Path, info: ClipInfo) -> Iterator[ImageData]:
     deep = info.bit_depth == 16
+    raw, channels = _raw_format(info.bit_depth, info.alpha)
     stored = (info.height, info.width) if info.rotation in (0, 180) else (info.width, info.height)
-    frame_bytes = stored[0] * stored[1] * 3 * (2 if deep else 1)
-    args = ["-v", "error", "-noautorotate", "-i", str(path), "-map", "0:v:0", "-fps_mode", "passthrough",
-            "-f", "rawvideo", "-pix_fmt", "rgb48le" if deep else "rgb24", "-"]
+    frame_bytes = stored[0] * stored[1] * channels * (2 if deep else 1)
+    decoder = ["-c:v", info.decoder] if info.decoder else []
+    args = ["-v", "error", "-noautorotate", *decoder, "-i", str(path), "-map", "0:v:0", "-fps_mode", "passthrough",
+            "-f", "rawvideo", "-pix_fmt", raw, "-"]
     count = 0
     with Process(args, stdout=subprocess.PIPE) as ffmpeg:
         while data := ffmpeg.stdout.read(frame_bytes):
             if len(data) < frame_bytes:
                 raise ClipReadError(f"corrupt video: frame {count + 1} is incomplete")
-            levels = np.frombuffer(data, "<u2" if deep else np.uint8).reshape(*stored, 3)
+            levels = np.frombuffer(data, "<u2" if deep else np.uint8).reshape(*stored, channels)
+            planes = dequantize(turn(levels, info.rotation), info.bit_depth)
             count += 1
-            yield ImageData(dequantize(turn(levels, info.rotation), info.bit_depth), bit_depth=info.bit_depth)
+            yield ImageData(planes[..., :3], planes[..., 3] if info.alpha else None, bit_depth=info.bit_depth)
         failure = ffmpeg.finish()
     if failure:
         raise ClipReadError(f"corrupt video ({failure})")
@@ -206,30 +216,40 @@ def _read_video(path: Path, info: ClipInfo) -> Iterator[ImageData]:
         raise ClipReadError(f"corrupt video: {count} of its {info.frames} frames could be decoded")
 
 
-def _codec(fmt: VideoFormat, requested: str | None) -> tuple[VideoCodec, list[str]]:
-    """The encoder for a container: the requested one if the container takes it, else its default."""
-    if requested is None or requested in fmt.codecs:
-        return VIDEO_CODECS[requested or fmt.codecs[0]], []
-    return VIDEO_CODECS[fmt.codecs[0]], [f"{fmt.name} cannot hold {requested}; encoded with {fmt.codecs[0]}"]
+def _codec(fmt: VideoFormat, requested: str | None, alpha: bool) -> tuple[VideoCodec, list[str]]:
+    """The encoder for a container: the requested one if the container takes it, else its default;
+    for a source with alpha, the first that keeps alpha at a chosen quality (VP9 in WebM or
+    Matroska), if the container has one (lossless FFV1 only when asked for)."""
+    if requested is not None and requested not in fmt.codecs:
+        return VIDEO_CODECS[fmt.codecs[0]], [f"{fmt.name} cannot hold {requested}; encoded with {fmt.codecs[0]}"]
+    keeping_alpha = [name for name in fmt.alpha_codecs if VIDEO_CODECS[name].quality]
+    if requested is None and alpha and keeping_alpha:
+        return VIDEO_CODECS[keeping_alpha[0]], []
+    return VIDEO_CODECS[requested or fmt.codecs[0]], []
 
 
 def _write_video(path: Path, info: ClipInfo, frames: Iterable[ImageData], encoding: Encoding,
                  source: Path | None) -> list[str]:
     fmt = VIDEO_FORMATS[path.suffix.lower()]
-    codec, notes = _codec(fmt, encoding.codec)
+    codec, notes = _codec(fmt, encoding.codec, info.alpha)
     rotation = info.rotation if fmt.rotation else 0
     if info.rotation and not rotation:
         notes.append(f"{fmt.name} stores no display rotation: frames written upright")
     width, height = (info.height, info.width) if rotation in (90, 270) else (info.width, info.height)
-    pixel_format = codec.pixel_formats[info.bit_depth == 16]
-    if (width % 2 or height % 2) and "420" in pixel_format:
+    alpha = info.alpha and codec.name in fmt.alpha_codecs
+    pixel_format = (codec.alpha_formats if alpha else codec.pixel_formats)[info.bit_depth == 16]
+    if (width % 2 or height % 2) and pixel_format.startswith("yuv420"):  # x264 and x265 need even sizes for 4:2:0
         pixel_format = pixel_format.replace("420", "444")
         notes.append(f"odd frame size {width}x{height}: colour stored at full resolution ({pixel_format}), "
                      "which some players cannot play")
-    if info.alpha:
-        notes.append("alpha channel dropped: videos are restored as RGB")
-    args = ["-v", "error", "-y", "-f", "rawvideo", "-pix_fmt", "rgb48le" if info.bit_depth == 16 else "rgb24",
-            "-s", f"{width}x{height}", "-framerate", str(info.frame_rate)]
+    if info.alpha and not alpha:
+        keeps = " or ".join(f"--codec {name}" for name in fmt.alpha_codecs)
+        notes.append(f"alpha channel dropped: {codec.name} in {fmt.name} cannot store it ({keeps} keeps it)")
+    if alpha and info.bit_depth == 16 and not _DEEP.search(pixel_format):
+        notes.append(f"stored in 8 bits: {codec.name} keeps alpha only in 8 bits (--codec ffv1 keeps both)")
+    raw, _ = _raw_format(info.bit_depth, alpha)
+    args = ["-v", "error", "-y", "-f", "rawvideo", "-pix_fmt", raw, "-s", f"{width}x{height}",
+            "-framerate", str(info.frame_rate)]
     args += ["-noautorotate", "-display_rotation", str(rotation)] if rotation else []
     args += ["-itsoffset", str(float(info.start))] if info.start else []
     args += ["-i", "-"]
@@ -243,7 +263,7 @@ def _write_video(path: Path, info: ClipInfo, frames: Iterable[ImageData], encodi
     with Process(args, stdin=subprocess.PIPE) as ffmpeg:
         for frame in frames:
             try:
-                levels = quantize(frame.pixels, info.bit_depth)
+                levels = quantize(frame.planes if alpha else frame.pixels, info.bit_depth)
                 ffmpeg.stdin.write(turn(levels, -rotation).astype(levels.dtype.newbyteorder("<")).tobytes())
             except BrokenPipeError:
                 break  # ffmpeg stopped: finish() says why
@@ -253,7 +273,7 @@ def _write_video(path: Path, info: ClipInfo, frames: Iterable[ImageData], encodi
         if "No space left on device" in failure:
             raise OSError(errno.ENOSPC, "No space left on device", str(path))
         raise ClipWriteError(f"ffmpeg could not write the {fmt.name} video with {codec.name} ({failure})")
-    _check_video(path, written, (width, height))
+    _check_video(path, written, (width, height), alpha)
     return notes
 
 
@@ -273,8 +293,9 @@ def _colour_args(colour: dict[str, str], yuv: bool) -> list[str]:
     return (["-vf", ",".join(filters)] if filters else []) + tags
 
 
-def _check_video(path: Path, frames: int, size: tuple[int, int]) -> None:
-    """Raise ClipWriteError unless the written video lists ``frames`` frames of ``size``."""
+def _check_video(path: Path, frames: int, size: tuple[int, int], alpha: bool) -> None:
+    """Raise ClipWriteError unless the written video lists ``frames`` frames of ``size``, with an
+    alpha channel if ``alpha``."""
     try:
         found = probe(path)
     except ProbeError as exc:
@@ -282,6 +303,8 @@ def _check_video(path: Path, frames: int, size: tuple[int, int]) -> None:
     if len(found.pts) != frames or (found.width, found.height) != size:
         raise ClipWriteError(f"the written video has {len(found.pts)} frames of {found.width}x{found.height}, "
                              f"not {frames} of {size[0]}x{size[1]}")
+    if alpha and not found.alpha:
+        raise ClipWriteError("the written video has no alpha channel")
 
 
 # -------------------------------------------------------------------------------------- animations
