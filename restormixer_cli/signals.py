@@ -1,4 +1,5 @@
-"""SIGTERM (a plain ``kill``, a job scheduler's time limit) handled like Ctrl-C."""
+"""SIGTERM (a plain ``kill``, a job scheduler's time limit) handled like Ctrl-C, and signals held
+while a resource is created that the code handling them must know about."""
 
 from __future__ import annotations
 
@@ -48,3 +49,28 @@ def handlers_kept() -> Iterator[None]:
         for signum, handler in saved.items():
             if handler is not None:  # None: set outside Python, cannot be restored from here
                 signal.signal(signum, handler)
+
+
+class HeldSignals(contextlib.AbstractContextManager):
+    """Within the block, SIGINT and SIGTERM are recorded instead of handled (in the main thread,
+    the only one where Python handles signals); :meth:`deliver` then raises them again."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __enter__(self) -> "HeldSignals":
+        self.caught: list[int] = []
+        self.previous = {}
+        in_control = threading.current_thread() is threading.main_thread()
+        if in_control and all(signal.getsignal(number) is not None for number in self.SIGNALS):
+            self.previous = {number: signal.signal(number, lambda caught, frame: self.caught.append(caught))
+                             for number in self.SIGNALS}
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        for number, handler in self.previous.items():
+            signal.signal(number, handler)
+
+    def deliver(self) -> None:
+        """Raise the recorded signals again, now that their usual handlers are back."""
+        for number in self.caught:
+            signal.raise_signal(number)

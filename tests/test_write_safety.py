@@ -6,13 +6,17 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import signal
+import tempfile
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from restormixer_cli.cli import app
+from restormixer_cli.io.atomic import atomic_path
 from restormixer_cli.io.discovery import expand_inputs
+from restormixer_cli.signals import sigterm_as_interrupt
 
 from .test_cli_restore import save_rgb
 
@@ -147,3 +151,24 @@ def test_full_disk_while_writing_the_report_is_one_line(photos, tiny_weights, tm
                      "--json", str(tmp_path / "r.json"))
     assert result.exit_code == 1 and "cannot write the report" in result.output and "No space" in result.output
     assert (tmp_path / "out" / "a.png").exists()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_right_after_the_temporary_file_is_made_leaves_none(tmp_path, monkeypatch, sig):
+    """Ctrl-C (or SIGTERM, as restore turns it into one) between creating the temporary file and
+    the code that removes it on failure: the signal waits until that code is in place."""
+    mkstemp = tempfile.mkstemp
+
+    def signalled_after_creating(*args, **kwargs):
+        made = mkstemp(*args, **kwargs)
+        signal.raise_signal(sig)
+        return made
+
+    monkeypatch.setattr(tempfile, "mkstemp", signalled_after_creating)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)  # Python's own: Ray's tests replace it
+    try:
+        with sigterm_as_interrupt(), pytest.raises(KeyboardInterrupt), atomic_path(tmp_path / "out.png") as tmp:
+            tmp.write_bytes(b"never finished")
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert list(tmp_path.iterdir()) == []

@@ -10,6 +10,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from ..signals import HeldSignals
+
 
 def _read_umask() -> int:
     mask = os.umask(0)
@@ -35,10 +37,13 @@ def atomic_path(target: Path) -> Iterator[Path]:
     starts with a dot, so an interrupted run never leaves a file that looks like a result.
     """
     target = Path(target)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{_part_stem(target)}.", suffix=f"{_PART}{target.suffix}", dir=target.parent)
-    os.close(fd)
+    with HeldSignals() as held:  # Ctrl-C between creating the file and the try below would leave it
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{_part_stem(target)}.", suffix=f"{_PART}{target.suffix}",
+                                        dir=target.parent)
+        os.close(fd)
     tmp = Path(tmp_name)
     try:
+        held.deliver()
         yield tmp
         os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp creates 0600; results get the usual permissions
         os.replace(tmp, target)

@@ -3,18 +3,17 @@ reading what it says about a video file: its first video stream and its frames' 
 
 from __future__ import annotations
 
-import contextlib
 import re
-import signal
 import subprocess
 import tempfile
-import threading
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import IO
 
 import imageio_ffmpeg
+
+from ..signals import HeldSignals
 
 _CONTEXT = re.compile(r"^(\[[^\]]*\] )+")  # the "[h264 @ 0x55d0...] " prefixes of ffmpeg's messages
 _ERROR = re.compile(r"\[(?:panic|fatal|error)\] (.*)")
@@ -102,7 +101,7 @@ def _spawn(args: list[str], **options) -> subprocess.Popen:
     arrive while it starts (during the fork, most likely): Popen would raise before it holds the
     child's pid and let the child run on, here writing into a file its caller has already removed.
     The signal is handled once the child is known, which is then killed."""
-    with _HeldSignals() as held:
+    with HeldSignals() as held:
         popen = subprocess.Popen(args, **options)
     try:
         held.deliver()
@@ -111,31 +110,6 @@ def _spawn(args: list[str], **options) -> subprocess.Popen:
         popen.wait()
         raise
     return popen
-
-
-class _HeldSignals(contextlib.AbstractContextManager):
-    """Within the block, SIGINT and SIGTERM are recorded instead of handled (in the main thread,
-    the only one where Python handles signals); :meth:`deliver` then raises them again."""
-
-    SIGNALS = (signal.SIGINT, signal.SIGTERM)
-
-    def __enter__(self) -> "_HeldSignals":
-        self.caught: list[int] = []
-        self.previous = {}
-        in_control = threading.current_thread() is threading.main_thread()
-        if in_control and all(signal.getsignal(number) is not None for number in self.SIGNALS):
-            self.previous = {number: signal.signal(number, lambda caught, frame: self.caught.append(caught))
-                             for number in self.SIGNALS}
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        for number, handler in self.previous.items():
-            signal.signal(number, handler)
-
-    def deliver(self) -> None:
-        """Raise the recorded signals again, now that their usual handlers are back."""
-        for number in self.caught:
-            signal.raise_signal(number)
 
 
 @dataclass(frozen=True)
