@@ -4,6 +4,7 @@ upload an image, wait for the result, compare with the slider, download it; noth
 from __future__ import annotations
 
 import io
+import re
 from pathlib import Path
 
 import numpy as np
@@ -44,6 +45,7 @@ def test_upload_compare_and_download(page, tmp_path):
     source = tmp_path / "noisy.png"
     Image.fromarray((noisy * 255).round().astype(np.uint8)).save(source)
     sync_api.expect(page.locator("#task")).to_have_value("denoise")
+    sync_api.expect(page.locator("#files")).to_have_attribute("accept", re.compile(r"image/heic.*\.avif"))  # phone photos
     page.set_input_files("#files", str(source))
     download_link = page.locator("#results a.download")
     sync_api.expect(download_link).to_be_visible(timeout=60_000)

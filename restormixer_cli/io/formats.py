@@ -46,6 +46,9 @@ IMAGE_EXTENSIONS = frozenset(FORMATS)
 #: The image formats by name, for messages: "PNG, JPEG, ... or AVIF".
 IMAGE_FORMAT_NAMES = ", ".join(fmt.title for fmt in _ALL[:-1]) + f" or {_ALL[-1].title}"
 
+#: A file picker's ``accept`` list for the image formats: media types and extensions.
+IMAGE_ACCEPT = ",".join([*dict.fromkeys(fmt.media_type for fmt in _ALL), *FORMATS])
+
 #: The formats ``quality`` applies to, for help texts: "JPEG, WebP, ... and AVIF".
 LOSSY_FORMAT_NAMES = ", ".join(fmt.title for fmt in _ALL if fmt.lossy)
 LOSSY_FORMAT_NAMES = " and ".join(LOSSY_FORMAT_NAMES.rsplit(", ", 1))

@@ -34,7 +34,7 @@ from ..hub.registry import default_task, load_registry
 from ..inference.engine import Restorer
 from ..inference.files import FileRestorer, FileResult, OutputOptions, plan_restore, restore_jobs
 from ..io import DEFAULT_QUALITY
-from ..io.formats import FORMATS, IMAGE_FORMAT_NAMES, LOSSY_FORMAT_NAMES, OUTPUT_EXTENSIONS
+from ..io.formats import FORMATS, IMAGE_ACCEPT, IMAGE_FORMAT_NAMES, LOSSY_FORMAT_NAMES, OUTPUT_EXTENSIONS
 from .queue import Cancelled, QueueClosed, QueueFull, RunQueue
 from .uploads import UploadError, content_disposition, download_name, receive_upload
 
@@ -85,6 +85,7 @@ class Limits(BaseModel):
     max_upload_bytes: int
     max_pixels: int | None
     formats: str  # the image formats restored, for people
+    accept: str  # the same for a file picker: media types and extensions
     queue: int
     timeout: float
 
@@ -254,7 +255,8 @@ def create_app(tasks: Sequence[str] | None = None, device: str = "auto", precisi
                   else "degraded" if "ready" in states else "unavailable")
         body = Health(status=status, version=__version__, device=device_name, admitted=queue.admitted,
                       limits=Limits(max_upload_bytes=limits.max_upload_bytes, max_pixels=limits.max_pixels,
-                                    formats=IMAGE_FORMAT_NAMES, queue=limits.queue, timeout=limits.timeout))
+                                    formats=IMAGE_FORMAT_NAMES, accept=IMAGE_ACCEPT, queue=limits.queue,
+                                    timeout=limits.timeout))
         return JSONResponse(body.model_dump(), status_code=200 if status in ("ok", "degraded") else 503)
 
     @app.post("/restore", response_class=Response, openapi_extra={"requestBody": RESTORE_BODY},

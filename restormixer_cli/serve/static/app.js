@@ -31,6 +31,7 @@ async function showHealth() {
   const limits = health.limits;
   $("health").textContent = `${health.status} · ${health.device} · v${health.version}`;
   const pixels = limits.max_pixels ? `, ${limits.max_pixels / 1e6} megapixels` : "";
+  $("files").accept = limits.accept;
   $("limits").textContent = `${limits.formats}; up to ${limits.max_upload_bytes / 2 ** 20} MiB${pixels}`;
   if (health.status === "loading") setTimeout(showHealth, 1000);
 }
