@@ -128,10 +128,14 @@ def package(task: str, run: Path, data: Path, registry: dict) -> list[dict]:
     return scores
 
 
+def _shown_psnr(psnr: float | None) -> str:
+    return "identical" if psnr is None else f"{psnr:.2f} dB"
+
+
 def append_to_card(card: Path, scores: list[dict]) -> None:
     lines = [f"- {s['dataset']} ({s['images']} images, {s['channel']}, 8-bit files, `restormixer restore --gt`): "
              f"PSNR {s['psnr']:.2f} dB, SSIM {s['ssim']:.4f} ({s['baseline']}: "
-             f"{'identical' if s['input_psnr'] is None else format(s['input_psnr'], '.2f') + ' dB'}, "
+             f"{_shown_psnr(s['input_psnr'])}, "
              f"{s['input_ssim']:.4f})" for s in scores]
     card.write_text(card.read_text() + "\n## Full validation\n\n" + "\n".join(lines) + "\n")
 
@@ -161,7 +165,7 @@ def main() -> None:
             results = score_all(tasks[task], args.data, weights)
         for r in results:
             print(f"{task:8} {r['dataset']} ({r['images']} images, {r['channel']}): PSNR {r['psnr']:.2f} dB, "
-                  f"SSIM {r['ssim']:.4f}; {r['baseline']} {r['input_psnr']:.2f} dB, {r['input_ssim']:.4f}")
+                  f"SSIM {r['ssim']:.4f}; {r['baseline']} {_shown_psnr(r['input_psnr'])}, {r['input_ssim']:.4f}")
     if args.write:
         registry_path.write_text(json.dumps(registry, indent=2) + "\n")
 
