@@ -141,7 +141,8 @@ def restore_on_ray(jobs: list[Job], restorer_args: dict, options: OutputOptions,
         restored = dataset.map_batches(
             RestoreWorker, batch_size=1, batch_format="numpy",
             compute=ray.data.ActorPoolStrategy(size=ray_options.workers),
-            fn_constructor_kwargs={"restorer_args": _absolute_weights(restorer_args), "options": _absolute_options(options)},
+            fn_constructor_kwargs={"restorer_args": _absolute_weights(restorer_args),
+                                   "options": _absolute_options(options)},
             num_cpus=ray_options.cpus_per_worker, num_gpus=ray_options.gpus_per_worker or None)
         try:
             for row in restored.iter_rows():

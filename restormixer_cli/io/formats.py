@@ -43,15 +43,18 @@ FORMATS = {ext: fmt for fmt in _ALL for ext in fmt.extensions}
 #: File name endings that are taken for images when a folder is searched.
 IMAGE_EXTENSIONS = frozenset(FORMATS)
 
+def _listing(names: list[str], conjunction: str) -> str:
+    return f"{', '.join(names[:-1])} {conjunction} {names[-1]}"
+
+
 #: The image formats by name, for messages: "PNG, JPEG, ... or AVIF".
-IMAGE_FORMAT_NAMES = ", ".join(fmt.title for fmt in _ALL[:-1]) + f" or {_ALL[-1].title}"
+IMAGE_FORMAT_NAMES = _listing([fmt.title for fmt in _ALL], "or")
 
 #: A file picker's ``accept`` list for the image formats: media types and extensions.
 IMAGE_ACCEPT = ",".join([*dict.fromkeys(fmt.media_type for fmt in _ALL), *FORMATS])
 
 #: The formats ``quality`` applies to, for help texts: "JPEG, WebP, ... and AVIF".
-LOSSY_FORMAT_NAMES = ", ".join(fmt.title for fmt in _ALL if fmt.lossy)
-LOSSY_FORMAT_NAMES = " and ".join(LOSSY_FORMAT_NAMES.rsplit(", ", 1))
+LOSSY_FORMAT_NAMES = _listing([fmt.title for fmt in _ALL if fmt.lossy], "and")
 
 #: What ``restore --ext`` accepts: an output format, or the input's own.
 OUTPUT_EXTENSIONS = (*(fmt.extensions[0].lstrip(".") for fmt in _ALL), "same")

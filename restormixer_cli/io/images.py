@@ -126,13 +126,17 @@ def _orient(arr: np.ndarray, orientation: int) -> np.ndarray:
 
 
 def _read_tiff16(path: Path) -> np.ndarray:
-    """(H, W, C) pixels of a TIFF's first page (planes stored apart or interleaved), upright."""
+    """(H, W, C) pixels of a TIFF's first page, upright."""
     with tifffile.TiffFile(path) as tif:
-        page = tif.pages[0]
-        arr = page.asarray()
-        if page.axes.startswith("S"):  # separate planes: (C, H, W)
-            arr = np.moveaxis(arr, 0, -1)
-        orientation = page.tags[_ORIENTATION].value if _ORIENTATION in page.tags else 1
+        return _upright_page(tif.pages[0])
+
+
+def _upright_page(page: tifffile.TiffPage) -> np.ndarray:
+    """(H, W, C) pixels of a TIFF page (planes stored apart or interleaved), its orientation applied."""
+    arr = page.asarray()
+    if page.axes.startswith("S"):  # separate planes: (C, H, W)
+        arr = np.moveaxis(arr, 0, -1)
+    orientation = page.tags[_ORIENTATION].value if _ORIENTATION in page.tags else 1
     return _orient(arr[..., None] if arr.ndim == 2 else arr, int(orientation))
 
 
@@ -237,11 +241,11 @@ def _tiff_page(path: Path, max_pixels: int | None) -> tuple[np.ndarray, int, byt
             if page.dtype not in (np.uint8, np.uint16) or page.photometric not in (0, 1, 2):
                 raise ImageReadError(f"unsupported TIFF pixels ({page.dtype}, photometric {page.photometric})")
             icc = page.tags[_ICC_TIFF_TAG].value if _ICC_TIFF_TAG in page.tags else None
+            arr = _upright_page(page)
+    except ImageReadError:
+        raise
     except (tifffile.TiffFileError, *_DECODER_ERRORS) as exc:
-        if isinstance(exc, ImageReadError):
-            raise
         raise ImageReadError(f"corrupt or truncated TIFF ({exc})") from None
-    arr = _read_tiff16(path)
     if page.photometric == 0:  # min-is-white
         arr = np.iinfo(arr.dtype).max - arr
     return arr, 16 if arr.dtype == np.uint16 else 8, icc
