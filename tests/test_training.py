@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -215,6 +216,17 @@ def test_train_resume_and_export(image_folders, tmp_path):
     assert "PSNR" in (exported / "README.md").read_text()
     model = build_model(load_weights_file(exported))
     assert model.config["base_channel"] == 8
+
+
+def test_validation_images_get_their_own_degradation(image_folders, tmp_path):
+    def input_psnr(val_degradation: str | None) -> float:
+        config = TrainConfig(task="denoise", train=[str(image_folders["clean"])], val=str(image_folders["val"]),
+                             degradation="noise:25", val_degradation=val_degradation, **tiny_run_args(steps=2))
+        return train(config, tmp_path / str(val_degradation), torch.device("cpu"))["input_psnr"]
+
+    assert input_psnr(None) < 25  # the training degradation: sigma 25 noise
+    assert 25 < input_psnr("noise:5") < 40
+    assert math.isinf(input_psnr("none"))
 
 
 def test_other_model_in_existing_run_folder_is_refused(image_folders, tmp_path):

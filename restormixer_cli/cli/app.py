@@ -260,6 +260,7 @@ def train(
     val: Annotated[Optional[Path], typer.Option(help="Validation folder (pairs, or clean images degraded with a fixed seed).")] = None,
     config: Annotated[Optional[Path], typer.Option(help="JSON file with TrainConfig fields; options below override it.")] = None,
     degradation: Annotated[Optional[str], typer.Option(help="Synthetic degradation for clean images (see `restormixer degrade --help`), e.g. rain, snow+low-light, sr.")] = None,
+    val_degradation: Annotated[Optional[str], typer.Option(help="Degradation of clean validation images (default: --degradation); e.g. mixed:0 so that every validation image is degraded.")] = None,
     steps: Annotated[Optional[int], typer.Option(help="Total optimisation steps.")] = None,
     batch: Annotated[Optional[int], typer.Option(help="Patches per step (per process).")] = None,
     patch: Annotated[Optional[int], typer.Option(help="Patch size (multiple of 16).")] = None,
@@ -277,7 +278,7 @@ def train(
     """Train (or resume) a RestorMixer checkpoint. Under torchrun, trains with DDP."""
     from .training import build_train_config, run_training
 
-    overrides = dict(degradation=degradation, steps=steps, batch=batch, patch=patch, lr=lr, base_channel=base_channel,
+    overrides = dict(degradation=degradation, val_degradation=val_degradation, steps=steps, batch=batch, patch=patch, lr=lr, base_channel=base_channel,
                      num_blocks=num_blocks, val_every=val_every, val_limit=val_limit, ckpt_every=ckpt_every,
                      time_limit_min=time_limit, workers=workers)
     try:

@@ -17,6 +17,7 @@ class TrainConfig:
     train: list[str]
     val: str | None = None
     degradation: str | None = None
+    val_degradation: str | None = None  # of clean validation images; default: ``degradation``
     y_channel: bool | None = None
     crop_border: int = 0
     # model
@@ -49,6 +50,8 @@ class TrainConfig:
         known = load_registry().get(self.task)  # a registry task brings its degradation and scoring
         if self.degradation is None and known:
             self.degradation = known.degradation
+        if self.val_degradation is None:
+            self.val_degradation = self.degradation
         if self.y_channel is None:
             self.y_channel = bool(known and known.y_channel)
         if len(self.num_blocks) != 3 or self.num_blocks[1] < 2 or self.num_blocks[2] < 2:

@@ -343,8 +343,9 @@ def train(config: TrainConfig, run_dir: Path, device: torch.device, console: Con
     degradation = make_degradation(config.degradation) if config.degradation else None
     paired, clean = load_training_images([Path(p) for p in config.train])
     sampler = PatchSampler(paired, clean, degradation, config.patch, config.seed + 1, config.paired_fraction)
+    val_degradation = make_degradation(config.val_degradation) if config.val_degradation else None
     val_pairs = (
-        load_validation_set(Path(config.val), degradation, seed=0, limit=config.val_limit) if config.val else []
+        load_validation_set(Path(config.val), val_degradation, seed=0, limit=config.val_limit) if config.val else []
     )
     check_validation_sizes(val_pairs, config.crop_border)
     trainer = Trainer(config, run_dir, device, console)
