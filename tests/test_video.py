@@ -229,6 +229,28 @@ def test_eval_of_video_pairs_equals_eval_of_their_extracted_frames(tmp_path):
 
 
 @pytest.mark.parametrize("ext", ["gif", "webp"])
+def test_animation_keeps_its_transparency(tmp_path, tiny_weights, ext):
+    """A hole that moves from frame to frame stays a hole, in the right place in every frame."""
+    frames, holes = [], []
+    for i, rgb in enumerate(rainy_frames(3, 48, 64)):
+        hole = np.zeros((48, 64), bool)
+        hole[4 + 10 * i: 20 + 10 * i, 8:40] = True
+        frames.append(Image.fromarray(np.dstack([rgb, np.where(hole, 0, 255).astype(np.uint8)]), "RGBA"))
+        holes.append(hole)
+    src = tmp_path / f"anim.{ext}"
+    frames[0].save(src, save_all=True, append_images=frames[1:], duration=100, loop=0,
+                   **({"disposal": 2} if ext == "gif" else {"lossless": True}))
+    result = restore(str(src), "-o", str(tmp_path / "out"), "--weights", str(tiny_weights))
+    assert result.exit_code == 0, result.output
+    assert "transparency" not in result.output
+    with Image.open(tmp_path / "out" / f"anim.{ext}") as img:
+        written = [np.asarray(frame.convert("RGBA"))[..., 3] for frame in ImageSequence.Iterator(img)]
+    assert len(written) == 3
+    for alpha, hole in zip(written, holes):
+        assert np.array_equal(alpha < 128, hole)
+
+
+@pytest.mark.parametrize("ext", ["gif", "webp"])
 def test_animation_round_trip_keeps_frames_durations_and_loop(tmp_path, tiny_weights, ext):
     frames = [Image.fromarray(f) for f in rainy_frames(5, 64, 72)]
     durations = [80, 120, 200, 80, 160]

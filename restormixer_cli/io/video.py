@@ -7,9 +7,9 @@ held whole in memory. What a restored video keeps from its source: frame count, 
 start time, size, display rotation (where the container stores one), bit depth (10-bit and up
 stays 10-bit or more), the colour description (matrix, range, primaries, transfer), an alpha
 channel where the output's encoder can store one (VP9, FFV1), every audio stream (copied, not
-re-encoded) and the container's metadata. Subtitles, chapters and data streams are not kept, nor
-an animation's transparency. A variable frame rate is refused. An animation keeps
-each frame's duration and its loop count; its writer holds every frame in memory (GIF and WebP
+re-encoded) and the container's metadata. Subtitles, chapters and data streams are not kept. A
+variable frame rate is refused. An animation keeps each frame's duration, its loop count and its
+transparency (on or off per pixel in a GIF); its writer holds every frame in memory (GIF and WebP
 writers need them all), and a GIF writer merges identical consecutive frames.
 """
 
@@ -132,7 +132,7 @@ def probe_clip(path: Path, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> ClipI
 def read_clip(path: Path, info: ClipInfo) -> Iterator[ImageData]:
     """The upright frames of a clip that :func:`probe_clip` described, one at a time. Raises
     ClipReadError if they cannot all be decoded."""
-    return _read_video(Path(path), info) if info.kind == "video" else _read_animation(Path(path))
+    return _read_video(Path(path), info) if info.kind == "video" else _read_animation(Path(path), info.alpha)
 
 
 def write_clip(path: Path, info: ClipInfo, frames: Iterable[ImageData], encoding: Encoding = Encoding(),
@@ -328,11 +328,12 @@ def _probe_animation(path: Path) -> ClipInfo:
                     loop=None if loop is None else int(loop), alpha=alpha)
 
 
-def _read_animation(path: Path) -> Iterator[ImageData]:
+def _read_animation(path: Path, alpha: bool) -> Iterator[ImageData]:
     try:
         with Image.open(path) as img:
             for frame in ImageSequence.Iterator(img):
-                yield ImageData(dequantize(np.asarray(frame.convert("RGB"))))
+                planes = dequantize(np.asarray(frame.convert("RGBA" if alpha else "RGB")))
+                yield ImageData(planes[..., :3], planes[..., 3] if alpha else None)
     except (OSError, ValueError, EOFError) as exc:
         raise ClipReadError(f"corrupt or truncated animation ({_first_line(exc)})") from None
 
@@ -348,17 +349,19 @@ def _write_animation(path: Path, info: ClipInfo, frames: Iterable[ImageData], qu
     options = {"loop": info.loop} if info.loop is not None else {}
     if fmt == "WEBP":
         options.update(quality=quality, method=4)
+    elif info.alpha:
+        options.update(disposal=2)  # whole frames: each replaces the last, so none shows through another's holes
     pictures[0].save(path, format=fmt, save_all=True, append_images=pictures[1:], duration=durations[: len(pictures)],
                      **options)
     _check_animation(path, pictures[0].size)
-    notes = ["transparency dropped: restored frames are opaque"] if info.alpha else []
-    return notes + ([f"video of more than 8 bits written as 8-bit {fmt}"] if info.bit_depth == 16 else [])
+    return [f"video of more than 8 bits written as 8-bit {fmt}"] if info.bit_depth == 16 else []
 
 
 def _picture(frame: ImageData, fmt: str) -> Image.Image:
-    """A frame as Pillow writes it: 8-bit RGB, or for GIF (256 colours) with its own adaptive palette."""
-    picture = Image.fromarray(quantize(frame.pixels))
-    return picture.convert("P", palette=Image.Palette.ADAPTIVE) if fmt == "GIF" else picture
+    """A frame as Pillow writes it: 8-bit RGB(A); an opaque GIF frame with its own adaptive palette of
+    256 colours (Pillow's GIF writer gives one with transparency a palette entry for it)."""
+    picture = Image.fromarray(quantize(frame.planes))
+    return picture.convert("P", palette=Image.Palette.ADAPTIVE) if fmt == "GIF" and frame.alpha is None else picture
 
 
 def _check_animation(path: Path, size: tuple[int, int]) -> None:
