@@ -136,7 +136,7 @@ def test_restore_paths_shares_the_command_lines_pipeline(restorer, tmp_path, mon
         save_rgb(tmp_path / "in" / name)
     out = tmp_path / "in" / "restored"
     assert [r.status for r in restormixer_cli.restore_paths(tmp_path / "in", out, restorer)] == ["done", "done"]
-    stale = out / ".a.k3j9x.part.png"  # what a killed writer leaves
+    stale = out / ".a.k3j9x0ab.restormixer-part.png"  # what a killed writer leaves
     stale.write_bytes(b"half a file")
     os.utime(stale, (time.time() - 3600,) * 2)
     done = restormixer_cli.restore_paths(tmp_path / "in", out, restorer, OutputOptions(existing="overwrite"))

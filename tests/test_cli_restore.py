@@ -223,7 +223,7 @@ def test_stale_temporary_files_are_removed_by_the_next_run(tmp_path, tiny_weight
     save_rgb(tmp_path / "in" / "a.png")
     out = tmp_path / "out"
     out.mkdir()
-    stale, fresh = out / ".a.x1y2z3.part.png", out / ".b.q9w8e7.part.png"
+    stale, fresh = out / ".a.x1y2z3ab.restormixer-part.png", out / ".b.q9w8e7cd.restormixer-part.png"
     for path in (stale, fresh):
         path.write_bytes(b"half an image")
     os.utime(stale, (time.time() - 3600, time.time() - 3600))

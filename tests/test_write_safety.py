@@ -14,7 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from restormixer_cli.cli import app
-from restormixer_cli.io.atomic import atomic_path
+from restormixer_cli.io.atomic import atomic_path, is_part_name, remove_parts_of, remove_stale_parts
 from restormixer_cli.io.discovery import expand_inputs
 from restormixer_cli.signals import sigterm_as_interrupt
 
@@ -172,3 +172,37 @@ def test_a_signal_right_after_the_temporary_file_is_made_leaves_none(tmp_path, m
     finally:
         signal.signal(signal.SIGINT, previous)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_only_the_temporary_files_of_atomic_writes_are_swept(tmp_path):
+    """Clearing what killed writers left behind never touches a user's own dotted or partial files."""
+    with atomic_path(tmp_path / "photo.final.png") as tmp:
+        assert is_part_name(tmp.name)
+        left = tmp_path / ("left" + tmp.name)  # a copy that will outlive the write, as a killed writer's does
+        left.write_bytes(b"half")
+    left = left.rename(tmp_path / tmp.name)
+    users = [".backup.part1.rar", ".thesis.part2.docx", ".video.mp4.part", ".x.partial", ".a.abcdefgh.part.png"]
+    for name in users:
+        (tmp_path / name).write_bytes(b"precious")
+    for path in tmp_path.iterdir():
+        os.utime(path, (1, 1))
+    remove_parts_of(tmp_path / "photo.png")  # another target's leftovers stay
+    assert left.exists()
+    assert remove_stale_parts(tmp_path) == [left]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(users + ["photo.final.png"])
+
+
+def test_names_that_are_not_utf8_are_written_and_reported(tmp_path, tiny_weights):
+    folder = tmp_path / "in"
+    save_rgb(folder / "plain.png")
+    latin1 = os.fsdecode(b"caf\xe9.png")  # an old archive's name
+    (folder / "plain.png").rename(folder / latin1)
+    save_rgb(folder / "b.png", seed=3)
+    out, report = tmp_path / "out", tmp_path / "r.csv"
+    result = restore(str(folder), "-o", str(out), "--weights", str(tiny_weights), "--json", str(tmp_path / "r.json"))
+    assert result.exit_code == 0, result.output
+    assert sorted(os.fsencode(p.name) for p in out.iterdir()) == [b"b.png", b"caf\xe9.png"]
+    assert len(json.loads((tmp_path / "r.json").read_text())["files"]) == 2
+    evaluated = runner.invoke(app, ["eval", "--pred", str(out), "--gt", str(folder), "--csv", str(report)])
+    assert evaluated.exit_code == 0, evaluated.output
+    assert b"caf\xe9" in report.read_bytes()

@@ -12,8 +12,10 @@ _CONTROL = {code: repr(chr(code))[1:-1] for code in [*range(32), 127] if chr(cod
 
 
 def shown(value: object) -> str:
-    """``value`` as text for one line of Rich output: markup escaped, control characters as escapes."""
-    return escape(str(value).translate(_CONTROL))
+    """``value`` as text for one line of Rich output: markup escaped, control characters and the
+    bytes of file names that are not valid UTF-8 as escapes."""
+    text = str(value).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return escape(text.translate(_CONTROL))
 
 
 def print_error(console: Console, message: object, code: int = 1) -> int:

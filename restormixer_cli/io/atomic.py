@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-import glob
 import os
+import re
 import tempfile
 import time
 from collections.abc import Iterator
@@ -20,13 +20,21 @@ def _read_umask() -> int:
 
 
 _UMASK = _read_umask()
-_PART = ".part"
+_PART = ".restormixer-part"
 _STEM_BYTES = 120
+# ".{stem}.{mkstemp's 8 random characters}.restormixer-part{suffix}": nothing a user names a file
+_PART_NAME = re.compile(r"\.(?P<stem>.*)\.[a-z0-9_]{8}" + re.escape(_PART) + r"(?P<suffix>\.[^.]*)?", re.DOTALL)
 
 
 def _part_stem(target: Path) -> str:
-    """The target's stem as temporary names start with it: cut so that they fit in 255 bytes too."""
-    return target.stem.encode()[:_STEM_BYTES].decode(errors="ignore")
+    """The target's stem as temporary names start with it: cut so that they fit in 255 bytes too
+    (bytes as the file system has them: a name need not be valid UTF-8)."""
+    return os.fsdecode(os.fsencode(target.stem)[:_STEM_BYTES])
+
+
+def is_part_name(name: str) -> bool:
+    """Whether ``name`` is one of :func:`atomic_path`'s temporary file names."""
+    return _PART_NAME.fullmatch(name) is not None
 
 
 @contextlib.contextmanager
@@ -53,24 +61,29 @@ def atomic_path(target: Path) -> Iterator[Path]:
 
 
 def write_text_atomic(path: Path, text: str) -> None:
-    """Write a text file (a report) atomically, creating its folder if needed."""
+    """Write a text file (a report) atomically, creating its folder if needed. File names that are
+    not valid UTF-8 are written back as the bytes they are."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:
-        tmp.write_text(text)
+        tmp.write_text(text, encoding="utf-8", errors="surrogateescape")
 
 
-def _parts_pattern(target: Path) -> str:
-    random = "?" * 8  # mkstemp's random part: the pattern matches no other target's temporary files
-    return f".{glob.escape(_part_stem(target))}.{random}{_PART}{glob.escape(target.suffix)}"
+def _parts(folder: Path) -> Iterator[tuple[Path, re.Match]]:
+    """The regular files in ``folder`` that :func:`atomic_path` named, with their name's parts."""
+    for path in folder.iterdir():
+        match = _PART_NAME.fullmatch(path.name)
+        if match and path.is_file() and not path.is_symlink():
+            yield path, match
 
 
 def remove_parts_of(target: Path) -> None:
     """Delete the temporary files that :func:`atomic_path` left beside ``target`` when a process
     writing it was killed; only for a caller that knows no other process is writing ``target``."""
     target = Path(target)
-    for path in target.parent.glob(_parts_pattern(target)):
-        path.unlink(missing_ok=True)
+    for path, match in _parts(target.parent):
+        if match["stem"] == _part_stem(target) and (match["suffix"] or "") == target.suffix:
+            path.unlink(missing_ok=True)
 
 
 def remove_stale_parts(folder: Path, older_than_s: float = 60.0) -> list[Path]:
@@ -80,7 +93,7 @@ def remove_stale_parts(folder: Path, older_than_s: float = 60.0) -> list[Path]:
     if not folder.is_dir():
         return []
     now = time.time()
-    stale = [p for p in folder.glob(f".*{_PART}*") if p.is_file() and now - p.stat().st_mtime > older_than_s]
+    stale = [path for path, _ in _parts(folder) if now - path.stat().st_mtime > older_than_s]
     for path in stale:
         path.unlink(missing_ok=True)
     return stale
