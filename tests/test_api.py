@@ -53,11 +53,16 @@ def test_pil_images_of_every_mode(restorer, reference):
     sixteen = Image.fromarray(np.asarray(rgb.convert("L"), np.uint16) * 257)
     modes = {"L": rgb.convert("L"), "LA": rgb.convert("LA"), "P": rgb.convert("P"), "CMYK": rgb.convert("CMYK"),
              "1": rgb.convert("1"), "I;16": sixteen, "I": sixteen.convert("I"),
-             "F": Image.fromarray(np.asarray(rgb.convert("L"), np.float32) / 255, "F")}
+             "F": Image.fromarray(np.asarray(rgb.convert("L"), np.float32) / 255, "F"),
+             "LAB": rgb.convert("LAB"), "La": rgba.convert("La"), "RGBa": rgba.convert("RGBa")}
     for mode, converted in modes.items():
         out = restorer(converted)
         assert out.size == (32, 24)
-        assert out.mode == {"P": "RGB", "CMYK": "RGB", "1": "L"}.get(mode, mode)
+        assert out.mode == {"P": "RGB", "CMYK": "RGB", "1": "L", "LAB": "RGB", "La": "LA", "RGBa": "RGBA"}.get(mode, mode)
+    assert np.all(np.asarray(restorer(modes["RGBa"]))[..., 3] == 77)
+    colour_key = rgb.copy()
+    colour_key.info["transparency"] = tuple(np.asarray(rgb)[0, 0].tolist())  # PNG's tRNS: one colour is transparent
+    assert restorer(colour_key).mode == "RGBA"
     gray = np.asarray(restorer(modes["L"]), np.float64) / 255
     np.testing.assert_allclose(np.asarray(restorer(modes["F"])), gray, atol=1 / 255)  # F is L in [0, 1] floats
     np.testing.assert_allclose(np.asarray(restorer(modes["I"])) / 65535, gray, atol=1 / 255)
@@ -102,6 +107,8 @@ def test_paths_and_refusals(restorer, tmp_path):
     (np.full((8, 8), np.nan, np.float32), "NaN or infinite"),
     (np.zeros((0, 8, 3), np.uint8), "empty \\(8x0 pixels\\)"),
     (Image.new("RGB", (0, 0)), "empty"),
+    (torch.zeros(0, 3, 8, 8), "empty \\(shape \\(0, 3, 8, 8\\)\\)"),
+    (torch.rand(3, 0, 8), "empty"),
     (Image.fromarray(np.full((8, 8), 70000, np.int32), "I"), "0..65535"),
 ])
 def test_bad_pixels_are_refused_before_the_model(restorer, image, words):

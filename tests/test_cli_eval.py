@@ -82,6 +82,25 @@ def test_unpaired_and_mismatched_files_are_listed_not_resized(folders, tmp_path)
     assert data["count"] == 3 and data["errors"] == 1
 
 
+def test_ground_truth_of_the_same_extension_wins_and_ambiguity_is_not_guessed(tmp_path):
+    """gt/ holds dup.png (identical to the prediction) and an unrelated dup.bmp: dup.png is the pair.
+    A dup.jpg prediction has two candidates and neither extension: it stays unpaired."""
+    arr = (textured_image(32, 32) * 255).astype(np.uint8)
+    write(tmp_path / "p" / "dup.png", arr)
+    write(tmp_path / "g" / "dup.png", arr)
+    write(tmp_path / "g" / "dup.bmp", 255 - arr)
+    write(tmp_path / "p" / "_restored.png", arr)  # nothing left of the name once the suffix goes
+    write(tmp_path / "g" / "other.png", arr)
+    result = runner.invoke(app, ["eval", "--pred", str(tmp_path / "p"), "--gt", str(tmp_path / "g"),
+                                 "--suffix", "_restored", "--json", str(tmp_path / "r.json")])
+    data = json.loads((tmp_path / "r.json").read_text())
+    assert [(i["name"], i["psnr"]) for i in data["images"]] == [("dup", "inf")]
+    assert "unpaired prediction: _restored.png" in result.output
+    (tmp_path / "p" / "dup.png").rename(tmp_path / "p" / "dup.jpg")
+    ambiguous = runner.invoke(app, ["eval", "--pred", str(tmp_path / "p"), "--gt", str(tmp_path / "g")])
+    assert "unpaired prediction: _restored.png, dup.jpg" in ambiguous.output
+
+
 def test_identical_images_are_infinite_and_counted(tmp_path):
     arr = (textured_image(32, 32) * 255).astype(np.uint8)
     write(tmp_path / "p" / "x.png", arr)

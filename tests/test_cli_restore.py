@@ -102,6 +102,27 @@ def test_bad_files_are_reported_and_the_run_goes_on(photos, tiny_weights, tmp_pa
     assert data["summary"] == {"done": 3, "skipped": 0, "failed": 2}
 
 
+def test_outputs_that_cannot_be_scored_fail_the_run_as_in_eval(tmp_path, tiny_weights):
+    """One output has its ground truth (the .png, not the unrelated .bmp beside it), one has none
+    and one has two of other extensions: all are restored, and the run says two were not scored."""
+    clean, noisy = tmp_path / "clean", tmp_path / "noisy"
+    for name in ("a", "b", "c"):
+        save_rgb(noisy / f"{name}.png", seed=1)
+    save_rgb(clean / "a.png", seed=1)
+    save_rgb(clean / "a.bmp", seed=2)
+    save_rgb(clean / "c.jpg", seed=1)
+    save_rgb(clean / "c.bmp", seed=1)
+    report = tmp_path / "r.json"
+    result = restore(str(noisy), "-o", str(tmp_path / "out"), "--weights", str(tiny_weights), "--gt", str(clean),
+                     "--json", str(report))
+    assert result.exit_code == 1
+    assert "2 of 3 output(s) could not be scored" in result.output
+    assert "no ground truth found" in result.output and "several ground truths of that name" in result.output
+    files = {Path(f["input"]).name: f for f in json.loads(report.read_text())["files"]}
+    assert files["a.png"]["ground_truth"].endswith("a.png") and files["a.png"]["psnr"] > 25
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.png", "b.png", "c.png"]
+
+
 def test_ground_truth_scores_and_comparison_pictures(tmp_path, tiny_weights):
     clean = tmp_path / "clean"
     noisy = tmp_path / "noisy"
@@ -243,7 +264,7 @@ def test_overlap_that_leaves_no_stride_is_refused(tmp_path, tiny_weights):
     save_rgb(tmp_path / "in" / "a.png")
     result = restore(str(tmp_path / "in"), "-o", str(tmp_path / "out"), "--weights", str(tiny_weights),
                      "--tile", "32", "--tile-overlap", "28")
-    assert result.exit_code == 1 and "more than 3/4 of the tile size" in result.output
+    assert result.exit_code == 2 and "more than 3/4 of the tile size" in result.output
 
 
 def test_full_disk_stops_the_run_with_one_line(photos, tiny_weights, tmp_path, monkeypatch):
@@ -278,11 +299,25 @@ def test_json_report_to_stdout(photos, tiny_weights, tmp_path):
     assert not (tmp_path / "-").exists()
 
 
-def test_usage_errors_exit_2(photos, tiny_weights):
+def test_usage_errors_exit_2(photos, tiny_weights, tmp_path):
     assert restore(str(photos), "--task", "nonexistent").exit_code == 2
+    for tiling in (["--tile", "-5"], ["--tile", "3"], ["--batch-size", "0"], ["--tile-overlap", "-1"]):
+        assert restore(str(photos), "--weights", str(tiny_weights), *tiling).exit_code == 2
+    both = restore(str(photos / "a.png"), "--weights", str(tiny_weights), "-o", "-", "--json", "-")
+    assert both.exit_code == 2 and "both write to standard output" in both.output
     assert restore(str(photos), "--weights", str(tiny_weights), "--skip-existing", "--overwrite").exit_code == 2
     assert restore(str(photos), "--weights", str(tiny_weights), "--ext", "gif").exit_code == 2
     assert restore(str(photos), "--weights", str(tiny_weights), "--precision", "fp8").exit_code == 2
+
+
+def test_an_output_file_and_ext_that_disagree_are_refused(photos, tiny_weights, tmp_path):
+    conflict = restore(str(photos / "a.png"), "--weights", str(tiny_weights), "-o", str(tmp_path / "x.png"),
+                       "--ext", "jpg")
+    assert conflict.exit_code == 1 and "name different formats" in conflict.output
+    assert not (tmp_path / "x.png").exists()
+    agree = restore(str(photos / "a.png"), "--weights", str(tiny_weights), "-o", str(tmp_path / "x.jpeg"),
+                    "--ext", "jpg")
+    assert agree.exit_code == 0 and (tmp_path / "x.jpeg").exists()
 
 
 def test_standard_input_to_standard_output(photos, tiny_weights):

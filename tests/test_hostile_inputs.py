@@ -4,9 +4,11 @@ unreadable training files, tifffile's metadata, newlines in file names."""
 
 from __future__ import annotations
 
+import io
 import struct
 import subprocess
 import sys
+import warnings
 import zlib
 from pathlib import Path
 
@@ -17,7 +19,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from restormixer_cli.cli import app
-from restormixer_cli.io.images import ImageReadError, read_image, read_rgb
+from restormixer_cli.io.images import ImageReadError, read_image, read_rgb, write_image
 from restormixer_cli.training.data import load_training_images
 
 from .conftest import SUBPROCESS_ENV
@@ -133,3 +135,67 @@ def test_a_newline_in_a_file_name_stays_on_one_line(tmp_path, tiny_weights):
     assert any(line.startswith("failed ") and line.endswith("bad\\nname.png: not an image file, or a format "
                                                              "that cannot be read") for line in result.output.splitlines())
     assert (tmp_path / "out" / "two\nlines.png").exists()
+
+
+def _jpeg_with_exif() -> bytes:
+    exif = Image.Exif()
+    exif.update({274: 6, 270: "description", 271: "Camera", 282: 72.0, 283: 72.0, 296: 2, 305: "software"})
+    exif.get_ifd(0x8769).update({0xA002: 16, 0xA003: 12, 0x829A: 0.01})
+    exif.get_ifd(0x8825).update({1: "N", 2: (1.0, 2.0, 3.0)})
+    buffer = io.BytesIO()
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (12, 16, 3), dtype=np.uint8)).save(
+        buffer, "JPEG", exif=exif.tobytes())
+    return buffer.getvalue()
+
+
+def test_damaged_exif_never_stops_a_read_or_a_write(tmp_path):
+    """Random byte changes inside the EXIF block: every file reads (or fails in one line) and writes back."""
+    original = _jpeg_with_exif()
+    start = original.find(b"Exif\x00\x00")
+    end = start - 2 + int.from_bytes(original[start - 2:start], "big")
+    rng = np.random.default_rng(0)
+    path, out = tmp_path / "damaged.jpg", tmp_path / "out.jpg"
+    read = 0
+    for _ in range(300):
+        damaged = bytearray(original)
+        for position in rng.integers(start + 6, end, rng.integers(1, 7)):
+            damaged[position] = rng.integers(0, 256)
+        path.write_bytes(bytes(damaged))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Pillow's remarks on corrupt EXIF
+            try:
+                image = read_image(path)
+            except ImageReadError:
+                continue
+            write_image(out, image)
+        read += 1
+    assert read > 200
+
+
+def test_an_orientation_tag_with_two_values_is_ignored(tmp_path):
+    path = tmp_path / "two.tif"
+    pixels = np.arange(24 * 32 * 3, dtype=np.uint16).reshape(24, 32, 3)
+    tifffile.imwrite(path, pixels, photometric="rgb", extratags=[(274, "H", 2, (6, 6), True)])
+    assert np.array_equal(np.round(read_image(path).pixels * 65535), pixels)
+
+
+@pytest.mark.parametrize("mode", ["RGB", "L"])
+def test_a_colour_key_transparency_is_kept(tmp_path, tiny_weights, mode):
+    """PNG's tRNS chunk for RGB and grey images: one colour stands for 'transparent'."""
+    pixels = np.random.default_rng(1).integers(1, 255, (24, 32, 3), dtype=np.uint8)
+    pixels[4:12, 4:20] = 0
+    image = Image.fromarray(pixels).convert(mode)
+    image.save(tmp_path / "key.png", transparency=(0, 0, 0) if mode == "RGB" else 0)
+    data = read_image(tmp_path / "key.png")
+    assert data.alpha is not None and (data.alpha == 0).sum() == 8 * 16
+    result = runner.invoke(app, ["restore", str(tmp_path / "key.png"), "-o", str(tmp_path / "out"),
+                                 "--weights", str(tiny_weights)])
+    assert result.exit_code == 0, result.output
+    with Image.open(tmp_path / "out" / "key.png") as written:
+        assert (np.asarray(written.convert("RGBA"))[..., 3] == 0).sum() == 8 * 16
+
+
+def test_a_camera_jpeg_with_extra_pictures_is_read_as_its_first(tmp_path):
+    first, preview = (Image.fromarray(np.full((16, 24, 3), v, np.uint8)) for v in (40, 200))
+    first.save(tmp_path / "camera.jpg", format="MPO", save_all=True, append_images=[preview])
+    assert abs(read_image(tmp_path / "camera.jpg").pixels.mean() * 255 - 40) < 2

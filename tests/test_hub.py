@@ -188,8 +188,11 @@ def test_arbitrary_pickles_are_refused(tmp_path):
             return (os.system, ("echo pwned",))
 
     torch.save({"x": Evil()}, tmp_path / "evil.pt", _use_new_zipfile_serialization=True)
-    with pytest.raises(WeightsError, match="refused|cannot read"):
+    with pytest.raises(WeightsError, match="refused to load"):
         load_weights_file(tmp_path / "evil.pt")
+    (tmp_path / "junk.pth").write_bytes(b"junk\n")  # text unpickles into a KeyError
+    with pytest.raises(WeightsError, match="not a PyTorch checkpoint, or a damaged one"):
+        load_weights_file(tmp_path / "junk.pth")
 
 
 def test_mismatched_checkpoint_names_keys(tmp_path):

@@ -6,6 +6,7 @@ import enum
 import json
 import logging
 import sys
+import warnings
 from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Optional
@@ -67,8 +68,10 @@ def _root(
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")] = False,
 ) -> None:
     """Image restoration (deraining, desnowing, denoising, super-resolution) with RestorMixer."""
-    # tifffile logs its doubts about files' metadata; what matters reaches the user as a file's error
+    # tifffile logs, and Pillow warns of, doubts about files' metadata (corrupt EXIF); what matters
+    # reaches the user as a file's one-line error
     logging.getLogger("tifffile").setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.")
 
 
 # ------------------------------------------------------------------------------------------ info

@@ -23,7 +23,7 @@ from ..api import load_restorer, upscaling_factor
 from ..hub.download import HubError
 from ..hub.loading import WeightsError
 from ..hub.registry import default_task
-from ..inference.engine import Restorer
+from ..inference.engine import InferenceSettings, Restorer
 from ..inference.files import (Existing, FileRestorer, FileResult, Job, OutputOptions, RestoreRun, plan_restore,
                                restore_jobs)
 from ..inference.remote import plan_remote
@@ -145,6 +145,9 @@ def run_restore(request: RestoreRequest, console: Console, err: Console) -> int:
     ``-`` as an input reads an image from standard input; ``-o -`` writes the result to standard output."""
     if STDOUT not in (request.output, *map(Path, request.inputs)):
         return _run(request, console, err)
+    if request.output == STDOUT and request.json_report == STDOUT:
+        return print_error(err, "-o - and --json - both write to standard output: give the report a file name",
+                           USAGE_ERROR)
     with tempfile.TemporaryDirectory(prefix="restormixer-") as scratch:
         inputs = list(request.inputs)
         if "-" in inputs:
@@ -201,8 +204,9 @@ def _run(request: RestoreRequest, console: Console, err: Console) -> int:
         request = replace(request, task=default_task())
         if request.task is None:
             return print_error(err, "give --task (see `restormixer models`) or --weights", USAGE_ERROR)
-    try:
+    try:  # the options' own limits, before any work
         upscaling_factor(request.task, request.scale)
+        InferenceSettings(tile=request.tile, overlap=request.tile_overlap, batch_size=request.batch_size)
     except ValueError as exc:
         return print_error(err, exc, USAGE_ERROR)
     restorer_args = _restorer_args(request)
@@ -250,6 +254,11 @@ def _run(request: RestoreRequest, console: Console, err: Console) -> int:
         return interrupted
     if failed:
         err.print(f"[bold red]{len(failed)} of {len(jobs)} file(s) failed[/]", highlight=False)
+        return 1
+    unscored = [r for r in results if request.gt and r.status == "done" and r.psnr is None]
+    if unscored:  # as `eval` does: a mean over fewer images than asked for is not a result
+        err.print(f"[bold red]{len(unscored)} of {len(jobs)} output(s) could not be scored[/]"
+                  f"{'' if request.quiet else ' (the notes above say why)'}", highlight=False)
         return 1
     return 0
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import inspect
 import json
+import pickle
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -176,8 +177,10 @@ def load_weights_file(path: Path) -> LoadedWeights:
             raise WeightsError(f"{path}: unsupported weights format {suffix!r} (use .safetensors, .pth, .pt or .ckpt)")
     except (SafetensorError, OSError, RuntimeError, EOFError) as exc:
         raise WeightsError(f"{path}: cannot read weights ({str(exc).splitlines()[0]})") from None
-    except Exception as exc:  # torch.load's UnpicklingError for refused (unsafe) content
-        raise WeightsError(f"{path}: refused to load ({type(exc).__name__}: {str(exc).splitlines()[0]})") from None
+    except pickle.UnpicklingError as exc:  # weights_only refuses pickled code, or the bytes are no pickle
+        raise WeightsError(f"{path}: refused to load ({str(exc).splitlines()[0]})") from None
+    except Exception as exc:  # what unpickling arbitrary bytes raises (KeyError, IndexError, ...)
+        raise WeightsError(f"{path}: not a PyTorch checkpoint, or a damaged one ({type(exc).__name__})") from None
     return LoadedWeights(canonicalize_state_dict(state), _read_config(path.parent), str(path), sha256_of(path))
 
 

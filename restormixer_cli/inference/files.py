@@ -190,6 +190,10 @@ def plan_jobs(sources: list[InputFile], options: OutputOptions, reports: Iterabl
     if options.output_file is not None and len(sources) != 1:
         raise PlanError(f"an output file ({options.output_file}) takes exactly one input image, not {len(sources)}; "
                         "give an output folder")
+    named = options.output_file is not None and FORMATS.get(options.output_file.suffix.lower())
+    if named and options.ext != "same" and FORMATS[f".{options.ext}"] != named:
+        raise PlanError(f"--ext {options.ext} and the output file {options.output_file} name different formats; "
+                        "give one of them")
     check_folder(options.output_dir, "output folder")
     if options.compare_dir is not None:
         check_folder(options.compare_dir, "comparison folder")
@@ -368,7 +372,11 @@ class FileRestorer:
         options = self.options
         if options.gt_dir is None:
             return
-        gt_path = find_ground_truth(job.source.relative, options.gt_dir)
+        try:
+            gt_path = find_ground_truth(job.source.relative, options.gt_dir)
+        except ValueError as exc:
+            result.notes.append(str(exc))
+            return
         if gt_path is None:
             result.notes.append("no ground truth found")
             return

@@ -71,10 +71,16 @@ def _from_pil(img: Image.Image) -> tuple[ImageData, ToOriginal]:
     if img.mode == "F":
         image, back = _from_array(np.asarray(img, dtype=np.float32))
         return image, lambda restored: Image.fromarray(back(restored), "F")
-    mode = img.mode if img.mode in ("L", "LA", "RGB", "RGBA") else "L" if img.mode == "1" else (
-        "RGBA" if "A" in img.getbands() or "transparency" in img.info else "RGB")
+    mode = _working_mode(img)
     image, back = _from_array(np.asarray(img.convert(mode)))
     return image, lambda restored: Image.fromarray(back(restored), mode)
+
+
+def _working_mode(img: Image.Image) -> str:
+    """The 8-bit mode (L, LA, RGB or RGBA) a PIL image is restored in and given back in."""
+    transparent = "transparency" in img.info or img.mode in ("LA", "La", "PA", "RGBA", "RGBa")
+    grey = img.mode in ("1", "L", "LA", "La")
+    return ("L" if grey else "RGB") + ("A" if transparent else "")
 
 
 def _from_tensor(tensor: torch.Tensor) -> list[tuple[ImageData, ToOriginal]]:
@@ -82,6 +88,8 @@ def _from_tensor(tensor: torch.Tensor) -> list[tuple[ImageData, ToOriginal]]:
         raise ValueError(f"expected a (C, H, W) or (B, C, H, W) tensor with 1 or 3 channels, not {tuple(tensor.shape)}")
     if not tensor.is_floating_point():
         raise TypeError(f"expected a float tensor with values in [0, 1], not {tensor.dtype}")
+    if tensor.numel() == 0:
+        raise ValueError(f"the tensor is empty (shape {tuple(tensor.shape)})")
     batch = tensor.detach().reshape(-1, *tensor.shape[-3:]).float().cpu()
     return [_from_array(item.permute(1, 2, 0).numpy()) for item in batch]
 

@@ -20,7 +20,7 @@ import numpy as np
 import pillow_heif
 import png
 import tifffile
-from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
+from PIL import ExifTags, Image, UnidentifiedImageError
 
 from . import DEFAULT_MAX_PIXELS, DEFAULT_QUALITY
 from .atomic import atomic_path
@@ -120,9 +120,11 @@ _ORIENTATIONS = {  # EXIF orientation -> the (H, W, C) array operation that disp
 }
 
 
-def _orient(arr: np.ndarray, orientation: int) -> np.ndarray:
-    """Apply an EXIF orientation to pixels that Pillow cannot transpose (16-bit colour)."""
-    return np.ascontiguousarray(_ORIENTATIONS[orientation](arr)) if orientation in _ORIENTATIONS else arr
+def _orient(arr: np.ndarray, orientation: object) -> np.ndarray:
+    """Apply an EXIF orientation to (H, W, C) pixels; a damaged
+    tag (several values, not a number) leaves them as they are, as image viewers do."""
+    operation = _ORIENTATIONS.get(orientation) if isinstance(orientation, int) else None
+    return np.ascontiguousarray(operation(arr)) if operation else arr
 
 
 def _read_tiff16(path: Path) -> np.ndarray:
@@ -137,11 +139,12 @@ def _upright_page(page: tifffile.TiffPage) -> np.ndarray:
     if page.axes.startswith("S"):  # separate planes: (C, H, W)
         arr = np.moveaxis(arr, 0, -1)
     orientation = page.tags[_ORIENTATION].value if _ORIENTATION in page.tags else 1
-    return _orient(arr[..., None] if arr.ndim == 2 else arr, int(orientation))
+    return _orient(arr[..., None] if arr.ndim == 2 else arr, orientation)
 
 
 def _exif_bytes(img: Image.Image) -> bytes | None:
-    """The picture's EXIF metadata (orientation reset to normal), without pixel-layout tags."""
+    """The picture's EXIF metadata (orientation reset to normal), without pixel-layout tags; None
+    when there is none, or when it is too damaged to be written again."""
     exif = img.getexif()
     for tag in _LAYOUT_TAGS & set(exif):
         del exif[tag]
@@ -149,7 +152,10 @@ def _exif_bytes(img: Image.Image) -> bytes | None:
         return None
     if _ORIENTATION in exif:
         exif[_ORIENTATION] = 1
-    return exif.tobytes()
+    try:
+        return exif.tobytes()
+    except (TypeError, AttributeError, ValueError, struct.error):  # values of the wrong type for their tag
+        return None
 
 
 def _tiff_bits(img: Image.Image) -> int:
@@ -175,8 +181,10 @@ def _pixels_from_pil(img: Image.Image) -> tuple[np.ndarray, int]:
         return arr.astype(np.uint16)[..., None], 16
     if mode == "F":
         raise ImageReadError("floating-point images are not supported")
-    if mode == "P":
-        img = img.convert("RGBA" if "transparency" in img.info else "RGB")
+    if mode in ("P", "L", "RGB") and "transparency" in img.info:  # a palette entry or a colour key (tRNS)
+        img = img.convert("LA" if mode == "L" else "RGBA")
+    elif mode == "P":
+        img = img.convert("RGB")
     elif mode == "1":
         img = img.convert("L")
     elif mode in ("CMYK", "YCbCr", "LAB", "HSV"):
@@ -193,7 +201,8 @@ def _check_single_image(img: Image.Image, max_pixels: int | None) -> None:
     """Refuse, from the header alone, images over the pixel limit and files of several frames."""
     if img.format not in _READABLE:
         raise ImageReadError(f"unsupported image format {img.format}")
-    _check_size_and_frames(img.format, img.size, getattr(img, "n_frames", 1), max_pixels)
+    frames = 1 if img.format == "MPO" else getattr(img, "n_frames", 1)  # MPO: read as its first picture
+    _check_size_and_frames(img.format, img.size, frames, max_pixels)
 
 
 def _check_size_and_frames(fmt: str, size: tuple[int, int], frames: int, max_pixels: int | None) -> None:
@@ -272,22 +281,22 @@ def read_image(path: Path, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Image
             raise ImageReadError("empty file (0 bytes)")
         with Image.open(path) as img:
             _check_single_image(img, max_pixels)
-            png_orientation = img.getexif().get(_ORIENTATION, 1) if img.format == "PNG" else 1
+            orientation = img.getexif().get(_ORIENTATION, 1)
             img.load()
             source_format = img.format
             icc = img.info.get("icc_profile") or None
             if img.mode == "CMYK":
                 icc = None  # a CMYK profile does not describe the converted RGB pixels
-            oriented = ImageOps.exif_transpose(img)
             exif = _exif_bytes(img)
             header = _png_header(path) if source_format == "PNG" else None
             if header and header[0] == 16 and header[1] in (2, 4, 6):
                 arr, bits = _read_png16(path)
-                arr = _orient(arr, png_orientation)
+                arr = _orient(arr, orientation)
             elif source_format == "TIFF" and _tiff_bits(img) == 16 and img.mode not in ("I;16", "I;16B", "I"):
                 arr, bits = _read_tiff16(path), 16
             else:
-                arr, bits = _pixels_from_pil(oriented)
+                arr, bits = _pixels_from_pil(img)
+                arr = _orient(arr, orientation)
     except ImageReadError:
         raise
     except UnidentifiedImageError as exc:

@@ -164,9 +164,16 @@ def score_pair(name: str, pred: ImageData, gt: ImageData, settings: EvalSettings
 
 def _key(path: Path, root: Path, suffix: str) -> Path:
     relative = path.relative_to(root).with_suffix("")
-    if suffix and relative.name.endswith(suffix):
+    if suffix and relative.name.endswith(suffix) and relative.name != suffix:
         relative = relative.with_name(relative.name[: -len(suffix)])
     return relative
+
+
+def _matching(candidates: list[Path], suffix: str) -> Path | None:
+    """The ground truth among files of one stem: the one with the prediction's extension, else the
+    only one; None when several differ from it (``a.png`` next to ``a.bmp``: no guessing)."""
+    same = [c for c in candidates if c.suffix.lower() == suffix.lower()]
+    return same[0] if same else candidates[0] if len(candidates) == 1 else None
 
 
 def pair_folders(pred_dir: Path, gt_dir: Path, suffix: str = "") -> tuple[list[tuple[str, Path, Path]], list[str], list[str]]:
@@ -177,30 +184,36 @@ def pair_folders(pred_dir: Path, gt_dir: Path, suffix: str = "") -> tuple[list[t
     """
     for folder in (pred_dir, gt_dir):
         if not Path(folder).is_dir():
-            raise FileNotFoundError(f"{folder}: no such folder")
-    gts: dict[Path, Path] = {}
+            raise FileNotFoundError(f"{folder}: {'not a folder' if Path(folder).exists() else 'no such folder'}")
+    gts: dict[Path, list[Path]] = {}
     for p in list_media(gt_dir):
-        gts.setdefault(_key(p, gt_dir, ""), p)
+        gts.setdefault(_key(p, gt_dir, ""), []).append(p)
     pairs, unpaired_pred = [], []
     for p in list_media(pred_dir):
         key = _key(p, pred_dir, suffix)
-        if key in gts:
-            pairs.append((key.as_posix(), p, gts.pop(key)))
+        gt = _matching(gts.get(key, []), p.suffix)
+        if gt is not None:
+            pairs.append((key.as_posix(), p, gt))
+            gts[key].remove(gt)
         else:
             unpaired_pred.append(p.relative_to(pred_dir).as_posix())
-    unpaired_gt = sorted(p.relative_to(gt_dir).as_posix() for p in gts.values())
+    unpaired_gt = sorted(p.relative_to(gt_dir).as_posix() for left in gts.values() for p in left)
     return pairs, unpaired_pred, unpaired_gt
 
 
 def find_ground_truth(relative: Path, gt_dir: Path) -> Path | None:
-    """The ground-truth file for an input's relative path: same folder and stem, any image or video extension."""
+    """The ground-truth file for an input's relative path: same folder and stem, any image or video
+    extension (the input's first, as :func:`pair_folders` chooses); ValueError when several others
+    would do."""
     folder = gt_dir / relative.parent
     if not folder.is_dir():
         return None
-    for candidate in sorted(folder.iterdir()):
-        if candidate.is_file() and candidate.stem == relative.stem and is_media_path(candidate):
-            return candidate
-    return None
+    candidates = [c for c in sorted(folder.iterdir())
+                  if c.is_file() and c.stem == relative.stem and is_media_path(c)]
+    match = _matching(candidates, relative.suffix) if candidates else None
+    if candidates and match is None:
+        raise ValueError(f"several ground truths of that name: {', '.join(c.name for c in candidates)}")
+    return match
 
 
 def score_clips(name: str, pred: Path, gt: Path, settings: EvalSettings,
