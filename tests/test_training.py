@@ -168,6 +168,19 @@ def test_gaussian_noise_has_the_requested_sigma():
         make_degradation("fog")
 
 
+def test_reexposed_clean_images_are_dim_targets():
+    """With ``exposure`` the clean image is darkened before degradation, in the target as well."""
+    img = (textured_image(64, 64) * 200 + 40).astype(np.uint8)
+    plain = PatchSampler([], [img], make_degradation("none"), patch=32, seed=1)
+    dim = PatchSampler([], [img], make_degradation("none"), patch=32, seed=1, exposure=(0.25, 0.25))
+    for i in range(4):
+        degraded, target = dim[i]
+        assert torch.equal(degraded, target)
+        assert 0.4 < float(target.mean() / plain[i][1].mean()) < 0.7  # a quarter of the light, through sRGB's curve
+    with pytest.raises(ValueError, match="exposure"):
+        TrainConfig(task="denoise", train=["x"], exposure=[1.0, 0.5])
+
+
 def test_patch_sampler_is_deterministic_and_mixes_sources():
     img = (textured_image(40, 40) * 255).astype(np.uint8)
     sampler = PatchSampler([(img, img)], [img], make_degradation("noise:10"), patch=16, seed=1)

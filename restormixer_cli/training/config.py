@@ -35,6 +35,7 @@ class TrainConfig:
     fft_weight: float = 0.1
     ema: float = 0.999
     paired_fraction: float = 0.5
+    exposure: list[float] | None = None  # [low, high]: clean images re-exposed by a factor in it (linear light)
     init: str | None = None
     identity_init: bool = True
     # bookkeeping
@@ -61,6 +62,8 @@ class TrainConfig:
         for name in ("steps", "batch", "val_every", "ckpt_every"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive")
+        if self.exposure is not None and not (len(self.exposure) == 2 and 0 < self.exposure[0] <= self.exposure[1]):
+            raise ValueError("exposure must be [low, high] with 0 < low <= high")
         if self.workers < 0:
             raise ValueError("workers must be 0 or more")
 

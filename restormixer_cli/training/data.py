@@ -15,7 +15,7 @@ from ..io.discovery import list_images
 from ..io.formats import IMAGE_EXTENSIONS, quantize
 from ..io.images import ImageReadError, read_rgb
 from ..resize import upscale_planes
-from .degradations import Degradation, crop_to_scale
+from .degradations import Degradation, crop_to_scale, reexposed
 
 
 @dataclass
@@ -136,6 +136,7 @@ class PatchSampler(torch.utils.data.Dataset):
         seed: int,
         paired_fraction: float = 0.5,
         length: int = 10**9,
+        exposure: tuple[float, float] | None = None,
     ):
         if not paired and not clean:
             raise ValueError("no training images")
@@ -144,6 +145,7 @@ class PatchSampler(torch.utils.data.Dataset):
         self.paired, self.clean, self.degradation = paired, clean, degradation
         self.patch, self.seed, self.length = patch, seed, length
         self.paired_fraction = paired_fraction if paired and clean else float(bool(paired))
+        self.exposure = exposure  # clean images re-exposed by a factor in this range before degradation
 
     def __len__(self) -> int:
         return self.length
@@ -157,6 +159,8 @@ class PatchSampler(torch.utils.data.Dataset):
             image = self.clean[int(rng.integers(len(self.clean)))]
             (region,) = _crop([image], self.patch + 2 * self.MARGIN, rng)
             region = _to_float(region)
+            if self.exposure:
+                region = reexposed(region, rng, self.exposure)
             m = slice(self.MARGIN, self.MARGIN + self.patch)
             degraded, clean = self.degradation(region, rng)[m, m], region[m, m]
         degraded, clean = _augment([degraded, clean], rng)

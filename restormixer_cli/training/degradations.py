@@ -476,6 +476,14 @@ def low_light(exposure: tuple[float, float] = (3.0, 25.0)) -> Degradation:
     return apply
 
 
+def reexposed(img: np.ndarray, rng: np.random.Generator, factors: tuple[float, float]) -> np.ndarray:
+    """The same scene at another exposure (a dim room, dusk), not a degradation: linear light times a
+    log-uniform factor in ``factors``, clipped. Applied to a clean image before it is degraded, it
+    shows a model dim photos that are meant to stay dim."""
+    linear = _srgb_to_linear(np.clip(img, 0, 1)) * _log_uniform(rng, *factors)
+    return _linear_to_srgb(np.clip(linear, 0, 1)).astype(np.float32)
+
+
 def jpeg_artifacts(quality: tuple[int, int] = (10, 60)) -> Degradation:
     """Heavy JPEG compression (blocks, ringing, colour bleeding) at a quality drawn from ``quality``."""
 

@@ -342,7 +342,8 @@ def train(config: TrainConfig, run_dir: Path, device: torch.device, console: Con
             raise ValueError(f"{run_dir} holds a run of another task or model configuration; use a new --out")
     degradation = make_degradation(config.degradation) if config.degradation else None
     paired, clean = load_training_images([Path(p) for p in config.train])
-    sampler = PatchSampler(paired, clean, degradation, config.patch, config.seed + 1, config.paired_fraction)
+    sampler = PatchSampler(paired, clean, degradation, config.patch, config.seed + 1, config.paired_fraction,
+                           exposure=tuple(config.exposure) if config.exposure else None)
     val_degradation = make_degradation(config.val_degradation) if config.val_degradation else None
     val_pairs = (
         load_validation_set(Path(config.val), val_degradation, seed=0, limit=config.val_limit) if config.val else []
