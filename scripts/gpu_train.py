@@ -112,7 +112,7 @@ def run(pack_dir: Path, out: Path, minutes: float, dry_run: bool, workers: int) 
         task_start = time.monotonic()
         with tempfile.TemporaryDirectory() as run_dir:
             train(config, Path(run_dir), device)
-            export_run(Path(run_dir), out / task.name)
+            export_run(Path(run_dir), out / task.name, overwrite=True)
             losses = [r["loss"] for r in read_metrics(Path(run_dir)) if "loss" in r]
         (out / task.name / "README.md").unlink(missing_ok=True)  # the model card is written when shipped
         summary["tasks"][task.name] = {"steps": len(losses), "planned_steps": steps, "seconds": time.monotonic() - task_start,

@@ -114,7 +114,7 @@ def training_record(run: Path, previous: dict) -> dict:
 
 def package(task: str, run: Path, data: Path, registry: dict) -> list[dict]:
     target = PACKAGE / "weights" / task
-    export_run(run, target)
+    export_run(run, target, overwrite=True)
     weights = target / "model.safetensors"
     config = json.loads((target / "config.json").read_text())
     scores = score_all(load_registry()[task], data, target)

@@ -159,6 +159,35 @@ def test_degrade_command_writes_a_paired_folder(tmp_path, image_folders):
     assert again.exit_code == 0 and np.array_equal(np.asarray(Image.open(out / "input" / names[0])), first)
     unknown = CliRunner().invoke(app, ["degrade", str(image_folders["clean"]), "--degradation", "fog", "-o", str(out)])
     assert unknown.exit_code == 2 and "unknown degradation 'fog'" in unknown.output
+    for name in ("noise:-5", "noise:nan", "sr:100"):
+        out_of_range = CliRunner().invoke(app, ["degrade", str(image_folders["clean"]), "--degradation", name,
+                                                "-o", str(tmp_path / "never")])
+        assert out_of_range.exit_code == 2 and "is not a number from" in out_of_range.output
+
+
+def test_degrade_never_loses_or_rereads_its_outputs(image_folders, tmp_path):
+    from typer.testing import CliRunner
+
+    from restormixer_cli.cli import app
+
+    def degrade(*args):
+        return CliRunner().invoke(app, ["degrade", *args, "--degradation", "rain"])
+
+    twin = tmp_path / "twin"
+    twin.mkdir()
+    (twin / "0.png").write_bytes((image_folders["clean"] / "0.png").read_bytes())
+    clash = degrade(str(image_folders["clean"]), str(twin), "-o", str(tmp_path / "pairs"))
+    assert clash.exit_code == 1 and "several inputs would be written as 0.png" in clash.output
+    assert not (tmp_path / "pairs").exists()
+    inside = twin / "val"
+    for overwrite in ([], ["--overwrite"]):  # the second run must not take the first one's outputs as inputs
+        assert degrade(str(twin), "-o", str(inside), *overwrite).exit_code == 0
+    assert sorted(p.relative_to(inside).as_posix() for p in inside.rglob("*.png")) == ["input/0.png", "target/0.png"]
+    tiny = tmp_path / "tiny"
+    tiny.mkdir()
+    Image.fromarray(np.zeros((2, 9, 3), np.uint8)).save(tiny / "strip.png")
+    small = CliRunner().invoke(app, ["degrade", str(tiny), "--degradation", "downscale:3", "-o", str(tmp_path / "s")])
+    assert small.exit_code == 1 and "smaller than the downscaling factor 3" in small.output
 
 
 def test_gaussian_noise_has_the_requested_sigma():
@@ -226,6 +255,14 @@ def test_train_resume_and_export(image_folders, tmp_path):
     assert steps == [1, 2, 3, 4, 5, 6]
     exported = export_run(run, tmp_path / "export")
     assert {p.name for p in exported.iterdir()} == {"model.safetensors", "config.json", "README.md"}
+    with pytest.raises(ValueError, match="already holds model.safetensors, config.json, README.md"):
+        export_run(run, exported)  # a user's README.md or an earlier export is not replaced unasked
+    assert export_run(run, exported, overwrite=True) == exported
+    with pytest.raises(ValueError, match="is the run folder"):
+        export_run(run, run, overwrite=True)
+    assert TrainConfig.load(run / "config.json").steps == 6  # the run can still be resumed
+    with pytest.raises(ValueError, match="not the configuration of a training run"):
+        TrainConfig.load(exported / "config.json")
     assert "PSNR" in (exported / "README.md").read_text()
     model = build_model(load_weights_file(exported))
     assert model.config["base_channel"] == 8
@@ -284,12 +321,16 @@ def test_ddp_under_torchrun(image_folders, tmp_path):
 def test_train_command_reports_bad_configuration(tmp_path, image_folders):
     bad = subprocess.run([*cli_train(tmp_path / "r", image_folders, 2)[:-2], "--patch", "30"], env=SUBPROCESS_ENV,
                          capture_output=True, text=True, timeout=120)
-    assert bad.returncode == 1 and "multiple of 16" in bad.stderr
+    assert bad.returncode == 2 and "multiple of 16" in bad.stderr
     config = tmp_path / "c.json"
-    config.write_text(json.dumps({"bogus": 1}))
-    bad = subprocess.run([*cli_train(tmp_path / "r", image_folders, 2), "--config", str(config)], env=SUBPROCESS_ENV,
-                         capture_output=True, text=True, timeout=120)
-    assert bad.returncode == 1 and "unknown fields bogus" in bad.stderr
+    for fields, message in (({"bogus": 1}, "unknown fields bogus"), ({"lr": "fast"}, "lr must be of type float"),
+                            ({"seed": 2.5}, "seed must be of type int"), ({"warmup": -1}, "warmup must be 0 or more"), ({"ema": 5}, "ema must lie in [0, 1)"),
+                            ([1, 2], "expected a JSON object"), ({"degradation": "noise:-5"}, "not a number from 0")):
+        config.write_text(json.dumps(fields))
+        bad = subprocess.run([*cli_train(tmp_path / "r", image_folders, 2), "--config", str(config)],
+                             env=SUBPROCESS_ENV, capture_output=True, text=True, timeout=120)
+        assert bad.returncode == 2 and message in bad.stderr and "Traceback" not in bad.stderr, bad.stderr
+    assert not (tmp_path / "r" / "config.json").exists()
 
 
 def test_dataset_names_do_not_reveal_locations():

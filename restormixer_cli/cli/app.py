@@ -287,7 +287,7 @@ def train(
     try:
         cfg = build_train_config(task, train_dirs, val, config, overrides)
     except (ValueError, OSError) as exc:
-        raise fail(str(exc))
+        raise fail(str(exc), USAGE_ERROR)
     raise typer.Exit(run_training(cfg, out, device, threads, console, err))
 
 
@@ -296,12 +296,13 @@ def export(
     run_dir: Annotated[Path, typer.Argument(help="Training run folder.")],
     out: Annotated[Path, typer.Option(help="Output folder in hub layout.")],
     push: Annotated[Optional[str], typer.Option(help="Also upload to this hub repo.")] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace the files of an earlier export in --out.")] = False,
 ) -> None:
     """Write a run's weights in hub layout: model.safetensors, config.json, README.md."""
     from ..training.export import export_run, push_to_hub
 
     try:
-        folder = export_run(run_dir, out)
+        folder = export_run(run_dir, out, overwrite=overwrite)
         console.print(f"exported to {shown(folder)}")
         if push:
             console.print(f"uploaded: {shown(push_to_hub(folder, push))}")

@@ -12,15 +12,16 @@ from rich.console import Console
 from ..io.discovery import InputFile, expand_inputs
 from ..io.images import read_rgb
 from ..training.data import write_degraded_pairs
-from ..training.degradations import make_degradation
+from ..training.degradations import Degradation, crop_to_scale, make_degradation
 from .app import USAGE_ERROR
 from .messages import print_error, shown
 
 
-def _readable(sources: list[InputFile], failures: list[str]) -> Iterator[tuple[str, np.ndarray]]:
+def _readable(sources: list[InputFile], degradation: Degradation,
+              failures: list[str]) -> Iterator[tuple[str, np.ndarray]]:
     for source in sources:
         try:
-            yield source.relative.with_suffix("").as_posix(), read_rgb(source.path)
+            yield source.relative.with_suffix("").as_posix(), crop_to_scale(read_rgb(source.path), degradation)
         except (OSError, ValueError) as exc:
             failures.append(f"{source.path}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}")
 
@@ -33,10 +34,14 @@ def run_degrade(inputs: list[str], out: Path, degradation: str, seed: int, overw
     except ValueError as exc:
         return print_error(err, exc, USAGE_ERROR)
     try:
-        sources = expand_inputs(inputs)
+        sources = expand_inputs(inputs, exclude=[out])  # a second run into a folder inside its input
     except (ValueError, FileNotFoundError) as exc:
         return print_error(err, exc)
     names = [s.relative.with_suffix("").as_posix() + ".png" for s in sources]
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        return print_error(err, f"several inputs would be written as {', '.join(repeated)}: give them different "
+                                "names, or one folder per run")
     existing = [out / sub / n for n in names for sub in ("input", "target") if (out / sub / n).exists()]
     if existing and not overwrite:
         return print_error(err, f"{existing[0]} exists ({len(existing)} outputs in all); use --overwrite or another --out")
@@ -44,7 +49,7 @@ def run_degrade(inputs: list[str], out: Path, degradation: str, seed: int, overw
         for sub in ("input", "target"):
             (out / sub / name).parent.mkdir(parents=True, exist_ok=True)
     failures: list[str] = []
-    write_degraded_pairs(_readable(sources, failures), degrade, out, seed)
+    write_degraded_pairs(_readable(sources, degrade, failures), degrade, out, seed)
     for failure in failures:
         err.print(f"[red]skipped[/] {shown(failure)}", highlight=False)
     console.print(f"{len(sources) - len(failures)} degraded images in {shown(out / 'input')}, "

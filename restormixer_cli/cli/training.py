@@ -20,7 +20,12 @@ def build_train_config(task: str, train_dirs: list[Path], val: Path | None, conf
     """Defaults, then the JSON file's fields, then the options given on the command line."""
     data: dict = {}
     if config_file:
-        data = json.loads(Path(config_file).read_text())
+        try:
+            data = json.loads(Path(config_file).read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ValueError(f"{config_file}: not valid JSON ({exc})") from None
+        if not isinstance(data, dict):
+            raise ValueError(f"{config_file}: expected a JSON object of TrainConfig fields")
         known = {f.name for f in fields(TrainConfig)}
         unknown = sorted(set(data) - known)
         if unknown:
@@ -33,7 +38,10 @@ def build_train_config(task: str, train_dirs: list[Path], val: Path | None, conf
         if value is None:
             continue
         if key == "num_blocks":
-            value = [int(v) for v in str(value).split(",")]
+            try:
+                value = [int(v) for v in str(value).split(",")]
+            except ValueError:
+                raise ValueError(f"--num-blocks takes three whole numbers, e.g. 4,4,4, not {value!r}") from None
         data[key] = value
     return TrainConfig(**data)
 

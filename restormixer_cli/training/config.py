@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import types
+import typing
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from ..hub.registry import load_registry
+from .degradations import make_degradation
 
 
 @dataclass
@@ -48,20 +51,28 @@ class TrainConfig:
     workers: int = 0  # processes synthesising batches ahead of the step (0: in the training process)
 
     def __post_init__(self) -> None:
+        _check_types(self)
         known = load_registry().get(self.task)  # a registry task brings its degradation and scoring
         if self.degradation is None and known:
             self.degradation = known.degradation
         if self.val_degradation is None:
             self.val_degradation = self.degradation
+        for name in filter(None, (self.degradation, self.val_degradation)):
+            make_degradation(name)  # an unknown name or an out-of-range number fails here, before the run
         if self.y_channel is None:
             self.y_channel = bool(known and known.y_channel)
         if len(self.num_blocks) != 3 or self.num_blocks[1] < 2 or self.num_blocks[2] < 2:
             raise ValueError("num_blocks needs three stages, the last two with at least 2 blocks")
         if self.patch <= 0 or self.patch % 16:
             raise ValueError("patch must be a positive multiple of 16")
-        for name in ("steps", "batch", "val_every", "ckpt_every"):
+        for name in ("steps", "batch", "val_every", "ckpt_every", "base_channel", "lr", "grad_clip"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive")
+        for name in ("warmup", "min_lr", "weight_decay", "fft_weight", "val_limit", "time_limit_min", "crop_border"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be 0 or more")
+        if not (0 <= self.ema < 1 and 0 <= self.paired_fraction <= 1):
+            raise ValueError("ema must lie in [0, 1) and paired_fraction in [0, 1]")
         if self.exposure is not None and not (len(self.exposure) == 2 and 0 < self.exposure[0] <= self.exposure[1]):
             raise ValueError("exposure must be [low, high] with 0 < low <= high")
         if self.workers < 0:
@@ -76,6 +87,36 @@ class TrainConfig:
 
     @classmethod
     def load(cls, path: Path) -> "TrainConfig":
-        data = json.loads(path.read_text())
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
+        """The configuration a run folder saved; ValueError if ``path`` is not one."""
+        try:
+            data = json.loads(path.read_text())
+            known = {f.name for f in fields(cls)}
+            return cls(**{k: v for k, v in data.items() if k in known})
+        except (json.JSONDecodeError, UnicodeDecodeError, AttributeError, TypeError) as exc:
+            raise ValueError(f"{path}: not the configuration of a training run ({exc})") from None
+
+
+def _fits(value: object, annotation: object) -> bool:
+    """Whether a value read from JSON has an annotation's type (an int is a float, a bool is no number)."""
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        return any(_fits(value, option) for option in typing.get_args(annotation))
+    if origin is list:
+        (item,) = typing.get_args(annotation)
+        return isinstance(value, list) and all(_fits(v, item) for v in value)
+    if annotation is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if annotation is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, annotation)
+
+
+def _check_types(config: TrainConfig) -> None:
+    """ValueError naming the first field whose value has the wrong type (a config file's "lr": "fast")."""
+    hints = typing.get_type_hints(TrainConfig)
+    for f in fields(config):
+        value = getattr(config, f.name)
+        if not _fits(value, hints[f.name]):
+            expected = hints[f.name].__name__ if isinstance(hints[f.name], type) else str(hints[f.name])
+            raise ValueError(f"{f.name} must be of type {expected}, not {value!r}")
+

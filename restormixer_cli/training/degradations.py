@@ -7,6 +7,7 @@ that a seed reproduces the degraded image exactly.
 from __future__ import annotations
 
 import io
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -549,6 +550,8 @@ def crop_to_scale(image: np.ndarray, degradation: Degradation) -> np.ndarray:
     super-resolution benchmarks crop their ground truth; unchanged for same-size degradations."""
     scale = getattr(degradation, "scale", 1)
     h, w = image.shape[0] // scale * scale, image.shape[1] // scale * scale
+    if not (h and w):
+        raise ValueError(f"{image.shape[1]}x{image.shape[0]} pixels is smaller than the downscaling factor {scale}")
     return image[:h, :w]
 
 
@@ -585,6 +588,20 @@ def _is_fraction(text: str) -> bool:
         return False
 
 
+MAX_SCALE = 8  # beyond it a benchmark-sized image shrinks to a few pixels
+
+
+def _number(name: str, text: str, low: float, high: float) -> float:
+    """The number in a degradation's name, checked against its range (ValueError naming both)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not low <= value <= high:  # NaN fails too
+        raise ValueError(f"degradation {name!r}: {text!r} is not a number from {low:g} to {high:g}")
+    return value
+
+
 def make_degradation(name: str) -> Degradation:
     """``noise`` / ``noise:SIGMA`` / ``blind-noise`` / ``camera-noise`` / ``rain`` / ``snow`` / ``haze`` /
     ``low-light`` / ``jpeg`` / ``mixed`` / ``mixed:CLEAN`` (the fraction left unchanged, 0.1 by default) /
@@ -594,9 +611,10 @@ def make_degradation(name: str) -> Degradation:
         return compose(*(make_degradation(part) for part in name.split("+")))
     kind, _, arg = name.partition(":")
     if kind == "noise" and arg:
-        return gaussian_noise(float(arg))
+        return gaussian_noise(_number(name, arg, 0, 255))
     if kind in ("sr", "downscale") and arg.isdigit() and int(arg) >= 2:
-        return super_resolution((int(arg),)) if kind == "sr" else downscale(int(arg))
+        scale = int(_number(name, arg, 2, MAX_SCALE))
+        return super_resolution((scale,)) if kind == "sr" else downscale(scale)
     if kind == "mixed" and _is_fraction(arg):
         return mixed(clean=float(arg))
     if kind not in DEGRADATIONS or arg:

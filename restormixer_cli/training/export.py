@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import torch
@@ -47,6 +48,10 @@ def dataset_name(folder: str) -> str:
     return f"{path.parent.name}/{path.name}" if path.name.lower() in _SPLITS else path.name
 
 
+def _psnr_text(value: float) -> str:
+    return "infinite: some are identical to their targets" if math.isinf(value) else f"{value:.2f} dB"
+
+
 def _scores_text(run_dir: Path, config: TrainConfig) -> tuple[str, dict | None]:
     vals = [r for r in read_metrics(run_dir) if "val_psnr" in r]
     if not vals:
@@ -56,18 +61,31 @@ def _scores_text(run_dir: Path, config: TrainConfig) -> tuple[str, dict | None]:
     subset = f"first {config.val_limit} images of " if config.val_limit else ""
     text = (f"On {subset}`{dataset_name(config.val)}` ({space}, crop {config.crop_border}) at step {last['step']}: "
             f"PSNR {last['val_psnr']:.2f} dB, SSIM {last['val_ssim']:.4f} "
-            f"(degraded input: {last['val_input_psnr']:.2f} dB, {last['val_input_ssim']:.4f}).")
+            f"(degraded input: {_psnr_text(last['val_input_psnr'])}, {last['val_input_ssim']:.4f}).")
     return text, last
 
 
-def export_run(run_dir: Path, out: Path) -> Path:
-    """Write ``model.safetensors`` (EMA weights if the run kept them), ``config.json`` and ``README.md``."""
+EXPORTED = (WEIGHTS_NAME, CONFIG_NAME, "README.md")
+
+
+def export_run(run_dir: Path, out: Path, overwrite: bool = False) -> Path:
+    """Write ``model.safetensors`` (EMA weights if the run kept them), ``config.json`` and ``README.md``
+    to ``out``; ValueError if ``out`` is the run folder, or holds any of them and not ``overwrite``."""
     run_dir, out = Path(run_dir), Path(out)
     checkpoint = run_dir / CHECKPOINT
     if not checkpoint.exists():
         raise ValueError(f"{run_dir}: no {CHECKPOINT}; is this a training run folder?")
+    if out.resolve() == run_dir.resolve():
+        raise ValueError(f"{out} is the run folder: its config.json would be replaced; export to another folder")
+    existing = [name for name in EXPORTED if (out / name).exists()]
+    if existing and not overwrite:
+        raise ValueError(f"{out} already holds {', '.join(existing)}; use --overwrite to replace them")
     config = TrainConfig.load(run_dir / CONFIG)
-    state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    try:
+        state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    except (RuntimeError, OSError, EOFError) as exc:
+        raise ValueError(f"{checkpoint}: cannot read the checkpoint, damaged or truncated "
+                         f"({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
     weights = {k: v.contiguous() for k, v in (state.get("ema") or state["model"]).items()}
     out.mkdir(parents=True, exist_ok=True)
     with atomic_path(out / WEIGHTS_NAME) as tmp:
