@@ -116,6 +116,8 @@ def test_bad_uploads_get_one_line_json_errors(server, scratch_root):
         (dict(content=encode(), params={"task": "dehaze"}), 422, "not served here"),
         (dict(content=encode(), params={"quality": 0}), 422, "quality"),
         (dict(content=encode(), params={"suffix": "a/b"}), 422, "separators"),
+        (dict(content=encode(), params={"suffix": "\x00"}), 422, "control characters"),
+        (dict(content=encode(), params={"suffix": "\U0001f600" * 60}), 422, "longer than 100 bytes"),
         (dict(files={"file": ("a.png", encode())}, data={"task": "denoise"}), 400, "query string"),
         (dict(files={"image": ("a.png", encode())}), 400, "no file field named 'file'"),
         (dict(content=b"--x\r\nbroken", headers={"content-type": "multipart/form-data; boundary=x"}), 400, ""),
@@ -128,6 +130,23 @@ def test_bad_uploads_get_one_line_json_errors(server, scratch_root):
     assert left_behind(scratch_root) == []
 
 
+def test_super_resolution_scale_is_chosen_per_request(scratch_root):
+    with LiveServer(create_app(["sr"], device="cpu", limits=LIMITS)) as live:
+        assert httpx.get(f"{live.url}/models").json()["models"][0]["scales"] == [2, 3, 4]
+        sizes = {}
+        for scale in (None, 3, 4):
+            params = {"scale": scale} if scale else {}
+            done = httpx.post(f"{live.url}/restore", content=encode(size=(16, 12)), params=params, timeout=120)
+            assert done.status_code == 200, done.text
+            sizes[scale] = Image.open(io.BytesIO(done.content)).size
+        assert sizes == {None: (32, 24), 3: (48, 36), 4: (64, 48)}
+        assert_json_error(httpx.post(f"{live.url}/restore", content=encode(), params={"scale": 5}), 422, "not 5")
+    denoise = create_app(["denoise"], device="cpu", limits=LIMITS)
+    with LiveServer(denoise) as live:
+        assert_json_error(httpx.post(f"{live.url}/restore", content=encode(), params={"scale": 2}), 422,
+                          "does not upscale")
+
+
 def test_models_health_openapi_and_page(server):
     models = httpx.get(f"{server.url}/models").json()
     assert models["default"] == "denoise" and models["device"] == "cpu"
@@ -138,7 +157,7 @@ def test_models_health_openapi_and_page(server):
     restore = spec["paths"]["/restore"]["post"]
     assert {"multipart/form-data", "image/png", "application/octet-stream"} <= restore["requestBody"]["content"].keys()
     assert {"200", "413", "415", "429", "503"} <= restore["responses"].keys()
-    assert {p["name"] for p in restore["parameters"]} == {"task", "ext", "quality", "suffix", "filename"}
+    assert {p["name"] for p in restore["parameters"]} == {"task", "ext", "quality", "suffix", "filename", "scale"}
     assert {"/models", "/health"} <= spec["paths"].keys()
     assert httpx.get(f"{server.url}/docs").status_code == 404  # FastAPI's docs page loads assets from a CDN
     page = httpx.get(server.url)

@@ -158,6 +158,12 @@ class Restorer:
         self.tile = settings.tile  # None: automatic, from free memory
         self.balanced = settings.tile is None  # automatic tiles are evened out over the image
 
+    def at_scale(self, scale: int) -> "Restorer":
+        """A restorer with the same model and settings that upscales ``scale`` times (a super-resolution
+        model serves several factors)."""
+        return self if scale == self.scale else Restorer(self.model, self.settings, self.notice, self.source,
+                                                         self.weights_sha256, scale)
+
     def _autocast(self, dtype: torch.dtype):
         if dtype == torch.float32:
             return contextlib.nullcontext()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import errno
 import json
+import os
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -30,6 +31,7 @@ from .engine import NonFiniteOutput, Restorer
 from .video import ClipRestorer, FrameCallback
 
 Existing = Literal["error", "skip", "overwrite"]
+MAX_SUFFIX_BYTES = 100  # of a file name's 255, so that a long stem still fits
 
 
 class Job(Protocol):
@@ -132,8 +134,10 @@ class OutputOptions:
             raise ValueError(f"{self.gt_dir}: ground-truth folder does not exist")
         if not 1 <= self.quality <= 100:
             raise ValueError(f"quality must be from 1 to 100, not {self.quality}")
-        if any(sep in self.suffix for sep in ("/", "\\")):
-            raise ValueError("suffix must not contain path separators")
+        if any(sep in self.suffix for sep in ("/", "\\")) or not self.suffix.isprintable():
+            raise ValueError("suffix must not contain path separators or control characters")
+        if len(os.fsencode(self.suffix)) > MAX_SUFFIX_BYTES:
+            raise ValueError(f"suffix is longer than {MAX_SUFFIX_BYTES} bytes: file names have at most 255")
         if not 0 <= self.crf <= MAX_CRF:
             raise ValueError(f"crf must be from 0 to {MAX_CRF}, not {self.crf}")
         if self.codec is not None and self.codec not in VIDEO_CODECS:

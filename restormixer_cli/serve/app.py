@@ -73,6 +73,7 @@ class ModelInfo(BaseModel):
     description: str
     state: Literal["loading", "ready", "failed"]
     error: str | None = None
+    scales: list[int] = []  # the upscaling factors of a super-resolution task (the first by default)
 
 
 class Models(BaseModel):
@@ -132,8 +133,9 @@ def _load(model: ServedModel, loader: Callable[[str], Restorer]) -> None:
         model.state, model.error = "failed", f"the {model.task} model could not be loaded: {exc}"
 
 
-def _restore_file(model: ServedModel, source: Path, options: OutputOptions, cancel: threading.Event) -> FileResult:
-    """Restore ``source`` with the CLI's pipeline; runs on the queue's worker thread."""
+def _restore_file(model: ServedModel, scale: int, source: Path, options: OutputOptions,
+                  cancel: threading.Event) -> FileResult:
+    """Restore ``source`` with the CLI's pipeline, upscaling ``scale`` times; runs on the queue's worker thread."""
     if model.restorer is None:
         raise HTTPException(503, model.error or f"the {model.task} model is not loaded")
 
@@ -141,7 +143,8 @@ def _restore_file(model: ServedModel, source: Path, options: OutputOptions, canc
         if cancel.is_set():
             raise Cancelled
 
-    run = restore_jobs(plan_restore([source], options), FileRestorer(model.restorer, options), on_tile=on_tile)
+    run = restore_jobs(plan_restore([source], options), FileRestorer(model.restorer.at_scale(scale), options),
+                       on_tile=on_tile)
     if run.disk_full is not None:
         raise HTTPException(503, "the server's disk is full")
     return run.results[0]
@@ -193,7 +196,7 @@ def create_app(tasks: Sequence[str] | None = None, device: str = "auto", precisi
     any ASGI server (``restormixer serve`` uses uvicorn). ``loader`` builds a task's restorer (default:
     :func:`restormixer_cli.load_restorer` with the device, precision and tile given). Raises
     ValueError for an unknown or unavailable task or device."""
-    from ..api import load_restorer
+    from ..api import load_restorer, upscaling_factor
     from ..inference.devices import resolve_device, resolve_precision
     from ..inference.engine import InferenceSettings
 
@@ -244,8 +247,8 @@ def create_app(tasks: Sequence[str] | None = None, device: str = "auto", precisi
     @app.get("/models", response_model=Models, summary="The tasks served, and whether each model is loaded")
     async def list_models() -> Models:
         return Models(default=next(iter(models)), device=device_name,
-                      models=[ModelInfo(task=m.task, description=m.description, state=m.state, error=m.error)
-                              for m in models.values()])
+                      models=[ModelInfo(task=m.task, description=m.description, state=m.state, error=m.error,
+                                        scales=list(registry[m.task].scales)) for m in models.values()])
 
     @app.get("/health", response_model=Health, responses={503: {"model": Health}},
              summary="Whether the server can restore (503 while loading or when no model loaded)")
@@ -270,10 +273,16 @@ def create_app(tasks: Sequence[str] | None = None, device: str = "auto", precisi
         quality: Annotated[int, Query(ge=1, le=100, description=f"{LOSSY_FORMAT_NAMES} quality")] = DEFAULT_QUALITY,
         suffix: Annotated[str, Query(max_length=64, description="Appended to the file name's stem")] = "",
         filename: Annotated[str | None, Query(max_length=255, description="The image's file name, for a raw body")] = None,
+        scale: Annotated[int | None, Query(description="Upscaling factor of a super-resolution task (GET /models "
+                                                       "lists them); default: its first")] = None,
     ) -> Response:
         model = models.get(task or next(iter(models)))
         if model is None:
             raise HTTPException(422, f"task {task!r} is not served here; served: {', '.join(models)}")
+        try:
+            factor = upscaling_factor(model.task, scale)
+        except ValueError as exc:
+            raise HTTPException(422, str(exc)) from None
         if model.state == "failed":
             raise HTTPException(503, model.error)
         try:
@@ -288,7 +297,7 @@ def create_app(tasks: Sequence[str] | None = None, device: str = "auto", precisi
         except QueueClosed as exc:
             raise HTTPException(503, str(exc)) from None
         try:
-            return await asyncio.wait_for(_serve(request, job, model, options, filename), limits.timeout)
+            return await asyncio.wait_for(_serve(request, job, model, factor, options, filename), limits.timeout)
         except asyncio.TimeoutError:
             raise HTTPException(503, f"the request took longer than the limit of {limits.timeout:g} s") from None
         except UploadError as exc:
@@ -298,11 +307,11 @@ def create_app(tasks: Sequence[str] | None = None, device: str = "auto", precisi
         finally:
             job.finish()
 
-    async def _serve(request: Request, job: _Request, model: ServedModel, options: OutputOptions,
+    async def _serve(request: Request, job: _Request, model: ServedModel, scale: int, options: OutputOptions,
                      filename: str | None) -> Response:
         upload = await receive_upload(request, job.folder, limits.max_upload_bytes, limits.max_pixels, filename)
         options.output_dir = job.folder / "out"
-        job.run = queue.submit(_restore_file, model, upload.path, options, job.cancel)
+        job.run = queue.submit(_restore_file, model, scale, upload.path, options, job.cancel)
         result = await asyncio.wrap_future(job.run)
         return _result_response(result, job.folder, model.task, upload.name, options.suffix)
 
