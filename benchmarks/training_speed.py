@@ -50,11 +50,11 @@ def _compiled(trainer: Trainer) -> None:
     trainer.net = torch.compile(trainer.model)
 
 
-def variants(with_compile: bool) -> list[Variant]:
+def variants(with_compile: bool, with_torch_scan: bool) -> list[Variant]:
     chosen = [
         Variant("fp32 (baseline)"),
         Variant("bf16 autocast", precision="bf16"),
-        Variant("vectorised PyTorch scan", prepare=_torch_scan),
+        *([Variant("vectorised PyTorch scan", prepare=_torch_scan)] if with_torch_scan else []),
         Variant("1 thread", threads=1),
     ]
     if with_compile:
@@ -99,6 +99,9 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=6)
     parser.add_argument("--compile", action="store_true", help="also measure torch.compile (minutes of compilation)")
     parser.add_argument("--tiny", action="store_true", help="a base-8 model only, for a smoke run")
+    parser.add_argument("--torch-scan-max-patch", type=int, default=64,
+                        help="measure the PyTorch scan up to this patch size only: it holds every scan state in "
+                             "memory (the full model at 128 px was killed at 24 GiB)")
     args = parser.parse_args()
     names = ["tiny"] if args.tiny else args.configs.split(",")
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {args.batch}, "
@@ -107,7 +110,7 @@ def main() -> None:
     for name in names:
         for patch in (int(p) for p in args.patches.split(",")):
             baseline = None
-            for variant in variants(args.compile):
+            for variant in variants(args.compile, patch <= args.torch_scan_max_patch):
                 seconds = seconds_per_step(CONFIGS[name], patch, args.batch, variant, args.warmup, args.steps)
                 baseline = baseline or seconds
                 pixels = args.batch * patch * patch / seconds / 1e6

@@ -298,3 +298,17 @@ def test_the_serve_command(tmp_path):
 def test_bad_settings_fail_before_serving(args, words):
     result = CliRunner().invoke(app, ["serve", "--port", "1", *args])
     assert result.exit_code in (1, 2) and words in result.output and "Traceback" not in result.output
+
+
+def test_a_busy_port_or_unknown_host_is_one_line_before_serving():
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = CliRunner().invoke(app, ["serve", "--port", str(port), "--task", "denoise", "--device", "cpu"])
+    assert result.exit_code == 1 and f"cannot listen on 127.0.0.1:{port}" in result.output
+    assert "serving" not in result.output
+    unknown = CliRunner().invoke(app, ["serve", "--host", "no-such-host.invalid", "--task", "denoise"])
+    assert unknown.exit_code == 1 and "cannot listen on no-such-host.invalid" in unknown.output
+    small_tiles = CliRunner().invoke(app, ["serve", "--port", "1", "--tile", "32"])
+    assert small_tiles.exit_code == 2 and "use a smaller overlap" in small_tiles.output

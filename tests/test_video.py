@@ -4,6 +4,7 @@ the fly (a few frames, 64-128 px), checked with ffmpeg's own view of the files."
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -25,8 +26,8 @@ from restormixer_cli.io.video import probe_clip, read_clip
 from restormixer_cli.signals import sigterm_as_interrupt
 
 from .conftest import SUBPROCESS_ENV, interrupt_when, make_tiny_model
-from .video_clips import (container_duration, decode, encode, extract_frames, frame_times, packets, rainy_frames,
-                          sine_wav, video_stream)
+from .video_clips import (container_duration, decode, encode, extract_frames, frame_times, header, packets,
+                          rainy_frames, sine_wav, video_stream)
 
 runner = CliRunner()
 
@@ -61,6 +62,24 @@ def test_rainy_clip_round_trips_with_audio_frames_rate_and_duration(rainy_clip, 
     assert entry["frames"] == 8 and entry["frame_rate"] == 12 and entry["duration"] == pytest.approx(8 / 12)
     assert entry["fps"] == pytest.approx(8 / entry["seconds"]) and entry["status"] == "done"
     assert "8 frames" in result.output and "fps" in result.output
+
+
+def test_audio_a_container_cannot_hold_is_re_encoded(rainy_clip, tmp_path, tiny_weights):
+    """AAC cannot go into WebM, Opus not into AVI: such audio is re-encoded (with a note), not lost
+    and not a failed write; an animation has no sound (a note says so)."""
+    webm = tmp_path / "rain.webm"
+    result = restore(str(rainy_clip), "--weights", str(tiny_weights), "-o", str(webm))
+    assert result.exit_code == 0, result.output
+    assert "audio re-encoded with libopus: webm cannot hold aac" in result.output
+    assert re.search(r"Audio: opus", header(webm))
+    avi = tmp_path / "rain.avi"
+    result = restore(str(webm), "--weights", str(tiny_weights), "-o", str(avi))
+    assert result.exit_code == 0, result.output
+    assert re.search(r"Audio: mp3", header(avi))
+    result = restore(str(rainy_clip), "--weights", str(tiny_weights), "-o", str(tmp_path / "rain.mkv"))
+    assert "re-encoded" not in result.output and packets(tmp_path / "rain.mkv", "a") == packets(rainy_clip, "a")
+    gif = restore(str(rainy_clip), "--weights", str(tiny_weights), "-o", str(tmp_path / "rain.gif"))
+    assert gif.exit_code == 0 and "audio dropped: animations have no sound" in gif.output
 
 
 def test_frames_are_restored_upright_and_rotation_colour_and_ten_bits_are_kept(tmp_path, tiny_weights, monkeypatch):

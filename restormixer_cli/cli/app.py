@@ -330,6 +330,7 @@ def serve(
     device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N or mps.", autocompletion=_devices)] = "auto",
     precision: Annotated[Precision, typer.Option(help="auto: fp16 on CUDA, fp32 elsewhere.")] = "auto",
     tile: Annotated[Optional[int], typer.Option(help="Tile size in pixels; 0 = whole image; default: fit memory.")] = None,
+    tile_overlap: Annotated[int, typer.Option(help="Overlap between tiles in pixels.")] = 32,
     max_upload_mb: Annotated[float, typer.Option(help="Refuse request bodies larger than this many MiB.", min=0.001)] = 50,
     max_pixels: Annotated[int, typer.Option(help="Refuse images with more pixels than this (0 = no limit).", min=0)] = 16_000_000,
     queue: Annotated[int, typer.Option(help="Requests in progress at once, the running one included; more get HTTP 429.", min=1)] = 4,
@@ -341,7 +342,7 @@ def serve(
     limits = dict(max_upload_bytes=int(max_upload_mb * 2**20), max_pixels=max_pixels or None, queue=queue,
                   timeout=timeout)
     raise typer.Exit(run_serve(host, port, [t.value for t in task or []], device, Precision(precision).value, tile,
-                               limits, err))
+                               tile_overlap, limits, err))
 
 
 # ------------------------------------------------------------------------------------------ demo

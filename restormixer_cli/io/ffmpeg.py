@@ -126,6 +126,7 @@ class Probe:
     frame_duration: int  # the first frame's duration in time_base units (0: unknown)
     alpha: bool = False  # the frames have transparency
     codec: str = ""  # the stream's codec, such as "h264" or "vp9"
+    audio: tuple[str, ...] = ()  # the codecs of the file's audio streams, such as "aac" or "opus"
 
 
 class ProbeError(ValueError):
@@ -156,8 +157,14 @@ def probe(path: Path) -> Probe:
     stream = _first_video_stream(header)
     # VP8 and VP9 keep transparency in a side stream: the decoder reports a yuv420p format
     alpha = bool(_ALPHA_FORMAT.match(pixel_format)) or any(map(_ALPHA_MODE.match, stream))
+    audio = tuple(_codec_name(text) for kind, text in streams if kind == "Audio")
     return Probe(packets["width"], packets["height"], pixel_format, colour, _rotation(stream), packets["time_base"],
-                 tuple(sorted(packets["pts"])), packets["duration"], alpha, description.split(" ", 1)[0].rstrip(","))
+                 tuple(sorted(packets["pts"])), packets["duration"], alpha, _codec_name(description), audio)
+
+
+def _codec_name(description: str) -> str:
+    """The codec at the start of a stream's description ("aac (LC) (mp4a / 0x6134), 48000 Hz, ...")."""
+    return description.split(" ", 1)[0].rstrip(",")
 
 
 def _packets(listing: str) -> dict:

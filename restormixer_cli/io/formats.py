@@ -98,18 +98,23 @@ class VideoFormat:
     codecs: tuple[str, ...]  # the first is the default
     rotation: bool  # can store a display rotation
     alpha_codecs: tuple[str, ...] = ()  # the encoders whose alpha channel it can hold
+    audio_codecs: tuple[str, ...] | None = None  # the audio codecs it holds (None: any), copied as they are
+    audio_encoder: str = "aac"  # for other audio, re-encoded
 
 
+_PCM = ("pcm_s16le", "pcm_s16be", "pcm_s24le", "pcm_s24be", "pcm_s32le", "pcm_f32le", "pcm_u8")
 _VIDEO = (
     VideoFormat("mp4", (".mp4", ".m4v"), ("libx264", "libx265", "libvpx-vp9", "ffv1"), rotation=True,
-                alpha_codecs=("ffv1",)),
-    VideoFormat("mov", (".mov",), ("libx264", "libx265", "ffv1"), rotation=True, alpha_codecs=("ffv1",)),
+                alpha_codecs=("ffv1",), audio_codecs=("aac", "mp3", "opus", "flac", "alac", "ac3", "eac3")),
+    VideoFormat("mov", (".mov",), ("libx264", "libx265", "ffv1"), rotation=True, alpha_codecs=("ffv1",),
+                audio_codecs=("aac", "mp3", "alac", "ac3", "eac3", *_PCM)),
     # VP9 keeps alpha in a side stream that only Matroska and WebM carry
     VideoFormat("matroska", (".mkv",), ("libx264", "libx265", "libvpx-vp9", "ffv1"), rotation=True,
                 alpha_codecs=("libvpx-vp9", "ffv1")),
-    VideoFormat("webm", (".webm",), ("libvpx-vp9",), rotation=True, alpha_codecs=("libvpx-vp9",)),
+    VideoFormat("webm", (".webm",), ("libvpx-vp9",), rotation=True, alpha_codecs=("libvpx-vp9",),
+                audio_codecs=("opus", "vorbis"), audio_encoder="libopus"),
     VideoFormat("avi", (".avi",), ("libx264", "libx265", "libvpx-vp9", "ffv1"), rotation=False,
-                alpha_codecs=("ffv1",)),
+                alpha_codecs=("ffv1",), audio_codecs=("mp3", "ac3", "pcm_s16le", "pcm_u8"), audio_encoder="libmp3lame"),
 )
 
 #: Video containers (read and written with the bundled ffmpeg) by lower-case extension.

@@ -73,6 +73,7 @@ class ClipInfo:
     loop: int | None = None  # how often an animation repeats (0: forever; None: it plays once)
     alpha: bool = False  # the frames have transparency
     decoder: str | None = None  # the ffmpeg decoder to read them with (None: ffmpeg's choice)
+    audio: tuple[str, ...] = ()  # a video's audio codecs, one per stream
 
     @property
     def duration(self) -> float:
@@ -156,7 +157,8 @@ def _probe_video(path: Path) -> ClipInfo:
     width, height = (found.height, found.width) if found.rotation in (90, 270) else (found.width, found.height)
     return ClipInfo("video", width, height, len(seconds), rate, bit_depth=_bit_depth(found.pixel_format),
                     rotation=found.rotation, start=seconds[0], colour=found.colour,
-                    alpha=found.alpha, decoder=ALPHA_DECODERS.get(found.codec) if found.alpha else None)
+                    alpha=found.alpha, decoder=ALPHA_DECODERS.get(found.codec) if found.alpha else None,
+                    audio=found.audio)
 
 
 def _bit_depth(pixel_format: str) -> int:
@@ -254,7 +256,9 @@ def _write_video(path: Path, info: ClipInfo, frames: Iterable[ImageData], encodi
     args += ["-itsoffset", str(float(info.start))] if info.start else []
     args += ["-i", "-"]
     if source is not None:
-        args += ["-i", str(source), "-map", "0:v", "-map", "1:a?", "-c:a", "copy", "-map_metadata", "1",
+        audio, audio_notes = _audio_args(fmt, info.audio)
+        notes += audio_notes
+        args += ["-i", str(source), "-map", "0:v", "-map", "1:a?", *audio, "-map_metadata", "1",
                  "-map_metadata:s:v:0", "1:s:v:0"]
     args += ["-c:v", codec.name, "-pix_fmt", pixel_format, *(option.format(crf=encoding.crf) for option in codec.quality),
              *codec.log, *_colour_args(dict(info.colour), yuv=pixel_format.startswith("yuv")),
@@ -275,6 +279,16 @@ def _write_video(path: Path, info: ClipInfo, frames: Iterable[ImageData], encodi
         raise ClipWriteError(f"ffmpeg could not write the {fmt.name} video with {codec.name} ({failure})")
     _check_video(path, written, (width, height), alpha)
     return notes
+
+
+def _audio_args(fmt: VideoFormat, codecs: tuple[str, ...]) -> tuple[list[str], list[str]]:
+    """ffmpeg's options for the audio streams, and a note: copied packet for packet where the
+    container holds their codec, else re-encoded with the container's audio encoder."""
+    foreign = sorted({codec for codec in codecs if fmt.audio_codecs is not None and codec not in fmt.audio_codecs})
+    if not foreign:
+        return ["-c:a", "copy"], []
+    return (["-c:a", fmt.audio_encoder, "-b:a", "192k"],
+            [f"audio re-encoded with {fmt.audio_encoder}: {fmt.name} cannot hold {', '.join(foreign)}"])
 
 
 def _colour_args(colour: dict[str, str], yuv: bool) -> list[str]:
@@ -354,7 +368,8 @@ def _write_animation(path: Path, info: ClipInfo, frames: Iterable[ImageData], qu
     pictures[0].save(path, format=fmt, save_all=True, append_images=pictures[1:], duration=durations[: len(pictures)],
                      **options)
     _check_animation(path, pictures[0].size)
-    return [f"video of more than 8 bits written as 8-bit {fmt}"] if info.bit_depth == 16 else []
+    notes = ["audio dropped: animations have no sound"] if info.audio else []
+    return notes + ([f"video of more than 8 bits written as 8-bit {fmt}"] if info.bit_depth == 16 else [])
 
 
 def _picture(frame: ImageData, fmt: str) -> Image.Image:

@@ -31,7 +31,7 @@ from starlette.requests import ClientDisconnect
 
 from .. import __version__
 from ..hub.registry import default_task, load_registry
-from ..inference.engine import Restorer
+from ..inference.engine import DEFAULT_OVERLAP, Restorer
 from ..inference.files import FileRestorer, FileResult, OutputOptions, plan_restore, restore_jobs
 from ..io import DEFAULT_QUALITY
 from ..io.formats import FORMATS, IMAGE_ACCEPT, IMAGE_FORMAT_NAMES, LOSSY_FORMAT_NAMES, OUTPUT_EXTENSIONS
@@ -190,7 +190,7 @@ def _one_line(exc: RequestValidationError) -> str:
 
 def create_app(tasks: Sequence[str] | None = None, device: str = "auto", precision: str = "auto",
                tile: int | None = None, limits: ServeLimits = ServeLimits(),
-               loader: Callable[[str], Restorer] | None = None) -> FastAPI:
+               loader: Callable[[str], Restorer] | None = None, tile_overlap: int = DEFAULT_OVERLAP) -> FastAPI:
     """The ASGI app that serves ``tasks`` (default: every available one, the registry's default task
     first: requests without a task get the first served) on ``device``; run it with
     any ASGI server (``restormixer serve`` uses uvicorn). ``loader`` builds a task's restorer (default:
@@ -208,9 +208,11 @@ def create_app(tasks: Sequence[str] | None = None, device: str = "auto", precisi
             raise ValueError(f"task {name!r} cannot be served; available tasks: "
                              f"{', '.join(n for n, e in registry.items() if e.available)}")
     torch_device = resolve_device(device)
-    InferenceSettings(torch_device, resolve_precision(precision, torch_device), tile)  # bad settings fail here, not in a load
+    # bad settings fail here, not in a load
+    InferenceSettings(torch_device, resolve_precision(precision, torch_device), tile, tile_overlap)
     device_name = str(torch_device)
-    loader = loader or (lambda task: load_restorer(task, device=device_name, precision=precision, tile=tile))
+    loader = loader or (lambda task: load_restorer(task, device=device_name, precision=precision, tile=tile,
+                                                   tile_overlap=tile_overlap))
     models = {name: ServedModel(name, registry[name].description) for name in dict.fromkeys(names)}
     queue = RunQueue(limits.queue)
     scratch: list[Path] = []  # the server's scratch root, made at start-up and deleted at shutdown
