@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import socket
 
@@ -56,6 +57,6 @@ def run_serve(host: str, port: int, tasks: list[str], device: str, precision: st
                         "(it has no authentication)")
     err.print(f"serving {', '.join(tasks) or 'every available task'} on http://{host}:{sock.getsockname()[1]} "
               "(Ctrl-C to stop)", highlight=False)
-    with sock:
+    with sock, contextlib.suppress(KeyboardInterrupt):  # uvicorn stops cleanly, then raises Ctrl-C again
         uvicorn.Server(uvicorn.Config(app, log_level="info", timeout_graceful_shutdown=10)).run(sockets=[sock])
     return 0
