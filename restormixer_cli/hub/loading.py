@@ -175,6 +175,8 @@ def load_weights_file(path: Path) -> LoadedWeights:
             state = torch.load(path, map_location="cpu", weights_only=True)
         else:
             raise WeightsError(f"{path}: unsupported weights format {suffix!r} (use .safetensors, .pth, .pt or .ckpt)")
+    except WeightsError:
+        raise
     except (SafetensorError, OSError, RuntimeError, EOFError) as exc:
         raise WeightsError(f"{path}: cannot read weights ({str(exc).splitlines()[0]})") from None
     except pickle.UnpicklingError as exc:  # weights_only refuses pickled code, or the bytes are no pickle
