@@ -70,8 +70,8 @@ def write_text_atomic(path: Path, text: str) -> None:
 
 
 def _parts(folder: Path) -> Iterator[tuple[Path, re.Match]]:
-    """The regular files in ``folder`` that :func:`atomic_path` named, with their name's parts."""
-    for path in folder.iterdir():
+    """The regular files in ``folder`` (if it exists) that :func:`atomic_path` named, with their name's parts."""
+    for path in folder.iterdir() if folder.is_dir() else ():
         match = _PART_NAME.fullmatch(path.name)
         if match and path.is_file() and not path.is_symlink():
             yield path, match
@@ -89,11 +89,8 @@ def remove_parts_of(target: Path) -> None:
 def remove_stale_parts(folder: Path, older_than_s: float = 60.0) -> list[Path]:
     """Delete temporary files that :func:`atomic_path` left in ``folder`` when its process was killed
     (``kill -9``, power loss); ones younger than ``older_than_s`` may belong to a running writer."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        return []
     now = time.time()
-    stale = [path for path, _ in _parts(folder) if now - path.stat().st_mtime > older_than_s]
+    stale = [path for path, _ in _parts(Path(folder)) if now - path.stat().st_mtime > older_than_s]
     for path in stale:
         path.unlink(missing_ok=True)
     return stale
