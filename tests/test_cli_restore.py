@@ -303,6 +303,9 @@ def test_usage_errors_exit_2(photos, tiny_weights, tmp_path):
     assert restore(str(photos), "--task", "nonexistent").exit_code == 2
     for tiling in (["--tile", "-5"], ["--tile", "3"], ["--batch-size", "0"], ["--tile-overlap", "-1"]):
         assert restore(str(photos), "--weights", str(tiny_weights), *tiling).exit_code == 2
+    (tmp_path / "clip.mp4").write_bytes(b"not decoded: refused by name")
+    video = restore(str(tmp_path / "clip.mp4"), "--weights", str(tiny_weights), "-o", "-")
+    assert video.exit_code == 2 and "not a video or animation" in video.output and "stdout" not in video.output
     both = restore(str(photos / "a.png"), "--weights", str(tiny_weights), "-o", "-", "--json", "-")
     assert both.exit_code == 2 and "both write to standard output" in both.output
     assert restore(str(photos), "--weights", str(tiny_weights), "--skip-existing", "--overwrite").exit_code == 2

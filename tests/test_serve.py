@@ -148,6 +148,7 @@ def test_super_resolution_scale_is_chosen_per_request(scratch_root):
 
 
 def test_models_health_openapi_and_page(server):
+    assert [httpx.head(f"{server.url}/{path}").status_code for path in ("health", "models")] == [200, 200]
     models = httpx.get(f"{server.url}/models").json()
     assert models["default"] == "denoise" and models["device"] == "cpu"
     assert [(m["task"], m["state"]) for m in models["models"]] == [("denoise", "ready")]

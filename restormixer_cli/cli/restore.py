@@ -166,6 +166,9 @@ def run_restore(request: RestoreRequest, console: Console, err: Console) -> int:
         if output == STDOUT:
             if len(inputs) != 1 or Path(inputs[0]).is_dir():
                 return print_error(err, "-o - (standard output) takes exactly one input image", USAGE_ERROR)
+            if Path(inputs[0]).suffix.lower() not in FORMATS:
+                return print_error(err, "-o - (standard output) takes an image, not a video or animation: "
+                                        "give an output file", USAGE_ERROR)
             suffix = Path(inputs[0]).suffix.lower() if request.ext == "same" else f".{request.ext}"
             output = Path(scratch) / "out" / f"stdout{suffix if suffix in FORMATS else '.png'}"
         code = _run(replace(request, inputs=inputs, output=output), err, err)

@@ -246,14 +246,15 @@ def create_app(tasks: Sequence[str] | None = None, device: str = "auto", precisi
     async def page() -> FileResponse:
         return FileResponse(STATIC / "index.html", headers={"Content-Security-Policy": PAGE_POLICY})
 
-    @app.get("/models", response_model=Models, summary="The tasks served, and whether each model is loaded")
+    @app.api_route("/models", methods=["GET", "HEAD"], response_model=Models,
+                   summary="The tasks served, and whether each model is loaded")
     async def list_models() -> Models:
         return Models(default=next(iter(models)), device=device_name,
                       models=[ModelInfo(task=m.task, description=m.description, state=m.state, error=m.error,
                                         scales=list(registry[m.task].scales)) for m in models.values()])
 
-    @app.get("/health", response_model=Health, responses={503: {"model": Health}},
-             summary="Whether the server can restore (503 while loading or when no model loaded)")
+    @app.api_route("/health", methods=["GET", "HEAD"], response_model=Health, responses={503: {"model": Health}},
+                   summary="Whether the server can restore (503 while loading or when no model loaded)")
     async def health() -> JSONResponse:
         states = {m.state for m in models.values()}
         status = ("loading" if "loading" in states else "ok" if states == {"ready"}
