@@ -19,7 +19,7 @@ import torch
 from PIL import Image
 
 from ..io.formats import quantize
-from ..io.images import ImageData, read_image
+from ..io.images import ImageData, eight_bit_mode, read_image
 
 ToOriginal = Callable[[ImageData], object]
 _BITS = {np.dtype(np.uint8): 8, np.dtype(np.uint16): 16}
@@ -71,16 +71,9 @@ def _from_pil(img: Image.Image) -> tuple[ImageData, ToOriginal]:
     if img.mode == "F":
         image, back = _from_array(np.asarray(img, dtype=np.float32))
         return image, lambda restored: Image.fromarray(back(restored), "F")
-    mode = _working_mode(img)
+    mode = eight_bit_mode(img)
     image, back = _from_array(np.asarray(img.convert(mode)))
     return image, lambda restored: Image.fromarray(back(restored), mode)
-
-
-def _working_mode(img: Image.Image) -> str:
-    """The 8-bit mode (L, LA, RGB or RGBA) a PIL image is restored in and given back in."""
-    transparent = "transparency" in img.info or img.mode in ("LA", "La", "PA", "RGBA", "RGBa")
-    grey = img.mode in ("1", "L", "LA", "La")
-    return ("L" if grey else "RGB") + ("A" if transparent else "")
 
 
 def _from_tensor(tensor: torch.Tensor) -> list[tuple[ImageData, ToOriginal]]:

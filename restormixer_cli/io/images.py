@@ -169,6 +169,14 @@ def _split_alpha(arr: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
     return arr, None
 
 
+def eight_bit_mode(img: Image.Image) -> str:
+    """The mode (L, LA, RGB or RGBA) an 8-bit PIL image is restored in: grey stays grey, and alpha,
+    a transparent palette entry or a colour key (PNG's tRNS) becomes an alpha channel."""
+    transparent = "transparency" in img.info or img.mode in ("LA", "La", "PA", "RGBA", "RGBa")
+    grey = img.mode in ("1", "L", "LA", "La")
+    return ("L" if grey else "RGB") + ("A" if transparent else "")
+
+
 def _pixels_from_pil(img: Image.Image) -> tuple[np.ndarray, int]:
     """(H, W, C) integer array (C in 1..4) and its bit depth, from any supported PIL mode."""
     mode = img.mode
@@ -181,19 +189,8 @@ def _pixels_from_pil(img: Image.Image) -> tuple[np.ndarray, int]:
         return arr.astype(np.uint16)[..., None], 16
     if mode == "F":
         raise ImageReadError("floating-point images are not supported")
-    if mode in ("P", "L", "RGB") and "transparency" in img.info:  # a palette entry or a colour key (tRNS)
-        img = img.convert("LA" if mode == "L" else "RGBA")
-    elif mode == "P":
-        img = img.convert("RGB")
-    elif mode == "1":
-        img = img.convert("L")
-    elif mode in ("CMYK", "YCbCr", "LAB", "HSV"):
-        img = img.convert("RGB")
-    elif mode == "PA":
-        img = img.convert("RGBA")
-    elif mode not in ("L", "LA", "RGB", "RGBA"):
-        img = img.convert("RGBA" if "A" in mode else "RGB")
-    arr = np.asarray(img)
+    mode = eight_bit_mode(img)
+    arr = np.asarray(img if img.mode == mode else img.convert(mode))
     return (arr[..., None] if arr.ndim == 2 else arr), 8
 
 
