@@ -159,5 +159,15 @@ def restore_on_ray(jobs: list[Job], restorer_args: dict, options: OutputOptions,
                     break
         except KeyboardInterrupt as exc:
             run.interrupted = getattr(exc, "exit_code", 130)
+    _remove_parts_of_unfinished(jobs, results)
     run.results = [results[i] for i in sorted(results)]
     return run
+
+
+def _remove_parts_of_unfinished(jobs: list[Job], results: dict[int, FileResult]) -> None:
+    """After a stopped run (Ctrl-C, a full disk), delete what its workers, killed with the Ray
+    instance while they wrote, left of the jobs that did not finish."""
+    for index, job in enumerate(jobs):
+        if index not in results:
+            for path in job.local_outputs():
+                remove_parts_of(path)
