@@ -69,6 +69,24 @@ def upscale(image: torch.Tensor, scale: int) -> torch.Tensor:
     return imresize(image, scale).clamp_(0, 1)
 
 
+_UPSCALE_REACH = 2  # input pixels the upscaling kernel reaches on either side of an output pixel
+
+
+def upscaled_region(image: torch.Tensor, scale: int, rows: slice, cols: slice) -> torch.Tensor:
+    """``upscale(image, scale)[..., rows, cols]`` for output ``rows`` and ``cols`` (slices with start
+    and stop), computed from the input pixels they depend on only: tiles of a large super-resolution
+    output are made without the whole upscaled image in memory."""
+    def source(span: slice, length: int) -> tuple[slice, slice]:
+        first = max(0, span.start // scale - _UPSCALE_REACH)
+        last = min(length, -(-span.stop // scale) + _UPSCALE_REACH)
+        return slice(first, last), slice(span.start - first * scale, span.stop - first * scale)
+
+    if scale == 1:
+        return image[..., rows, cols]
+    (in_rows, out_rows), (in_cols, out_cols) = source(rows, image.shape[-2]), source(cols, image.shape[-1])
+    return upscale(image[..., in_rows, in_cols].float(), scale)[..., out_rows, out_cols]
+
+
 def upscale_planes(planes: np.ndarray, scale: int) -> np.ndarray:
     """:func:`upscale` for an (H, W, C) float array (image pixels, alpha): (H * scale, W * scale, C) float32."""
     enlarged = upscale(torch.from_numpy(np.ascontiguousarray(planes, dtype=np.float32)).permute(2, 0, 1), scale)

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from restormixer_cli.api import load_restorer, upscaling_factor
 from restormixer_cli.cli import app
 from restormixer_cli.inference.engine import InferenceSettings, Restorer, prepare_model
-from restormixer_cli.resize import contributions, imresize
+from restormixer_cli.resize import contributions, imresize, upscale, upscaled_region
 from restormixer_cli.training.degradations import crop_to_scale, make_degradation
 
 from .conftest import make_tiny_model, textured_image
@@ -59,6 +59,16 @@ def test_numpy_images_keep_their_layout():
     assert np.allclose(out[..., 1], imresize(image[..., 1], 2), atol=1e-6)
 
 
+def test_a_region_of_the_upscale_is_made_from_the_input_pixels_it_needs():
+    image = torch.rand(2, 3, 37, 29, generator=torch.Generator().manual_seed(0))
+    for scale in (2, 3, 4):
+        whole = upscale(image, scale)
+        height, width = whole.shape[-2:]
+        for top, left, h, w in [(0, 0, 16, 16), (5, 7, 9, 13), (height - 11, width - 6, 11, 6), (0, 0, height, width)]:
+            rows, cols = slice(top, top + h), slice(left, left + w)
+            assert torch.equal(upscaled_region(image, scale, rows, cols), whole[..., rows, cols])
+
+
 def test_degradations_for_training_and_for_benchmarks():
     clean = textured_image(70, 52)
     rng = np.random.default_rng(0)
@@ -93,9 +103,26 @@ def test_outputs_are_scale_times_larger_and_tiles_do_not_change_them(model):
     assert whole.shape == (3, 90, 132)
     tiled = Restorer(model, InferenceSettings(tile=64, overlap=16), scale=3).restore(image)
     assert float((tiled - whole).abs().mean()) < 0.01
-    # the model restores the bicubic upscale: the same as a scale-1 restorer given that upscale
+    # tiles are upscaled one by one, each exactly as its part of the whole upscale
     upscaled = imresize(image, 3).clamp(0, 1)
+    assert torch.allclose(tiled, Restorer(model, InferenceSettings(tile=64, overlap=16)).restore(upscaled), atol=1e-6)
+    # the model restores the bicubic upscale: the same as a scale-1 restorer given that upscale
     assert torch.allclose(whole, Restorer(model, InferenceSettings(tile=0)).restore(upscaled), atol=1e-6)
+
+
+def test_a_tiled_upscale_never_holds_the_whole_upscaled_image(model, monkeypatch):
+    import restormixer_cli.resize as resize
+
+    upscaled_inputs = []
+
+    def recording_upscale(image, scale):
+        upscaled_inputs.append(image.shape[-2] * image.shape[-1])
+        return upscale(image, scale)
+
+    monkeypatch.setattr(resize, "upscale", recording_upscale)
+    image = torch.from_numpy(textured_image(60, 80)).permute(2, 0, 1)
+    assert Restorer(model, InferenceSettings(tile=64, overlap=16), scale=4).restore(image).shape == (3, 240, 320)
+    assert upscaled_inputs and max(upscaled_inputs) < 60 * 80 / 4
 
 
 def test_python_kinds_come_back_larger(model):

@@ -15,7 +15,7 @@ import torch.nn as nn
 
 from ..io.images import ImageData
 from ..model import SIZE_MULTIPLE
-from ..resize import upscale, upscale_planes
+from ..resize import upscale_planes, upscaled_region
 from .kinds import restore_any
 from .tiling import Tile, blend_weights, plan_tiles
 
@@ -229,11 +229,9 @@ class Restorer:
 
     @torch.inference_mode()
     def restore_batch(self, images: torch.Tensor, on_tile: TileCallback | None = None) -> torch.Tensor:
-        """Restore (N, 3, H, W) float images of one size in [0, 1] (video frames); returns (N, 3, H, W)
-        float32 on the CPU, clipped to [0, 1]. Whole images, or their tiles, go through the model
+        """Restore (N, 3, H, W) float images of one size in [0, 1] (video frames); returns
+        (N, 3, H * scale, W * scale) float32 on the CPU, clipped to [0, 1]. Whole images, or their tiles, go through the model
         ``batch_size`` at a time; each image comes out as :meth:`restore` would give it."""
-        if self.scale > 1:
-            images = upscale(images.float(), self.scale)
         while True:
             tile = self.tile if self.tile is not None else auto_tile_size(
                 self.settings.device, self.settings.precision, self.settings.batch_size)
@@ -243,16 +241,18 @@ class Restorer:
                 if self.settings.device.type != "cuda" or (tile and tile // 2 < MIN_TILE):
                     raise
                 torch.cuda.empty_cache()
-                current = tile or max(images.shape[-2:])
+                current = tile or max(images.shape[-2:]) * self.scale
                 self.tile = max(MIN_TILE, current // 2 // SIZE_MULTIPLE * SIZE_MULTIPLE)
                 self.notice(f"out of GPU memory with tile {current}; retrying with tile {self.tile}")
 
     def _restore_tiled(self, images: torch.Tensor, tile: int, on_tile: TileCallback | None) -> torch.Tensor:
         count, _, height, width = images.shape
+        height, width = height * self.scale, width * self.scale
         overlap, size = self.settings.overlap, self.settings.batch_size
         tiles = plan_tiles(height, width, tile, overlap, balanced=self.balanced)
         if len(tiles) == 1:
-            out = torch.cat([self._run_batch(images[first : first + size]) for first in range(0, count, size)])
+            out = torch.cat([self._run_batch(self._model_input(images[first : first + size], tiles[0]))
+                             for first in range(0, count, size)])
             if on_tile:
                 on_tile(1, 1)
             return out.clamp_(0, 1)
@@ -261,13 +261,18 @@ class Restorer:
         work = [(index, t) for index in range(count) for t in tiles]  # every image's tiles, image by image
         for first in range(0, len(work), size):
             group = work[first : first + size]
-            batch = torch.stack([images[index][(slice(None), *t.slices)] for index, t in group])
+            batch = torch.stack([self._model_input(images[index], t) for index, t in group])
             for (index, t), restored in zip(group, self._run_batch(batch)):
                 weight = blend_weights(t, height, width, overlap)
                 self._accumulate(output[index], weight_sum if index == 0 else None, t, restored, weight)
             if on_tile:
                 on_tile(first + len(group), len(work))
         return output.div_(weight_sum).clamp_(0, 1)
+
+    def _model_input(self, images: torch.Tensor, tile: Tile) -> torch.Tensor:
+        """The model's input for ``tile`` of the output: the images' pixels there, upscaled for
+        super-resolution from the input pixels that region needs."""
+        return upscaled_region(images, self.scale, *tile.slices)
 
     @staticmethod
     def _accumulate(output: torch.Tensor, weight_sum: torch.Tensor | None, tile: Tile, restored: torch.Tensor,
