@@ -212,6 +212,33 @@ def test_not_a_checkpoint(tmp_path):
     with pytest.raises(WeightsError, match="unsupported weights format"):
         (tmp_path / "w.onnx").write_bytes(b"x")
         load_weights_file(tmp_path / "w.onnx")
+    (tmp_path / "empty.pth").write_bytes(b"")  # torch.load raises an EOFError without a message
+    with pytest.raises(WeightsError, match=r"cannot read weights \(EOFError\)"):
+        load_weights_file(tmp_path / "empty.pth")
+
+
+STEM = "encoder.cnn_stem.0.main.0.weight"
+
+
+@pytest.mark.parametrize("change, message", [
+    ({STEM: torch.zeros(())}, "shapes no RestorMixer has"),  # too few dimensions
+    ({STEM: torch.zeros(0, 3, 3, 3)}, "shapes no RestorMixer has"),  # width 0
+    ({"encoder.emix_stage1.0.0.self_attention_1.A_logs": torch.zeros(5)}, "shapes no RestorMixer has"),
+    ({STEM: torch.zeros(100_000, 1, 1, 1)}, "base_channel must be an integer from 1 to 1024"),  # 720 GB of model
+    ({k: torch.zeros_like(v, dtype=torch.int64) for k, v in make_tiny_model().state_dict().items()},
+     "not floating-point.*quantized"),  # loading would convert them without a word: black images
+])
+def test_checkpoints_of_impossible_shapes_or_types_are_refused_in_one_line(tmp_path, tiny_weights, change, message):
+    """Shapes, sizes and dtypes no RestorMixer has are a WeightsError (restore: one line, exit 1), not an
+    IndexError or ZeroDivisionError traceback, an attempt to allocate the model they imply, or garbage."""
+    save_file({**make_tiny_model().state_dict(), **change}, tmp_path / "w.safetensors")
+    with pytest.raises(WeightsError, match=message):
+        build_model(load_weights_file(tmp_path / "w.safetensors"))
+    save_rgb(tmp_path / "in" / "a.png")
+    result = runner.invoke(app, ["restore", str(tmp_path / "in"), "-o", str(tmp_path / "out"),
+                                 "--weights", str(tmp_path / "w.safetensors")])
+    assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+    assert len(result.output.strip().splitlines()) == 1
 
 
 def test_repo_spec_parsing():

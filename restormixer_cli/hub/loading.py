@@ -85,6 +85,8 @@ def infer_config(state: Mapping[str, torch.Tensor]) -> dict:
         hidden = state["encoder.emix_stage1.0.1.mlp.fc1.weight"].shape[0]
     except KeyError as exc:
         raise WeightsError(f"not a RestorMixer checkpoint: no tensor {exc.args[0]!r}") from None
+    except (IndexError, ZeroDivisionError):  # a tensor of too few dimensions, or of width 0
+        raise WeightsError("not a RestorMixer checkpoint: its tensors have shapes no RestorMixer has") from None
     blocks = [
         _count_indices(state, "encoder.ecnn_stage"),
         2 * _count_indices(state, "encoder.emix_stage1"),
@@ -155,6 +157,12 @@ def _read_config(folder: Path) -> dict:
     return config
 
 
+def _first_line(exc: Exception) -> str:
+    """An exception's message for a one-line error: its first line, or its type when it has none (an
+    empty file's EOFError)."""
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
 def load_weights_file(path: Path) -> LoadedWeights:
     """Read a ``.safetensors`` / ``.pth`` / ``.pt`` / ``.ckpt`` file, or a folder in hub layout."""
     path = Path(path)
@@ -178,9 +186,9 @@ def load_weights_file(path: Path) -> LoadedWeights:
     except WeightsError:
         raise
     except (SafetensorError, OSError, RuntimeError, EOFError) as exc:
-        raise WeightsError(f"{path}: cannot read weights ({str(exc).splitlines()[0]})") from None
+        raise WeightsError(f"{path}: cannot read weights ({_first_line(exc)})") from None
     except pickle.UnpicklingError as exc:  # weights_only refuses pickled code, or the bytes are no pickle
-        raise WeightsError(f"{path}: refused to load ({str(exc).splitlines()[0]})") from None
+        raise WeightsError(f"{path}: refused to load ({_first_line(exc)})") from None
     except Exception as exc:  # what unpickling arbitrary bytes raises (KeyError, IndexError, ...)
         raise WeightsError(f"{path}: not a PyTorch checkpoint, or a damaged one ({type(exc).__name__})") from None
     return LoadedWeights(canonicalize_state_dict(state), _read_config(path.parent), str(path), sha256_of(path))
@@ -192,15 +200,19 @@ def _mismatch_message(model: RestorMixer, state: Mapping[str, torch.Tensor]) -> 
     unexpected = [k for k in state if k not in expected]
     wrong = [f"{k} {tuple(state[k].shape)} != {tuple(v.shape)}"
              for k, v in expected.items() if k in state and state[k].shape != v.shape]
-    if not (missing or unexpected or wrong):
+    not_float = [f"{k} {str(state[k].dtype).removeprefix('torch.')}" for k, v in expected.items()
+                 if k in state and v.is_floating_point() and not state[k].is_floating_point()]
+    if not (missing or unexpected or wrong or not_float):
         return None
     parts = []
-    for label, items in (("missing", missing), ("unexpected", unexpected), ("wrong shape", wrong)):
+    for label, items in (("missing", missing), ("unexpected", unexpected), ("wrong shape", wrong),
+                         ("not floating-point", not_float)):
         if items:
             more = f" (+{len(items) - 3} more)" if len(items) > 3 else ""
             parts.append(f"{len(items)} {label}: {', '.join(items[:3])}{more}")
     cause = ("the checkpoint is for a different architecture" if len(missing) > len(expected) // 2
              else "config.json does not match the weights" if wrong
+             else "the weights are not floating-point numbers (a quantized export?)" if not_float
              else "the checkpoint is incomplete or from another version")
     return f"{'; '.join(parts)}. Likely cause: {cause}"
 
@@ -208,6 +220,10 @@ def _mismatch_message(model: RestorMixer, state: Mapping[str, torch.Tensor]) -> 
 def build_model(weights: LoadedWeights, scan_backend: str | None = None) -> RestorMixer:
     """A RestorMixer with the weights loaded (strict), in eval mode, on CPU."""
     config = {**infer_config(weights.state_dict), **weights.config}
+    try:  # shapes of absurd size would build a model of absurd size before any mismatch is seen
+        check_model_config(config)
+    except WeightsError as exc:
+        raise WeightsError(f"{weights.source or 'weights'} do not fit RestorMixer: {exc}") from None
     model = RestorMixer(**config, scan_backend=scan_backend)
     problem = _mismatch_message(model, weights.state_dict)
     if problem:
