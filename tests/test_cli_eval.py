@@ -145,3 +145,15 @@ def test_reports_to_stdout(tmp_path):
                                option, "-"], capture_output=True, text=True, timeout=120)
         assert done.returncode == 0 and check(done.stdout), done.stdout + done.stderr
     assert not (tmp_path / "-").exists() and not (folder / "-").exists()
+
+
+def test_usage_errors_exit_2_and_colliding_reports_are_named(folders, tmp_path):
+    """Both reports on standard output would be JSON and CSV run together: refused before any work."""
+    gt, pred = folders
+    args = ["eval", "--pred", str(pred), "--gt", str(gt), "--suffix", "_restored"]
+    both = runner.invoke(app, [*args, "--json", "-", "--csv", "-"])
+    assert both.exit_code == 2 and "both write to standard output" in both.output and "{" not in both.output
+    assert runner.invoke(app, [*args, "--crop-border", "-1"]).exit_code == 2
+    same = runner.invoke(app, [*args, "--json", str(tmp_path / "r"), "--csv", str(tmp_path / "r")])
+    assert same.exit_code == 1 and "the JSON report and the CSV report would both be written" in same.output
+    assert not (tmp_path / "r").exists()

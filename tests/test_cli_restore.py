@@ -311,6 +311,7 @@ def test_usage_errors_exit_2(photos, tiny_weights, tmp_path):
     assert restore(str(photos), "--weights", str(tiny_weights), "--skip-existing", "--overwrite").exit_code == 2
     assert restore(str(photos), "--weights", str(tiny_weights), "--ext", "gif").exit_code == 2
     assert restore(str(photos), "--weights", str(tiny_weights), "--precision", "fp8").exit_code == 2
+    assert restore(str(photos), "--weights", str(tiny_weights), "--gt", str(photos), "--crop-border", "-1").exit_code == 2
 
 
 def test_an_output_file_and_ext_that_disagree_are_refused(photos, tiny_weights, tmp_path):

@@ -13,6 +13,7 @@ from ..io.discovery import list_media
 from ..io.write_plan import WritePlan
 from .restore import STDOUT
 from ..metrics.evaluate import EvalReport, EvalSettings, evaluate_pairs, format_score, pair_folders
+from .app import USAGE_ERROR
 from .messages import print_error, shown
 
 
@@ -38,13 +39,16 @@ def _table(report: EvalReport, quiet: bool) -> Table:
 def run_eval(pred: Path, gt: Path, y_channel: bool, crop_border: int, suffix: str, json_report: Path | None,
              csv_report: Path | None, quiet: bool, console: Console, err: Console, overwrite: bool = False) -> int:
     """Evaluate and report; returns the exit code (1 when a pair could not be scored)."""
+    if json_report == STDOUT and csv_report == STDOUT:
+        return print_error(err, "--json - and --csv - both write to standard output: give one report a file name",
+                           USAGE_ERROR)
     try:
         settings = EvalSettings(y_channel, crop_border)
         pairs, unpaired_pred, unpaired_gt = pair_folders(pred, gt, suffix)
         plan = WritePlan([*list_media(pred), *list_media(gt)], overwrite)
-        for report_path in filter(None, (json_report, csv_report)):
-            if report_path != STDOUT:
-                plan.claim(report_path, "the report")
+        for report_path, what in ((json_report, "the JSON report"), (csv_report, "the CSV report")):
+            if report_path and report_path != STDOUT:
+                plan.claim(report_path, what)
     except (ValueError, FileNotFoundError) as exc:
         return print_error(err, exc)
     progress = Progress(TextColumn("scoring"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[name]}"),
