@@ -95,6 +95,20 @@ def test_eval_reports_never_replace_images(photos, tmp_path):
     assert result.exit_code == 0 and existing.read_text() != "keep"
 
 
+def test_a_pipe_or_device_named_as_report_is_refused_not_replaced(photos, tiny_weights, tmp_path):
+    """A report written to a FIFO (or /dev/stdout, /dev/null) would be renamed over it: the pipe gone,
+    its reader waiting for ever, /dev/null a regular file for a root user."""
+    fifo = tmp_path / "scores.fifo"
+    os.mkfifo(fifo)
+    for command in (["eval", "--pred", str(photos), "--gt", str(photos), "--csv", str(fifo), "--overwrite"],
+                    ["restore", str(photos), "-o", str(tmp_path / "out"), "--weights", str(tiny_weights),
+                     "--json", str(fifo), "--overwrite"]):
+        result = runner.invoke(app, command)
+        assert result.exit_code == 1 and "is a device, pipe or socket" in result.output, result.output
+        assert fifo.is_fifo()
+    assert not (tmp_path / "out").exists()
+
+
 def test_output_inside_input_folder_is_not_read_back(photos, tiny_weights):
     out = photos / "restored"
     assert restore(str(photos), "-o", str(out), "--weights", str(tiny_weights), "--quiet").exit_code == 0

@@ -34,8 +34,9 @@ class WritePlan:
         self.claimed: dict[Path, str] = {}
 
     def claim(self, path: Path, what: str, check_existing: bool = True) -> None:
-        """Reserve ``path`` for ``what``; raise PlanError if it is an input, already claimed, or
-        (unless overwriting, or ``check_existing`` is false) already exists."""
+        """Reserve ``path`` for ``what``; raise PlanError if it is an input, already claimed, a folder,
+        a device, pipe or socket (``/dev/stdout``), or (unless overwriting, or ``check_existing`` is
+        false) already exists."""
         target = Path(path).resolve()
         if target in self.inputs:
             raise PlanError(f"{what} {path} would overwrite an input; choose another path")
@@ -43,6 +44,9 @@ class WritePlan:
             raise PlanError(f"{self.claimed[target]} and {what} would both be written to {path}")
         if target.is_dir():
             raise PlanError(f"{what} {path} is a folder")
+        if Path(path).exists() and not Path(path).is_file():  # writes rename a new file over the path
+            raise PlanError(f"{what} {path} is a device, pipe or socket, not a file, and would be replaced; "
+                            "give a file name, or - for standard output")
         if check_existing and not self.overwrite and target.exists():
             raise PlanError(f"{what} {path} already exists; pass --overwrite to replace it")
         self.claimed[target] = what
