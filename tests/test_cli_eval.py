@@ -157,3 +157,13 @@ def test_usage_errors_exit_2_and_colliding_reports_are_named(folders, tmp_path):
     same = runner.invoke(app, [*args, "--json", str(tmp_path / "r"), "--csv", str(tmp_path / "r")])
     assert same.exit_code == 1 and "the JSON report and the CSV report would both be written" in same.output
     assert not (tmp_path / "r").exists()
+
+
+def test_max_pixels_limit_can_be_raised_or_lifted(folders):
+    """The error for an image over the limit says to raise it: eval has the option to do so."""
+    gt, pred = folders
+    args = ["eval", "--pred", str(pred), "--gt", str(gt), "--suffix", "_restored"]
+    refused = runner.invoke(app, [*args, "--max-pixels", "1000"])  # the images are 48x40
+    assert refused.exit_code == 1 and "over the limit" in refused.output and "max-pixels" in refused.output
+    assert runner.invoke(app, [*args, "--max-pixels", "0"]).exit_code == 0
+    assert runner.invoke(app, [*args, "--max-pixels", "-1"]).exit_code == 2

@@ -230,12 +230,13 @@ def evaluate(
     csv_report: Annotated[Optional[Path], typer.Option("--csv", help="Write the report as CSV.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the mean and errors.")] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing report files.")] = False,
+    max_pixels: Annotated[int, typer.Option(help="Refuse images with more pixels than this (0 = no limit).", min=0)] = DEFAULT_MAX_PIXELS,
 ) -> None:
     """PSNR/SSIM of restored images (and videos, frame by frame) against ground truth (BasicSR / MATLAB conventions)."""
     from .evaluate import run_eval
 
     raise typer.Exit(run_eval(pred, gt, y_channel, crop_border, suffix, json_report, csv_report, quiet, console, err,
-                              overwrite))
+                              overwrite, max_pixels or None))
 
 
 # --------------------------------------------------------------------------------------- degrade

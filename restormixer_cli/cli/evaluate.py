@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
+from ..io import DEFAULT_MAX_PIXELS
 from ..io.discovery import list_media
 from ..io.write_plan import WritePlan
 from .restore import STDOUT
@@ -37,8 +38,10 @@ def _table(report: EvalReport, quiet: bool) -> Table:
 
 
 def run_eval(pred: Path, gt: Path, y_channel: bool, crop_border: int, suffix: str, json_report: Path | None,
-             csv_report: Path | None, quiet: bool, console: Console, err: Console, overwrite: bool = False) -> int:
-    """Evaluate and report; returns the exit code (1 when a pair could not be scored)."""
+             csv_report: Path | None, quiet: bool, console: Console, err: Console, overwrite: bool = False,
+             max_pixels: int | None = DEFAULT_MAX_PIXELS) -> int:
+    """Evaluate and report; returns the exit code (1 when a pair could not be scored). Files with more
+    than ``max_pixels`` pixels (None: no limit) are not scored."""
     if json_report == STDOUT and csv_report == STDOUT:
         return print_error(err, "--json - and --csv - both write to standard output: give one report a file name",
                            USAGE_ERROR)
@@ -55,7 +58,8 @@ def run_eval(pred: Path, gt: Path, y_channel: bool, crop_border: int, suffix: st
                         console=err, transient=True, disable=quiet)
     with progress:
         bar = progress.add_task("scoring", total=len(pairs), name="")
-        scores = evaluate_pairs(pairs, settings, on_image=lambda score: progress.update(bar, advance=1, name=shown(score.name)))
+        scores = evaluate_pairs(pairs, settings, on_image=lambda score: progress.update(bar, advance=1, name=shown(score.name)),
+                                max_pixels=max_pixels)
     report = EvalReport(settings, scores, unpaired_pred, unpaired_gt)
     for score in report.images:
         if score.error:

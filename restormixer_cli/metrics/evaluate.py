@@ -261,12 +261,13 @@ def score_files(name: str, pred: Path, gt: Path, settings: EvalSettings,
 
 
 def evaluate_pairs(pairs: list[tuple[str, Path, Path]], settings: EvalSettings,
-                   on_image: Callable[[ImageScore], None] | None = None) -> list[ImageScore]:
-    """Score (name, prediction, ground truth) files, images or clips; unreadable files and size
-    mismatches become errors."""
+                   on_image: Callable[[ImageScore], None] | None = None,
+                   max_pixels: int | None = DEFAULT_MAX_PIXELS) -> list[ImageScore]:
+    """Score (name, prediction, ground truth) files, images or clips; unreadable files, files of more
+    than ``max_pixels`` pixels and size mismatches become errors."""
     scores = []
     for name, pred_path, gt_path in pairs:
-        score = score_files(name, pred_path, gt_path, settings)
+        score = score_files(name, pred_path, gt_path, settings, max_pixels)
         scores.append(score)
         if on_image:
             on_image(score)
