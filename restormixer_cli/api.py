@@ -46,7 +46,7 @@ def upscaling_factor(task: str | None, scale: int | None) -> int:
     """The factor ``task`` restores with: ``scale`` if the task offers it (any with explicit
     weights), its default if None; ValueError otherwise."""
     if task is None:
-        return scale or 1
+        return 1 if scale is None else scale
     scales = get_task(task).scales
     if not scales:
         if scale not in (None, 1):

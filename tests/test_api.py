@@ -33,7 +33,7 @@ def test_float_array(restorer, reference):
     assert 0 <= reference.min() and reference.max() <= 1
 
 
-@pytest.mark.parametrize("dtype, scale", [(np.uint8, 255), (np.uint16, 65535)])
+@pytest.mark.parametrize("dtype, scale", [(np.uint8, 255), (np.uint16, 65535), (np.dtype(">u2"), 65535)])
 def test_integer_arrays_keep_their_dtype_and_scale(restorer, reference, dtype, scale):
     image = np.round(textured_image(24, 32) * scale).astype(dtype)
     out = restorer(image)
@@ -125,6 +125,8 @@ def test_top_level_entry_points(tiny_weights, tmp_path):
     image = np.round(textured_image(24, 32) * 255).astype(np.uint8)
     out = restormixer_cli.restore(image, weights=str(tiny_weights), device="cpu")
     assert out.dtype == np.uint8 and out.shape == image.shape
+    with pytest.raises(ValueError, match="scale must be 1 or more, not 0"):  # not taken as 1
+        restormixer_cli.restore(image, weights=str(tiny_weights), device="cpu", scale=0)
     save_rgb(tmp_path / "in" / "one.png")
     restorer = restormixer_cli.load_restorer(weights=str(tiny_weights), device="cpu")
     results = restormixer_cli.restore_paths(tmp_path / "in" / "one.png", tmp_path / "out", restorer)

@@ -30,11 +30,11 @@ def _from_array(arr: np.ndarray) -> tuple[ImageData, ToOriginal]:
     if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] not in (1, 2, 3, 4)):
         raise ValueError(f"expected an (H, W) or (H, W, C) array with C from 1 to 4, not shape {arr.shape}")
     dtype, squeeze = arr.dtype, arr.ndim == 2
-    if dtype not in _BITS and not np.issubdtype(dtype, np.floating):
+    bits = _BITS.get(dtype.newbyteorder("="))  # big-endian uint16 (FITS, raw sensor dumps) is uint16 too
+    if bits is None and not np.issubdtype(dtype, np.floating):
         raise TypeError(f"expected uint8, uint16 or float pixels, not {dtype}")
     if arr.shape[0] == 0 or arr.shape[1] == 0:
         raise ValueError(f"the image is empty ({arr.shape[1]}x{arr.shape[0]} pixels)")
-    bits = _BITS.get(dtype)
     if bits is None:
         _check_float_range(arr)
     pixels = np.asarray(arr, dtype=np.float32).reshape(arr.shape[0], arr.shape[1], -1) / (2**bits - 1 if bits else 1)
@@ -42,7 +42,7 @@ def _from_array(arr: np.ndarray) -> tuple[ImageData, ToOriginal]:
     image = ImageData(np.clip(color, 0, 1), alpha, bit_depth=16 if bits == 16 else 8)
 
     def back(restored: ImageData) -> np.ndarray:
-        out = quantize(restored.planes, bits) if bits else restored.planes.astype(dtype)
+        out = (quantize(restored.planes, bits) if bits else restored.planes).astype(dtype, copy=False)
         return out[..., 0] if squeeze else out
 
     return image, back
