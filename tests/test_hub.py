@@ -149,6 +149,16 @@ def test_download_weights_command(hub, cache, monkeypatch, weights_bytes):
     assert download_tasks(["tiny"], False, None, "model.safetensors", "main", hub.url, registry_for(sha))
 
 
+def test_unusable_cache_is_named_not_blamed_on_the_network(hub, cache, monkeypatch, tmp_path):
+    """A cache that cannot be written (read-only, or under a file) says so and how to choose another."""
+    (tmp_path / "file").write_text("x")
+    monkeypatch.setattr(hub_constants, "HF_HUB_CACHE", str(tmp_path / "file" / "cache"))
+    result = runner.invoke(app, ["download-weights", "--repo", REPO, "--endpoint", hub.url])
+    assert result.exit_code == 1 and "cannot store model.safetensors" in result.output, result.output
+    assert "set HF_HUB_CACHE" in result.output and "reachable mirror" not in result.output
+    assert len(result.output.strip().splitlines()) == 1
+
+
 def test_hf_endpoint_environment_variable_in_a_fresh_process(hub, tmp_path):
     env = {**os.environ, "HF_ENDPOINT": hub.url, "HF_HUB_CACHE": str(tmp_path / "c"), "HF_HUB_DISABLE_TELEMETRY": "1"}
     env.pop("HF_HUB_OFFLINE", None)

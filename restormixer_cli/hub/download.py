@@ -6,6 +6,7 @@ huggingface_hub's own; nothing here re-implements them.
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import time
@@ -19,6 +20,7 @@ from huggingface_hub.utils import HFValidationError, get_session, validate_repo_
 from .loading import CONFIG_NAME, WEIGHTS_NAME, sha256_of
 
 _HINT = "pass --weights FILE, or set HF_ENDPOINT to a reachable mirror"
+_CACHE_ERRNOS = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR, errno.ENOSPC}
 
 
 class HubError(RuntimeError):
@@ -46,6 +48,9 @@ def _describe(exc: Exception, repo_id: str, filename: str, revision: str) -> str
         return f"{where} has no file {filename!r}"
     if isinstance(exc, hub_errors.RepositoryNotFoundError):
         return f"repository {repo_id!r} not found on the hub (or private: log in with hf auth login)"
+    if isinstance(exc, OSError) and exc.errno in _CACHE_ERRNOS:  # the network is not to blame
+        return (f"cannot store {filename} from {where} in the hub cache: {exc.strerror} ({exc.filename}); "
+                "set HF_HUB_CACHE (or HF_HOME) to a writable folder with free space")
     first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return f"download of {filename} from {where} failed: {first_line}; {_HINT}"
 
