@@ -144,6 +144,9 @@ def test_download_weights_command(hub, cache, monkeypatch, weights_bytes):
     assert runner.invoke(app, ["download-weights", "nonexistent"]).exit_code == 2
     failed = runner.invoke(app, ["download-weights", "--repo", "nobody/nothing", "--endpoint", hub.url])
     assert failed.exit_code == 1 and "not found" in failed.output
+    hub.state.files[("somebody/junk", "model.safetensors")] = b"not weights"  # no sha256 vouches for a --repo
+    junk = runner.invoke(app, ["download-weights", "--repo", "somebody/junk", "--endpoint", hub.url])
+    assert junk.exit_code == 1 and "cannot read weights" in junk.output, junk.output
     rows = {r.task: r for r in registry_rows(registry_for(sha))}
     assert rows["tiny"].status == "downloaded"
     assert download_tasks(["tiny"], False, None, "model.safetensors", "main", hub.url, registry_for(sha))
@@ -237,6 +240,7 @@ STEM = "encoder.cnn_stem.0.main.0.weight"
     ({STEM: torch.zeros(100_000, 1, 1, 1)}, "base_channel must be an integer from 1 to 1024"),  # 720 GB of model
     ({k: torch.zeros_like(v, dtype=torch.int64) for k, v in make_tiny_model().state_dict().items()},
      "not floating-point.*quantized"),  # loading would convert them without a word: black images
+    ({STEM: torch.full((8, 3, 3, 3), float("nan"))}, "NaN or Inf.*damaged"),  # every image would fail
 ])
 def test_checkpoints_of_impossible_shapes_or_types_are_refused_in_one_line(tmp_path, tiny_weights, change, message):
     """Shapes, sizes and dtypes no RestorMixer has are a WeightsError (restore: one line, exit 1), not an

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .download import HubError, download_checkpoint
+from .loading import build_model, load_weights_file
 from .registry import Task, default_task, load_registry
 
 
@@ -71,7 +72,9 @@ def download_tasks(tasks: list[str], all_tasks: bool, repo: str | None, filename
     """Download the given tasks' checkpoints (every task's when none is named, or one explicit
     ``repo``); returns (label, cached path)."""
     if repo:
-        return [(f"{repo}@{revision}", download_checkpoint(repo, revision, filename, endpoint=endpoint))]
+        path = download_checkpoint(repo, revision, filename, endpoint=endpoint)
+        build_model(load_weights_file(path))  # no sha256 vouches for it: it must at least load
+        return [(f"{repo}@{revision}", path)]
     registry = registry if registry is not None else load_registry()
     if all_tasks or not tasks:
         tasks = [name for name, e in registry.items() if e.available and e.repo_id]

@@ -228,5 +228,9 @@ def build_model(weights: LoadedWeights, scan_backend: str | None = None) -> Rest
     problem = _mismatch_message(model, weights.state_dict)
     if problem:
         raise WeightsError(f"{weights.source or 'weights'} do not fit RestorMixer {config}: {problem}")
+    non_finite = [k for k, v in weights.state_dict.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    if non_finite:  # refused here, or every image would fail alike
+        raise WeightsError(f"{weights.source or 'weights'}: {len(non_finite)} tensor(s) hold NaN or Inf values "
+                           f"({non_finite[0]}, ...); the checkpoint is damaged (a training that diverged?)")
     model.load_state_dict(weights.state_dict, strict=True)
     return model.eval()
