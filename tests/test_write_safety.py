@@ -109,6 +109,18 @@ def test_a_pipe_or_device_named_as_report_is_refused_not_replaced(photos, tiny_w
     assert not (tmp_path / "out").exists()
 
 
+def test_a_report_named_by_a_symbolic_link_is_written_through_it(photos, tmp_path):
+    """As a shell's redirection does: the link (to a shared folder, a log kept elsewhere) stays a link."""
+    (tmp_path / "elsewhere").mkdir()
+    real, link = tmp_path / "elsewhere" / "scores.csv", tmp_path / "scores.csv"
+    real.write_text("last week's scores")
+    link.symlink_to(real)
+    result = runner.invoke(app, ["eval", "--pred", str(photos), "--gt", str(photos), "--csv", str(link), "--overwrite"])
+    assert result.exit_code == 0, result.output
+    assert link.is_symlink() and real.read_text().startswith("name")
+    assert [p.name for p in real.parent.iterdir()] == ["scores.csv"]
+
+
 def test_output_inside_input_folder_is_not_read_back(photos, tiny_weights):
     out = photos / "restored"
     assert restore(str(photos), "-o", str(out), "--weights", str(tiny_weights), "--quiet").exit_code == 0

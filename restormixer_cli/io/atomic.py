@@ -42,9 +42,10 @@ def atomic_path(target: Path) -> Iterator[Path]:
     """Yield a temporary path next to ``target``; on success it replaces ``target``, else it is removed.
 
     The temporary name keeps the target's suffix (writers that infer the format still work) and
-    starts with a dot, so an interrupted run never leaves a file that looks like a result.
+    starts with a dot, so an interrupted run never leaves a file that looks like a result. A
+    symbolic link is written through, as a shell's redirection does: the link stays.
     """
-    target = Path(target)
+    target = Path(os.path.realpath(target)) if os.path.islink(target) else Path(target)
     with HeldSignals() as held:  # Ctrl-C between creating the file and the try below would leave it
         fd, tmp_name = tempfile.mkstemp(prefix=f".{_part_stem(target)}.", suffix=f"{_PART}{target.suffix}",
                                         dir=target.parent)
