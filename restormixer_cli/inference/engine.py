@@ -230,8 +230,9 @@ class Restorer:
     @torch.inference_mode()
     def restore_batch(self, images: torch.Tensor, on_tile: TileCallback | None = None) -> torch.Tensor:
         """Restore (N, 3, H, W) float images of one size in [0, 1] (video frames); returns
-        (N, 3, H * scale, W * scale) float32 on the CPU, clipped to [0, 1]. Whole images, or their tiles, go through the model
-        ``batch_size`` at a time; each image comes out as :meth:`restore` would give it."""
+        (N, 3, H * scale, W * scale) float32 on the CPU, clipped to [0, 1]. Whole images, or their
+        tiles, go through the model ``batch_size`` at a time; each image comes out as
+        :meth:`restore` would give it."""
         while True:
             tile = self.tile if self.tile is not None else auto_tile_size(
                 self.settings.device, self.settings.precision, self.settings.batch_size)
