@@ -306,6 +306,10 @@ def test_usage_errors_exit_2(photos, tiny_weights, tmp_path):
     (tmp_path / "clip.mp4").write_bytes(b"not decoded: refused by name")
     video = restore(str(tmp_path / "clip.mp4"), "--weights", str(tiny_weights), "-o", "-")
     assert video.exit_code == 2 and "not a video or animation" in video.output and "stdout" not in video.output
+    frames = [Image.new("RGB", (16, 16), (40 * i, 0, 0)) for i in range(3)]
+    frames[0].save(tmp_path / "moving.webp", save_all=True, append_images=frames[1:], duration=100)
+    animation = restore(str(tmp_path / "moving.webp"), "--weights", str(tiny_weights), "-o", "-")
+    assert animation.exit_code == 2 and "not a video or animation" in animation.output  # as a GIF is
     both = restore(str(photos / "a.png"), "--weights", str(tiny_weights), "-o", "-", "--json", "-")
     assert both.exit_code == 2 and "both write to standard output" in both.output
     assert restore(str(photos), "--weights", str(tiny_weights), "--skip-existing", "--overwrite").exit_code == 2

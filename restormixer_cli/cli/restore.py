@@ -31,6 +31,7 @@ from ..io import DEFAULT_MAX_PIXELS, DEFAULT_QUALITY
 from ..io.atomic import write_text_atomic
 from ..io.formats import DEFAULT_CRF, FORMATS, IMAGE_FORMAT_NAMES, MEDIA_EXTENSIONS, extension_for
 from ..io.storage import is_uri
+from ..io.video import clip_kind
 from ..io.write_plan import PlanError
 from ..metrics.evaluate import EvalSettings, format_score, frame_scores, inf_as_text, mean_scores
 from ..scan import resolve_backend
@@ -166,7 +167,7 @@ def run_restore(request: RestoreRequest, console: Console, err: Console) -> int:
         if output == STDOUT:
             if len(inputs) != 1 or Path(inputs[0]).is_dir():
                 return print_error(err, "-o - (standard output) takes exactly one input image", USAGE_ERROR)
-            if Path(inputs[0]).suffix.lower() not in FORMATS:
+            if Path(inputs[0]).suffix.lower() not in FORMATS or clip_kind(Path(inputs[0])):
                 return print_error(err, "-o - (standard output) takes an image, not a video or animation: "
                                         "give an output file", USAGE_ERROR)
             suffix = Path(inputs[0]).suffix.lower() if request.ext == "same" else f".{request.ext}"

@@ -44,7 +44,7 @@ class WritePlan:
             raise PlanError(f"{self.claimed[target]} and {what} would both be written to {path}")
         if target.is_dir():
             raise PlanError(f"{what} {path} is a folder")
-        if Path(path).exists() and not Path(path).is_file():  # writes rename a new file over the path
+        if target.exists() and not target.is_file():  # writes rename a new file over the path
             raise PlanError(f"{what} {path} is a device, pipe or socket, not a file, and would be replaced; "
                             "give a file name, or - for standard output")
         if check_existing and not self.overwrite and target.exists():
