@@ -190,6 +190,21 @@ def test_degrade_never_loses_or_rereads_its_outputs(image_folders, tmp_path):
     assert small.exit_code == 1 and "smaller than the downscaling factor 3" in small.output
 
 
+def test_a_pair_that_fails_half_written_leaves_neither_file(tmp_path, monkeypatch):
+    from restormixer_cli.training import data
+
+    def failing_encoder(pixels):
+        raise OSError("disk full")
+
+    image = (textured_image(16, 16) * 255).astype(np.uint8)
+    data.write_degraded_pairs([("a", image)], make_degradation("noise:25"), tmp_path, seed=0)
+    monkeypatch.setattr(data, "quantize", failing_encoder)
+    with pytest.raises(OSError):
+        data.write_degraded_pairs([("b", image)], make_degradation("noise:25"), tmp_path, seed=0)
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*")) == [
+        "input", "input/a.png", "target", "target/a.png"]
+
+
 def test_gaussian_noise_has_the_requested_sigma():
     noisy = make_degradation("noise:25")(np.zeros((256, 256, 3), np.float32), np.random.default_rng(0))
     assert noisy.std() * 255 == pytest.approx(25, rel=0.02)

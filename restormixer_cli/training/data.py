@@ -79,10 +79,10 @@ def write_degraded_pairs(images: Iterable[tuple[str, np.ndarray]], degradation: 
     for i, (name, image) in enumerate(images):
         image = crop_to_scale(image, degradation)
         degraded = degradation(_to_float(image), np.random.default_rng([seed, i]))
-        with atomic_path(targets / f"{name}.png") as tmp:
-            Image.fromarray(image).save(tmp, "PNG")
-        with atomic_path(inputs / f"{name}.png") as tmp:
-            Image.fromarray(quantize(degraded)).save(tmp, "PNG")
+        # both encoded before either is renamed: a stopped run does not pair a new target with an old input
+        with atomic_path(targets / f"{name}.png") as clean_tmp, atomic_path(inputs / f"{name}.png") as degraded_tmp:
+            Image.fromarray(image).save(clean_tmp, "PNG")
+            Image.fromarray(quantize(degraded)).save(degraded_tmp, "PNG")
     return inputs, targets
 
 
