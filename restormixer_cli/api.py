@@ -32,7 +32,7 @@ def load_restorer(task: str | None = None, weights: str | None = None, device: s
     """A ready-to-run restorer for ``task`` (registry checkpoint; with neither it nor ``weights``, the
     default task) or explicit ``weights``; ``scale`` is the upscaling factor of a super-resolution
     task (default: its first)."""
-    task = task if task or weights else default_task()
+    task = task if task is not None or weights is not None else default_task()
     scale = upscaling_factor(task, scale)
     torch_device = resolve_device(device)
     settings = InferenceSettings(torch_device, resolve_precision(precision, torch_device), tile, tile_overlap, batch_size,

@@ -127,6 +127,9 @@ def test_top_level_entry_points(tiny_weights, tmp_path):
     assert out.dtype == np.uint8 and out.shape == image.shape
     with pytest.raises(ValueError, match="scale must be 1 or more, not 0"):  # not taken as 1
         restormixer_cli.restore(image, weights=str(tiny_weights), device="cpu", scale=0)
+    for empty in ({"weights": ""}, {"task": ""}):  # neither means "the default task"
+        with pytest.raises(ValueError, match="empty|unknown task ''"):
+            restormixer_cli.restore(image, device="cpu", **empty)
     save_rgb(tmp_path / "in" / "one.png")
     restorer = restormixer_cli.load_restorer(weights=str(tiny_weights), device="cpu")
     results = restormixer_cli.restore_paths(tmp_path / "in" / "one.png", tmp_path / "out", restorer)

@@ -194,6 +194,8 @@ def test_missing_inputs_and_weights(tmp_path, tiny_weights):
     save_rgb(tmp_path / "x.png")
     result = restore(str(tmp_path / "x.png"), "--weights", str(tmp_path / "missing.safetensors"))
     assert result.exit_code == 1 and "no such weights file" in result.output
+    empty = restore(str(tmp_path / "x.png"), "-o", str(tmp_path / "out"), "--weights", "")  # not the default task
+    assert empty.exit_code == 1 and "the weights path is empty" in empty.output and not (tmp_path / "out").exists()
 
 
 def test_without_a_task_the_default_task_restores(tmp_path, tiny_weights, monkeypatch):

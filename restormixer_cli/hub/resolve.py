@@ -22,6 +22,8 @@ def parse_repo_spec(spec: str) -> tuple[str, str] | None:
 
 def load_weights_spec(spec: str, endpoint: str | None = None) -> LoadedWeights:
     """Weights from a local file, a local hub-layout folder, or ``repo_id[@revision]`` on the hub."""
+    if not spec.strip():  # Path("") is the current folder
+        raise ValueError("the weights path is empty: give a weights file, a hub-layout folder or a repo_id")
     path = Path(spec).expanduser()
     if path.exists():
         return load_weights_file(path)
@@ -53,7 +55,7 @@ def resolve_weights(task: str | None, weights: str | None = None, endpoint: str 
                     registry: dict[str, Task] | None = None,
                     notice: Callable[[str], None] = lambda message: None) -> LoadedWeights:
     """The checkpoint to restore with: ``weights`` if given, else the task's hub copy, else its embedded copy."""
-    if weights:
+    if weights is not None:
         return load_weights_spec(weights, endpoint)
     if task is None:
         raise ValueError("give --task or --weights")
