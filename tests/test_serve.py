@@ -19,6 +19,7 @@ import httpx
 import numpy as np
 import png
 import pytest
+import tifffile
 from PIL import Image, ImageCms
 from typer.testing import CliRunner
 
@@ -130,6 +131,38 @@ def test_bad_uploads_get_one_line_json_errors(server, scratch_root):
     assert left_behind(scratch_root) == []
 
 
+def test_preview_is_an_8_bit_png_as_restore_reads_the_image(server, scratch_root):
+    """What a browser cannot show (TIFF, 16 bits) comes back as a PNG: upright, scaled to 8 bits, alpha kept."""
+    sixteen = (np.dstack([textured_image(16, 20), textured_image(16, 20, seed=1)[..., :1]]) * 65535).round()
+    sixteen_tiff = io.BytesIO()
+    tifffile.imwrite(sixteen_tiff, sixteen.astype(np.uint16), photometric="rgb", extrasamples=[2])
+    exif = Image.Exif()
+    exif[0x0112] = 6  # orientation: rotate 90 degrees clockwise to show
+    for data, mode, size in [(encode("TIFF"), "RGB", (32, 24)), (sixteen_tiff.getvalue(), "RGBA", (20, 16)),
+                             (encode("JPEG", exif=exif.tobytes()), "RGB", (24, 32))]:
+        response = httpx.post(f"{server.url}/preview", files={"file": ("image", data)}, timeout=60)
+        assert response.status_code == 200 and response.headers["content-type"] == "image/png", response.text
+        with Image.open(io.BytesIO(response.content)) as shown:
+            assert (shown.format, shown.mode, shown.size) == ("PNG", mode, size)
+            if mode == "RGBA":
+                assert np.abs(np.asarray(shown, np.int32) - np.round(sixteen / 257)).max() <= 1
+    assert left_behind(scratch_root) == []
+
+
+def test_preview_refuses_what_restore_refuses(server, scratch_root):
+    url = f"{server.url}/preview"
+    cases = [
+        (dict(content=b"hello, not an image"), 415, "not an image"),
+        (dict(content=encode()[:120]), 422, "corrupt or truncated"),
+        (dict(content=encode(size=(128, 128))), 413, "megapixels"),
+        (dict(content=os.urandom(300 * 1024)), 413, "larger than the limit of 0.25 MiB"),
+    ]
+    for request, status, words in cases:
+        assert_json_error(httpx.post(url, timeout=60, **request), status, words)
+    assert httpx.get(f"{server.url}/health").json()["admitted"] == 0
+    assert left_behind(scratch_root) == []
+
+
 def test_super_resolution_scale_is_chosen_per_request(scratch_root):
     with LiveServer(create_app(["sr"], device="cpu", limits=LIMITS)) as live:
         assert httpx.get(f"{live.url}/models").json()["models"][0]["scales"] == [2, 3, 4]
@@ -160,6 +193,10 @@ def test_models_health_openapi_and_page(server):
     assert {"200", "413", "415", "429", "503"} <= restore["responses"].keys()
     assert {p["name"] for p in restore["parameters"]} == {"task", "ext", "quality", "suffix", "filename", "scale"}
     assert {"/models", "/health"} <= spec["paths"].keys()
+    preview = spec["paths"]["/preview"]["post"]
+    assert preview["requestBody"] == restore["requestBody"] and "parameters" not in preview
+    assert "image/png" in preview["responses"]["200"]["content"]
+    assert {"413", "415", "422", "429", "503"} <= preview["responses"].keys()
     assert httpx.get(f"{server.url}/docs").status_code == 404  # FastAPI's docs page loads assets from a CDN
     page = httpx.get(server.url)
     assert page.status_code == 200 and "default-src 'self'" in page.headers["content-security-policy"]

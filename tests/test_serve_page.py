@@ -61,6 +61,23 @@ def test_upload_compare_and_download(page, tmp_path):
         assert restored.format == "PNG" and restored.size == (48, 40)
 
 
+def test_a_tiff_is_compared_through_png_previews_and_downloaded_as_a_tiff(page, tmp_path):
+    """Chromium cannot decode TIFF: both sides of the slider show the server's PNG previews instead."""
+    source = tmp_path / "scan.tif"
+    Image.fromarray((textured_image(40, 48, seed=2) * 255).round().astype(np.uint8)).save(source)
+    page.set_input_files("#files", str(source))
+    download_link = page.locator("#results a.download")
+    sync_api.expect(download_link).to_be_visible(timeout=60_000)
+    for side in ("#before", "#after"):
+        sync_api.expect(page.locator(side)).to_have_js_property("naturalWidth", 48, timeout=30_000)
+    sync_api.expect(page.locator("#preview-note")).to_be_visible()
+    with page.expect_download() as download:
+        download_link.click()
+    assert download.value.suggested_filename == "scan_restored.tif"
+    with Image.open(io.BytesIO(Path(download.value.path()).read_bytes())) as restored:
+        assert restored.format == "TIFF" and restored.size == (48, 40)
+
+
 def test_a_bad_file_shows_the_servers_message(page, tmp_path):
     bad = tmp_path / "notes.png"
     bad.write_text("not a picture")

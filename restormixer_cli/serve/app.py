@@ -3,7 +3,9 @@
 Each task's model is loaded once, on the one worker thread that runs every restore (one model run
 at a time on the device). A request takes a place in a bounded queue before its upload is read,
 writes the upload into its own scratch folder, restores it there with the command line's
-pipeline, and gets the file's bytes back; the folder is deleted before the place is given back."""
+pipeline, and gets the file's bytes back; the folder is deleted before the place is given back.
+A preview (an image as a PNG, for a browser that cannot show its format) takes a place the same
+way but is rendered on a thread of its own, so that it does not wait for the model runs."""
 
 from __future__ import annotations
 
@@ -13,10 +15,10 @@ import logging
 import shutil
 import tempfile
 import threading
-from collections.abc import AsyncIterator, Callable, Sequence
-from concurrent.futures import Future
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Literal
@@ -35,6 +37,7 @@ from ..inference.engine import DEFAULT_OVERLAP, Restorer
 from ..inference.files import FileRestorer, FileResult, OutputOptions, plan_restore, restore_jobs
 from ..io import DEFAULT_QUALITY
 from ..io.formats import FORMATS, IMAGE_ACCEPT, IMAGE_FORMAT_NAMES, LOSSY_FORMAT_NAMES, OUTPUT_EXTENSIONS
+from ..io.images import ImageReadError, read_image, write_image
 from .queue import Cancelled, QueueClosed, QueueFull, RunQueue
 from .uploads import UploadError, content_disposition, download_name, receive_upload
 
@@ -112,7 +115,9 @@ ERRORS = {
     429: "The queue is full: retry after the seconds in Retry-After",
     503: "The task's model could not be loaded, the request timed out, or the server is shutting down",
 }
-RESTORE_BODY = {
+PREVIEW_ERRORS = {**ERRORS, 422: "An image that cannot be decoded",
+                  503: "The request timed out, or the server is shutting down"}
+UPLOAD_BODY = {
     "required": True,
     "content": {
         "multipart/form-data": {"schema": {"type": "object", "required": ["file"],
@@ -120,6 +125,10 @@ RESTORE_BODY = {
         **{kind: {"schema": {"type": "string", "format": "binary"}} for kind in (*IMAGE_TYPES, "application/octet-stream")},
     },
 }
+
+
+def _error_responses(errors: dict[int, str]) -> dict:
+    return {code: {"model": Error, "description": text} for code, text in errors.items()}
 
 
 def _load(model: ServedModel, loader: Callable[[str], Restorer]) -> None:
@@ -148,6 +157,18 @@ def _restore_file(model: ServedModel, scale: int, source: Path, options: OutputO
     if run.disk_full is not None:
         raise HTTPException(503, "the server's disk is full")
     return run.results[0]
+
+
+def _render_preview(source: Path, max_pixels: int | None) -> Path:
+    """An 8-bit PNG of ``source`` beside it, as restore reads the image (orientation applied, 16 bits
+    scaled to 8, alpha and ICC profile kept), without its other metadata."""
+    try:
+        image = read_image(source, max_pixels)
+    except ImageReadError as exc:
+        raise HTTPException(422, str(exc)) from None
+    target = source.with_name("preview.png")
+    write_image(target, replace(image, bit_depth=8, exif=None))
+    return target
 
 
 class _Request:
@@ -215,6 +236,7 @@ def create_app(tasks: Sequence[str] | None = None, device: str = "auto", precisi
                                                    tile_overlap=tile_overlap))
     models = {name: ServedModel(name, registry[name].description) for name in dict.fromkeys(names)}
     queue = RunQueue(limits.queue)
+    renderer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="restormixer-preview")
     scratch: list[Path] = []  # the server's scratch root, made at start-up and deleted at shutdown
 
     @asynccontextmanager
@@ -226,6 +248,7 @@ def create_app(tasks: Sequence[str] | None = None, device: str = "auto", precisi
             yield
         finally:
             await asyncio.to_thread(queue.close)
+            await asyncio.to_thread(renderer.shutdown, cancel_futures=True)
             shutil.rmtree(scratch.pop(), ignore_errors=True)
 
     app = FastAPI(title="restormixer", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
@@ -265,10 +288,10 @@ def create_app(tasks: Sequence[str] | None = None, device: str = "auto", precisi
                                     timeout=limits.timeout))
         return JSONResponse(body.model_dump(), status_code=200 if status in ("ok", "degraded") else 503)
 
-    @app.post("/restore", response_class=Response, openapi_extra={"requestBody": RESTORE_BODY},
+    @app.post("/restore", response_class=Response, openapi_extra={"requestBody": UPLOAD_BODY},
               summary="Restore an image: the restored file comes back in the input's format, metadata kept",
               responses={200: {"content": {kind: {} for kind in IMAGE_TYPES}, "description": "The restored image"},
-                         **{code: {"model": Error, "description": text} for code, text in ERRORS.items()}})
+                         **_error_responses(ERRORS)})
     async def restore(
         request: Request,
         task: Annotated[str | None, Query(description="Task to restore with (GET /models); default: the first served")] = None,
@@ -293,6 +316,18 @@ def create_app(tasks: Sequence[str] | None = None, device: str = "auto", precisi
                                     max_pixels=limits.max_pixels)
         except ValueError as exc:
             raise HTTPException(422, str(exc)) from None
+        return await _admitted(lambda job: _serve(request, job, model, factor, options, filename))
+
+    @app.post("/preview", response_class=Response, openapi_extra={"requestBody": UPLOAD_BODY},
+              summary="An image as an 8-bit PNG of the same size, to show where a browser cannot decode its "
+                      "format: orientation applied, 16 bits scaled to 8, alpha and ICC profile kept",
+              responses={200: {"content": {"image/png": {}}, "description": "The image as a PNG"},
+                         **_error_responses(PREVIEW_ERRORS)})
+    async def preview(request: Request) -> Response:
+        return await _admitted(lambda job: _preview(request, job))
+
+    async def _admitted(serve: Callable[[_Request], Awaitable[Response]]) -> Response:
+        """``serve(job)`` in a place of the queue and within the time limit, its failures as HTTP errors."""
         try:
             job = _Request(queue.admit(), scratch[0])
         except QueueFull as exc:
@@ -300,7 +335,7 @@ def create_app(tasks: Sequence[str] | None = None, device: str = "auto", precisi
         except QueueClosed as exc:
             raise HTTPException(503, str(exc)) from None
         try:
-            return await asyncio.wait_for(_serve(request, job, model, factor, options, filename), limits.timeout)
+            return await asyncio.wait_for(serve(job), limits.timeout)
         except asyncio.TimeoutError:
             raise HTTPException(503, f"the request took longer than the limit of {limits.timeout:g} s") from None
         except UploadError as exc:
@@ -317,5 +352,10 @@ def create_app(tasks: Sequence[str] | None = None, device: str = "auto", precisi
         job.run = queue.submit(_restore_file, model, scale, upload.path, options, job.cancel)
         result = await asyncio.wrap_future(job.run)
         return _result_response(result, job.folder, model.task, upload.name, options.suffix)
+
+    async def _preview(request: Request, job: _Request) -> Response:
+        upload = await receive_upload(request, job.folder, limits.max_upload_bytes, limits.max_pixels)
+        job.run = renderer.submit(_render_preview, upload.path, limits.max_pixels)
+        return Response((await asyncio.wrap_future(job.run)).read_bytes(), media_type="image/png")
 
     return app

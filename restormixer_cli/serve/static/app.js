@@ -1,8 +1,10 @@
 // The page: pick or drop images, restore them one at a time through POST /restore, compare and download.
+// An image in a format this browser cannot show is compared through its PNG preview (POST /preview).
 "use strict";
 
 const $ = (id) => document.getElementById(id);
 const pending = [];
+const showing = new Map();  // #before and #after -> the picture each shows
 let busy = false;
 
 async function getJSON(path) {
@@ -34,6 +36,10 @@ async function showHealth() {
   $("files").accept = limits.accept;
   $("limits").textContent = `${limits.formats}; up to ${limits.max_upload_bytes / 2 ** 20} MiB${pixels}`;
   if (health.status === "loading") setTimeout(showHealth, 1000);
+}
+
+function detailOf(status, text) {
+  try { return JSON.parse(text).detail; } catch { return `HTTP ${status}`; }  // not JSON: the status
 }
 
 function filenameOf(disposition) {
@@ -75,10 +81,7 @@ function restore(file, task, entry) {
         resolve({ blob: xhr.response, name: filenameOf(xhr.getResponseHeader("Content-Disposition")),
                   notes: xhr.getResponseHeader("X-Restormixer-Notes") });
       } else {
-        const text = await xhr.response.text();
-        let detail = `HTTP ${xhr.status}`;
-        try { detail = JSON.parse(text).detail; } catch { /* not JSON: keep the status */ }
-        resolve({ error: detail });
+        resolve({ error: detailOf(xhr.status, await xhr.response.text()) });
       }
     };
     xhr.onerror = () => { entry.progress.remove(); resolve({ error: "the server cannot be reached" }); };
@@ -88,12 +91,46 @@ function restore(file, task, entry) {
   });
 }
 
-function show(item, inputURL, outputURL, note) {
+// An image to show: the file, its object URL and, once asked for, the promise of its preview.
+function picture(blob) {
+  return { blob, url: URL.createObjectURL(blob), preview: null };
+}
+
+// POST /preview: { url } of the PNG, or { error }; waits as told while the queue is full.
+async function fetchPreview(blob) {
+  const form = new FormData();
+  form.append("file", blob);
+  for (;;) {
+    const response = await fetch("/preview", { method: "POST", body: form });
+    if (response.ok) return { url: URL.createObjectURL(await response.blob()) };
+    if (response.status !== 429) return { error: detailOf(response.status, await response.text()) };
+    await new Promise((wake) => setTimeout(wake, 1000 * Number(response.headers.get("Retry-After") ?? 1)));
+  }
+}
+
+async function showPreview(img) {
+  const shown = showing.get(img);
+  if (img.src !== shown.url) return;  // the preview itself does not load: nothing else to try
+  shown.preview ??= fetchPreview(shown.blob);
+  const { url, error } = await shown.preview;
+  if (showing.get(img) !== shown) return;  // another result is shown by now
+  if (error) {
+    $("viewer-note").textContent = `this browser cannot show the format, and no preview: ${error}`;
+    return;
+  }
+  img.src = url;
+  $("preview-note").hidden = false;
+}
+
+function show(item, before, after, note) {
   document.querySelectorAll("#results li.shown").forEach((li) => li.classList.remove("shown"));
   item.classList.add("shown");
-  $("before").src = inputURL;
-  $("after").src = outputURL;
+  for (const [img, shown] of [[$("before"), before], [$("after"), after]]) {
+    showing.set(img, shown);
+    img.src = shown.url;
+  }
   $("viewer-note").textContent = note ?? "";
+  $("preview-note").hidden = true;
   $("viewer").hidden = false;
 }
 
@@ -103,20 +140,20 @@ function finish(file, entry, result) {
     entry.status.className = "error";
     return;
   }
-  const inputURL = URL.createObjectURL(file);
-  const outputURL = URL.createObjectURL(result.blob);
+  const before = picture(file);
+  const after = picture(result.blob);
   entry.status.textContent = result.notes ? `done (${result.notes})` : "done";
   const link = document.createElement("a");
-  link.href = outputURL;
+  link.href = after.url;
   link.download = result.name;
   link.textContent = `download ${result.name}`;
   link.className = "download";
   const compare = document.createElement("button");
   compare.type = "button";
   compare.textContent = "compare";
-  compare.addEventListener("click", () => show(entry.item, inputURL, outputURL, result.notes));
+  compare.addEventListener("click", () => show(entry.item, before, after, result.notes));
   entry.item.append(link, compare);
-  show(entry.item, inputURL, outputURL, result.notes);
+  show(entry.item, before, after, result.notes);
 }
 
 async function drain() {
@@ -148,7 +185,7 @@ function wire() {
   });
   const setSplit = () => $("compare").style.setProperty("--split", `${$("slider").value}%`);
   $("slider").addEventListener("input", setSplit);
-  $("after").addEventListener("error", () => { $("viewer-note").textContent = "this browser cannot show the format; download it"; });
+  for (const img of [$("before"), $("after")]) img.addEventListener("error", () => showPreview(img));
   setSplit();
 }
 
