@@ -15,8 +15,10 @@ from typer.testing import CliRunner
 
 from restormixer_cli.cli import app
 from restormixer_cli.metrics import psnr, ssim
+from restormixer_cli.metrics.evaluate import EvalSettings
 
 from .conftest import textured_image
+from .video_clips import encode
 
 runner = CliRunner()
 
@@ -80,6 +82,32 @@ def test_unpaired_and_mismatched_files_are_listed_not_resized(folders, tmp_path)
     assert "size: size mismatch" in result.output
     data = json.loads((tmp_path / "r.json").read_text())
     assert data["count"] == 3 and data["errors"] == 1
+
+
+def test_mod_crop_scores_originals_whose_sides_are_not_a_multiple_of_the_scale(tmp_path):
+    """Super-resolution test sets ship originals such as Set14's 250x361 comic, whose x4 inputs were
+    made from their top-left 248x360: ``--mod-crop 4`` scores that crop, images and videos alike."""
+    truth = (textured_image(61, 50) * 255).round().astype(np.uint8)
+    pred = np.clip(truth[:60, :48] + np.random.default_rng(0).normal(0, 8, (60, 48, 3)), 0, 255).round().astype(np.uint8)
+    write(tmp_path / "g" / "comic.png", truth)
+    write(tmp_path / "p" / "comic.png", pred)
+    frames = np.stack([truth, 255 - truth])
+    encode(tmp_path / "g" / "clip.mkv", frames, output_args=("-c:v", "ffv1"))
+    encode(tmp_path / "p" / "clip.mkv", frames[:, :60, :48], output_args=("-c:v", "ffv1"))
+    args = ["eval", "--pred", str(tmp_path / "p"), "--gt", str(tmp_path / "g"), "--y-channel", "--crop-border", "4"]
+    refused = runner.invoke(app, args)
+    assert refused.exit_code == 1 and "comic: size mismatch: prediction 48x60, ground truth 50x61" in refused.output
+    result = runner.invoke(app, [*args, "--mod-crop", "4", "--json", str(tmp_path / "r.json")])
+    assert result.exit_code == 0, result.output
+    data = json.loads((tmp_path / "r.json").read_text())
+    scores = {i["name"]: i for i in data["images"]}
+    a = torch.from_numpy(pred).permute(2, 0, 1).double()
+    b = torch.from_numpy(truth[:60, :48]).permute(2, 0, 1).double()
+    assert scores["comic"]["psnr"] == pytest.approx(psnr(a, b, 4, True), abs=1e-9)
+    assert scores["comic"]["ssim"] == pytest.approx(ssim(a, b, 4, True), abs=1e-12)
+    assert scores["clip"]["frame_psnr"] == ["inf", "inf"]  # each frame cropped as an image is
+    assert scores["comic"]["gt_crop"] == scores["clip"]["gt_crop"] == "50x61 to 48x60"
+    assert data["settings"]["mod_crop"] == 4
 
 
 def test_ground_truth_of_the_same_extension_wins_and_ambiguity_is_not_guessed(tmp_path):
@@ -154,6 +182,11 @@ def test_usage_errors_exit_2_and_colliding_reports_are_named(folders, tmp_path):
     both = runner.invoke(app, [*args, "--json", "-", "--csv", "-"])
     assert both.exit_code == 2 and "both write to standard output" in both.output and "{" not in both.output
     assert runner.invoke(app, [*args, "--crop-border", "-1"]).exit_code == 2
+    for multiple in ("0", "-4"):
+        refused = runner.invoke(app, [*args, "--mod-crop", multiple])
+        assert refused.exit_code == 2 and "Invalid value" in refused.output
+    with pytest.raises(ValueError, match="mod crop"):
+        EvalSettings(mod_crop=0)
     same = runner.invoke(app, [*args, "--json", str(tmp_path / "r"), "--csv", str(tmp_path / "r")])
     assert same.exit_code == 1 and "the JSON report and the CSV report would both be written" in same.output
     assert not (tmp_path / "r").exists()

@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 from restormixer_cli.api import load_restorer, upscaling_factor
 from restormixer_cli.cli import app
 from restormixer_cli.inference.engine import InferenceSettings, Restorer, prepare_model
+from restormixer_cli.metrics import psnr
 from restormixer_cli.resize import contributions, imresize, upscale, upscaled_region
 from restormixer_cli.training.degradations import crop_to_scale, make_degradation
 
@@ -181,6 +182,36 @@ def test_ground_truth_and_comparisons_at_the_large_size(tmp_path, tiny_weights):
     assert json.loads(report.read_text())["files"][0]["psnr"] > 15
     with Image.open(tmp_path / "cmp" / "a.png") as picture:
         assert picture.height > 48 and picture.width > 3 * 40  # the small input is shown enlarged
+
+
+def test_ground_truth_is_cropped_to_the_output_as_benchmarks_made_their_inputs(tmp_path, tiny_weights):
+    """Benchmark originals need not be a multiple of the scale (Set14's comic is 250x361): a ground
+    truth larger than the output by less than the scale is scored cropped top-left to it, with a note;
+    one larger by more, or any mismatch without upscaling, is still an error."""
+    for folder in ("hr", "lr", "same"):  # same: an input the size of the output, restored without upscaling
+        (tmp_path / folder).mkdir()
+    hr = (textured_image(61, 50) * 255).round().astype(np.uint8)
+    Image.fromarray(hr).save(tmp_path / "hr" / "comic.png")
+    small = make_degradation("downscale:4")(hr[:60, :48] / 255.0, np.random.default_rng(0))
+    Image.fromarray((small * 255).round().astype(np.uint8)).save(tmp_path / "lr" / "comic.png")
+    report = tmp_path / "r.json"
+    args = ["restore", str(tmp_path / "lr"), "-o", str(tmp_path / "out"), "--weights", str(tiny_weights),
+            "--scale", "4", "--gt", str(tmp_path / "hr"), "--y-channel", "--crop-border", "4", "--json", str(report)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    scored = json.loads(report.read_text())["files"][0]
+    a = torch.from_numpy(np.array(Image.open(tmp_path / "out" / "comic.png"))).permute(2, 0, 1).double()
+    b = torch.from_numpy(hr[:60, :48]).permute(2, 0, 1).double()
+    assert scored["psnr"] == pytest.approx(psnr(a, b, 4, True), abs=1e-9)
+    assert scored["notes"] == ["ground truth cropped top-left from 50x61 to 48x60 (a multiple of 4)"]
+    assert result.output.count("cropped top-left") == 1
+    Image.fromarray(hr[:60, :48]).save(tmp_path / "same" / "comic.png")
+    unscaled = runner.invoke(app, ["restore", str(tmp_path / "same"), "-o", str(tmp_path / "same_out"), "--weights",
+                                   str(tiny_weights), "--gt", str(tmp_path / "hr")])
+    assert unscaled.exit_code == 1 and "size mismatch: prediction 48x60, ground truth 50x61" in unscaled.output
+    Image.fromarray((textured_image(68, 56) * 255).astype(np.uint8)).save(tmp_path / "hr" / "comic.png")
+    refused = runner.invoke(app, [*args, "--overwrite"])
+    assert refused.exit_code == 1 and "size mismatch: prediction 48x60, ground truth 56x68" in refused.output
 
 
 def test_videos_are_upscaled_frame_by_frame(tmp_path, tiny_weights):

@@ -225,6 +225,7 @@ def evaluate(
     gt: Annotated[Path, typer.Option(help="Folder of ground-truth images and videos.")],
     y_channel: Annotated[bool, typer.Option("--y-channel", help="Score luma only (MATLAB BT.601).")] = False,
     crop_border: Annotated[int, typer.Option(help="Pixels cropped from each side before scoring.", min=0)] = 0,
+    mod_crop: Annotated[int, typer.Option(help="Crop each ground truth top-left to a multiple of this many pixels first, for super-resolution test sets whose originals' sides are not a multiple of the scale: give the scale (1: no crop).", min=1)] = 1,
     suffix: Annotated[str, typer.Option(help="Suffix stripped from prediction stems, e.g. _restored.")] = "",
     json_report: Annotated[Optional[Path], typer.Option("--json", help="Write the report as JSON.")] = None,
     csv_report: Annotated[Optional[Path], typer.Option("--csv", help="Write the report as CSV.")] = None,
@@ -236,7 +237,7 @@ def evaluate(
     from .evaluate import run_eval
 
     raise typer.Exit(run_eval(pred, gt, y_channel, crop_border, suffix, json_report, csv_report, quiet, console, err,
-                              overwrite, max_pixels or None))
+                              overwrite, max_pixels or None, mod_crop))
 
 
 # --------------------------------------------------------------------------------------- degrade

@@ -21,7 +21,8 @@ from .messages import print_error, shown
 
 def _table(report: EvalReport, quiet: bool) -> Table:
     s = report.settings
-    table = Table(title=f"PSNR/SSIM ({'Y channel' if s.y_channel else 'RGB'}, crop {s.crop_border})")
+    mod_crop = f", mod crop {s.mod_crop}" if s.mod_crop > 1 else ""
+    table = Table(title=f"PSNR/SSIM ({'Y channel' if s.y_channel else 'RGB'}, crop {s.crop_border}{mod_crop})")
     table.add_column("image")
     table.add_column("PSNR (dB)", justify="right")
     table.add_column("SSIM", justify="right")
@@ -39,14 +40,15 @@ def _table(report: EvalReport, quiet: bool) -> Table:
 
 def run_eval(pred: Path, gt: Path, y_channel: bool, crop_border: int, suffix: str, json_report: Path | None,
              csv_report: Path | None, quiet: bool, console: Console, err: Console, overwrite: bool = False,
-             max_pixels: int | None = DEFAULT_MAX_PIXELS) -> int:
+             max_pixels: int | None = DEFAULT_MAX_PIXELS, mod_crop: int = 1) -> int:
     """Evaluate and report; returns the exit code (1 when a pair could not be scored). Files with more
-    than ``max_pixels`` pixels (None: no limit) are not scored."""
+    than ``max_pixels`` pixels (None: no limit) are not scored; ground truths are cropped top-left to
+    a multiple of ``mod_crop`` pixels first."""
     if json_report == STDOUT and csv_report == STDOUT:
         return print_error(err, "--json - and --csv - both write to standard output: give one report a file name",
                            USAGE_ERROR)
     try:
-        settings = EvalSettings(y_channel, crop_border)
+        settings = EvalSettings(y_channel, crop_border, mod_crop)
         pairs, unpaired_pred, unpaired_gt = pair_folders(pred, gt, suffix)
         plan = WritePlan([*list_media(pred), *list_media(gt)], overwrite)
         for report_path, what in ((json_report, "the JSON report"), (csv_report, "the CSV report")):

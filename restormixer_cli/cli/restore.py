@@ -192,9 +192,10 @@ def _plan(request: RestoreRequest) -> tuple[OutputOptions, list[Job]]:
     remote = any(map(is_uri, [request.output, *request.inputs]))
     output = Path() if remote else Path(request.output)
     to_file = not remote and output.suffix.lower() in MEDIA_EXTENSIONS and not output.is_dir()
+    # super-resolution benchmarks made their inputs from ground truths cropped to a multiple of the scale
+    scoring = EvalSettings(request.y_channel, request.crop_border, upscaling_factor(request.task, request.scale))
     options = OutputOptions(output.parent if to_file else output, request.suffix, request.ext,
-                            request.existing, request.gt, request.compare,
-                            EvalSettings(request.y_channel, request.crop_border), request.max_pixels or None,
+                            request.existing, request.gt, request.compare, scoring, request.max_pixels or None,
                             output_file=output if to_file else None, quality=request.quality,
                             crf=request.crf, codec=request.codec)
     if remote:

@@ -389,6 +389,9 @@ class FileRestorer:
         result.ground_truth = str(gt_path)
         if score.error:
             result.notes.append(score.error)
+        if score.gt_crop:
+            result.notes.append(f"ground truth cropped top-left from {score.gt_crop} "
+                                f"(a multiple of {options.eval_settings.mod_crop})")
         result.psnr, result.ssim = score.psnr, score.ssim
         result.frame_psnr, result.frame_ssim = score.frame_psnr, score.frame_ssim
 

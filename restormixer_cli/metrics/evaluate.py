@@ -26,12 +26,23 @@ from .quality import psnr, ssim
 
 @dataclass(frozen=True)
 class EvalSettings:
+    """How predictions are scored against ground truth.
+
+    ``y_channel``: on MATLAB's BT.601 luma instead of RGB; ``crop_border``: pixels left out on each
+    side; ``mod_crop``: each ground truth first cropped top-left to a multiple of this many pixels
+    (1: not cropped), as super-resolution benchmarks made their low-resolution inputs from originals
+    whose sides need not be a multiple of the scale.
+    """
+
     y_channel: bool = False
     crop_border: int = 0
+    mod_crop: int = 1
 
     def __post_init__(self) -> None:
         if self.crop_border < 0:
             raise ValueError("crop border must be >= 0")
+        if self.mod_crop < 1:
+            raise ValueError("mod crop must be >= 1")
 
 
 def mean_scores(psnrs: list[float], ssims: list[float]) -> dict:
@@ -67,6 +78,7 @@ class ImageScore:
     sixteen_bit: bool = False
     frame_psnr: list[float] | None = None
     frame_ssim: list[float] | None = None
+    gt_crop: str | None = None  # where mod crop cut the ground truth: "250x361 to 248x360"
 
 
 def frame_scores(scored: Iterable) -> tuple[list[float], list[float]]:
@@ -148,16 +160,24 @@ def _match_channels(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, tor
     return a, b
 
 
+def _mod_crop(image: torch.Tensor, multiple: int) -> torch.Tensor:
+    """A (C, H, W) image cropped top-left to a multiple of ``multiple`` pixels in each dimension."""
+    height, width = image.shape[1:]
+    return image[:, : height - height % multiple, : width - width % multiple]
+
+
 def score_pair(name: str, pred: ImageData, gt: ImageData, settings: EvalSettings) -> ImageScore:
-    """PSNR/SSIM of one prediction; a size mismatch becomes an error entry, never a resize."""
-    a, b = _match_channels(to_255(pred), to_255(gt))
+    """PSNR/SSIM of one prediction against its ground truth (mod-cropped as ``settings`` say); a size
+    mismatch becomes an error entry, never a resize."""
+    a, b = _match_channels(to_255(pred), _mod_crop(to_255(gt), settings.mod_crop))
     sixteen = pred.bit_depth == 16 or gt.bit_depth == 16
     if a.shape != b.shape:
         return ImageScore(name, error=f"size mismatch: prediction {pred.size[0]}x{pred.size[1]}, "
                                       f"ground truth {gt.size[0]}x{gt.size[1]}", sixteen_bit=sixteen)
+    cropped = f"{gt.size[0]}x{gt.size[1]} to {pred.size[0]}x{pred.size[1]}" if gt.size != pred.size else None
     try:
         return ImageScore(name, psnr(a, b, settings.crop_border, settings.y_channel),
-                          ssim(a, b, settings.crop_border, settings.y_channel), sixteen_bit=sixteen)
+                          ssim(a, b, settings.crop_border, settings.y_channel), sixteen_bit=sixteen, gt_crop=cropped)
     except ValueError as exc:
         return ImageScore(name, error=str(exc), sixteen_bit=sixteen)
 
@@ -219,8 +239,8 @@ def find_ground_truth(relative: Path, gt_dir: Path) -> Path | None:
 def score_clips(name: str, pred: Path, gt: Path, settings: EvalSettings,
                 max_pixels: int | None = DEFAULT_MAX_PIXELS) -> ImageScore:
     """Mean and per-frame PSNR/SSIM of two videos' or animations' frame pairs (upright frames, each
-    scored as :func:`score_pair` scores images); an unreadable clip, a frame count or size mismatch
-    becomes an error entry."""
+    scored and mod-cropped as :func:`score_pair` does images); an unreadable clip, a frame count or
+    size mismatch becomes an error entry."""
     try:
         pred_info, gt_info = probe_clip(pred, max_pixels), probe_clip(gt, max_pixels)
     except ClipReadError as exc:
@@ -238,7 +258,7 @@ def score_clips(name: str, pred: Path, gt: Path, settings: EvalSettings,
         return ImageScore(name, error=str(exc))
     psnrs, ssims = frame_scores(frames)
     return ImageScore(name, float(np.mean(psnrs)), float(np.mean(ssims)), sixteen_bit=frames[0].sixteen_bit,
-                      frame_psnr=psnrs, frame_ssim=ssims)
+                      frame_psnr=psnrs, frame_ssim=ssims, gt_crop=frames[0].gt_crop)
 
 
 def score_files(name: str, pred: Path, gt: Path, settings: EvalSettings,
