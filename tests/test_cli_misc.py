@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import torch
+from PIL import Image
 from typer.testing import CliRunner
 
 from restormixer_cli import __version__
 from restormixer_cli.cli import app
 from restormixer_cli.inference.engine import InferenceSettings, Restorer
 
-from .conftest import SUBPROCESS_ENV
+from .conftest import SUBPROCESS_ENV, textured_image
 
 runner = CliRunner()
 
@@ -68,10 +71,42 @@ def test_cuda_out_of_memory_halves_the_tile_and_retries():
                        "out of GPU memory with tile 128; retrying with tile 64"]
 
 
+def _benchmark(name: str) -> Path:
+    return Path(__file__).parent.parent / "benchmarks" / name
+
+
 def test_training_benchmark_runs_every_variant():
-    script = Path(__file__).parent.parent / "benchmarks" / "training_speed.py"
-    done = subprocess.run([sys.executable, str(script), "--tiny", "--patches", "16", "--batch", "1", "--warmup", "0",
-                           "--steps", "1"], env=SUBPROCESS_ENV, capture_output=True, text=True, timeout=300)
+    done = subprocess.run([sys.executable, str(_benchmark("training_speed.py")), "--tiny", "--patches", "16", "--batch",
+                           "1", "--warmup", "0", "--steps", "1"],
+                          env=SUBPROCESS_ENV, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     rows = [line for line in done.stdout.splitlines() if line.startswith("tiny")]
     assert len(rows) == 4 and rows[0].endswith("1.00x")
+
+
+def test_sr_upsampler_benchmark_trains_and_scores_both_variants(tmp_path):
+    spec = importlib.util.spec_from_file_location("sr_upsampler", _benchmark("sr_upsampler.py"))
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    from restormixer_cli.model import RestorMixer
+    from restormixer_cli.resize import upscale
+
+    small = torch.rand(1, 3, 12, 20)
+    with torch.no_grad():  # its tail starts at zero: the enlargement is bicubic's, at every scale
+        model = bench.PixelShuffleSR(RestorMixer(base_channel=8, num_blocks=(2, 2, 2)))
+        assert all(torch.equal(model(small, s), upscale(small, s)) for s in bench.SCALES)
+    for folder, size in (("train", 200), ("val", 40)):
+        (tmp_path / folder).mkdir()
+        Image.fromarray((textured_image(size, size) * 255).astype(np.uint8)).save(tmp_path / folder / "a.png")
+    runs = [tmp_path / "bicubic", tmp_path / "pixel-shuffle"]
+    for run in runs:
+        subprocess.run([sys.executable, str(_benchmark("sr_upsampler.py")), "train", "--variant", run.name,
+                        "--batch", "1", "--train", str(tmp_path / "train"), "--minutes", "0.01", "--out", str(run)],
+                       env=SUBPROCESS_ENV, capture_output=True, text=True, timeout=300, check=True)
+    done = subprocess.run([sys.executable, str(_benchmark("sr_upsampler.py")), "score", *map(str, runs),
+                           "--val", str(tmp_path / "val"), "--scales", "2", "--recalibrate", str(tmp_path / "train")],
+                          env=SUBPROCESS_ENV, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    line = json.loads(done.stdout)
+    assert line["scale"] == 2 and line["bicubic time"].startswith("1.00x")
+    assert all(10 < line[key] < 100 for key in ("bicubic interpolation", "bicubic", "pixel-shuffle"))
