@@ -187,13 +187,13 @@ def _restorer_args(request: RestoreRequest) -> dict:
                 scale=request.scale)
 
 
-def _plan(request: RestoreRequest) -> tuple[OutputOptions, list[Job]]:
+def _plan(request: RestoreRequest, scale: int) -> tuple[OutputOptions, list[Job]]:
     """The output options and the jobs: local files through the local planner, URIs through the remote one."""
     remote = any(map(is_uri, [request.output, *request.inputs]))
     output = Path() if remote else Path(request.output)
     to_file = not remote and output.suffix.lower() in MEDIA_EXTENSIONS and not output.is_dir()
     # super-resolution benchmarks made their inputs from ground truths cropped to a multiple of the scale
-    scoring = EvalSettings(request.y_channel, request.crop_border, upscaling_factor(request.task, request.scale))
+    scoring = EvalSettings(request.y_channel, request.crop_border, mod_crop=scale)
     options = OutputOptions(output.parent if to_file else output, request.suffix, request.ext,
                             request.existing, request.gt, request.compare, scoring, request.max_pixels or None,
                             output_file=output if to_file else None, quality=request.quality,
@@ -210,7 +210,7 @@ def _run(request: RestoreRequest, console: Console, err: Console) -> int:
         if request.task is None:
             return print_error(err, "give --task (see `restormixer models`) or --weights", USAGE_ERROR)
     try:  # the options' own limits, before any work
-        upscaling_factor(request.task, request.scale)
+        scale = upscaling_factor(request.task, request.scale)
         InferenceSettings(tile=request.tile, overlap=request.tile_overlap, batch_size=request.batch_size)
     except ValueError as exc:
         return print_error(err, exc, USAGE_ERROR)
@@ -218,7 +218,7 @@ def _run(request: RestoreRequest, console: Console, err: Console) -> int:
     # The Ray driver only checks the weights (and names them in the report): workers pick their devices.
     checked = {**restorer_args, "device": "cpu", "precision": "fp32"} if request.engine == "ray" else restorer_args
     try:
-        options, jobs = _plan(request)
+        options, jobs = _plan(request, scale)
         restorer = load_restorer(**checked, notice=lambda message: print_note(err, message))
     except (ValueError, FileNotFoundError, PlanError, WeightsError, HubError, RuntimeError) as exc:
         return print_error(err, exc)
