@@ -44,7 +44,7 @@ from restormixer_cli.metrics import psnr
 from restormixer_cli.model import RestorMixer
 from restormixer_cli.resize import upscale, upscale_planes
 from restormixer_cli.training.data import clean_files, load_training_images
-from restormixer_cli.training.degradations import downscale
+from restormixer_cli.training.degradations import crop_to_scale, downscale
 from restormixer_cli.training.losses import MultiScaleDualDomainLoss
 from restormixer_cli.training.trainer import start_from_identity
 
@@ -104,14 +104,20 @@ def _patches(images: list[np.ndarray], rng: np.random.Generator, scale: int, siz
     return small, clean
 
 
+def _patch_sources(folders: list[Path]) -> list[np.ndarray]:
+    """The clean images of ``folders`` large enough for every scale's patch (192 px at x4)."""
+    return [im for im in load_training_images(folders)[1] if min(im.shape[:2]) >= 48 * max(SCALES)]
+
+
 def _tensor(arrays: list[np.ndarray]) -> torch.Tensor:
     return torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
 
 
-def _step_inputs(variant: str, images: list[np.ndarray], rng: np.random.Generator, batch: int
-                 ) -> tuple[int, torch.Tensor, torch.Tensor]:
-    """(scale, model inputs, clean targets) of a step: one scale per batch (one tail per step)."""
-    scale = int(rng.choice(SCALES))
+def _step_inputs(variant: str, images: list[np.ndarray], rng: np.random.Generator, batch: int,
+                 scale: int | None = None) -> tuple[int, torch.Tensor, torch.Tensor]:
+    """(scale, model inputs, clean targets) of a step: one scale per batch (one tail per step),
+    ``scale`` or a random one."""
+    scale = scale or int(rng.choice(SCALES))
     if variant == "pixel-shuffle":
         small, clean = _patches(images, rng, scale, 48 * scale, batch)
         return scale, _tensor(small), _tensor(clean)
@@ -129,7 +135,7 @@ def train(args: argparse.Namespace) -> None:
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     model = _model(args.variant, args.init).train()
-    images = [im for im in load_training_images(args.train)[1] if min(im.shape[:2]) >= 192]
+    images = _patch_sources(args.train)
     optimizer = torch.optim.AdamW(model.parameters(), lr=3e-4, betas=(0.9, 0.99), weight_decay=1e-4)
     loss_fn = MultiScaleDualDomainLoss()
     rng = np.random.default_rng(0)
@@ -156,9 +162,8 @@ def train(args: argparse.Namespace) -> None:
 
 
 @torch.no_grad()
-def _recalibrate(model: nn.Module, variant: str, folders: list[Path], scale: int, batches: int = 60) -> None:
+def _recalibrate(model: nn.Module, variant: str, images: list[np.ndarray], scale: int, batches: int = 60) -> None:
     """Re-estimate the model's BatchNorm statistics on training batches of ``scale`` alone."""
-    images = [im for im in load_training_images(folders)[1] if min(im.shape[:2]) >= 192]
     rng = np.random.default_rng(1)
     for module in model.modules():
         if isinstance(module, nn.modules.batchnorm._BatchNorm):
@@ -166,14 +171,14 @@ def _recalibrate(model: nn.Module, variant: str, folders: list[Path], scale: int
             module.momentum = None  # a plain average over the batches
     model.train()
     for _ in range(batches):
-        small, _ = _patches(images, rng, scale, 48 * scale if variant == "pixel-shuffle" else 64, 8)
+        _, inputs, _ = _step_inputs(variant, images, rng, 8, scale)
         if variant == "pixel-shuffle":
-            model(_tensor(small), scale)
+            model(inputs, scale)
         else:
-            model(_tensor([upscale_planes(s, scale)[:64, :64] for s in small]))
+            model(inputs)
 
 
-def _load_run(run: Path, scale: int, recalibrate: list[Path] | None) -> tuple[nn.Module, str]:
+def _load_run(run: Path, scale: int, recalibrate: list[np.ndarray] | None) -> tuple[nn.Module, str]:
     saved = torch.load(run / "model.pt", weights_only=True)
     model = _model(saved["variant"], None)
     model.load_state_dict(saved["state"])
@@ -184,13 +189,12 @@ def _load_run(run: Path, scale: int, recalibrate: list[Path] | None) -> tuple[nn
 
 def _benchmark_pair(path: Path, scale: int) -> tuple[torch.Tensor, np.ndarray]:
     """(1, 3, h, w) low-resolution input and the (H, W, 3) original cropped to a multiple of ``scale``."""
-    clean = read_rgb(path)
-    clean = clean[: clean.shape[0] // scale * scale, : clean.shape[1] // scale * scale].astype(np.float32) / 255
+    clean = crop_to_scale(read_rgb(path), downscale(scale)).astype(np.float32) / 255
     return torch.from_numpy(downscale(scale)(clean, None)).permute(2, 0, 1)[None], clean
 
 
 def _score(run: Path | None, folder: Path, scale: int, limit: int,
-           recalibrate: list[Path] | None = None) -> tuple[float, float]:
+           recalibrate: list[np.ndarray] | None = None) -> tuple[float, float]:
     """Mean Y-channel PSNR (border = scale) of a run's model, or of bicubic enlargement (run None),
     and the seconds it took to enlarge the images."""
     if run is not None:
@@ -216,11 +220,12 @@ def _score(run: Path | None, folder: Path, scale: int, limit: int,
 def score(args: argparse.Namespace) -> None:
     """One line per scale: each model's PSNR and its time relative to the first run's."""
     torch.set_num_threads(args.threads)
+    recalibration_images = _patch_sources(args.recalibrate) if args.recalibrate else None
     for scale in args.scales:
         line = {"scale": scale, "bicubic interpolation": round(_score(None, args.val, scale, args.limit)[0], 2)}
         baseline = None
         for run in args.runs:
-            value, seconds = _score(run, args.val, scale, args.limit, args.recalibrate)
+            value, seconds = _score(run, args.val, scale, args.limit, recalibration_images)
             baseline = baseline or seconds
             line[run.name] = round(value, 2)
             line[f"{run.name} time"] = f"{seconds / baseline:.2f}x ({seconds:.0f} s)"
