@@ -90,6 +90,26 @@ def test_long_sequence_gradients_numba():
         assert relative_error(g[name], g_ref[name]) <= 1e-4, name
 
 
+def test_numba_backward_keeps_the_callers_thread_count(monkeypatch):
+    """torch.set_num_threads(1) (restormixer train --threads 1) holds in backward too, which autograd
+    runs on a thread of its own: two one-thread runs on two cores must not both take both cores."""
+    numba = pytest.importorskip("numba")
+    if numba.config.NUMBA_NUM_THREADS < 2:
+        pytest.skip("numba has a single thread here")
+    from restormixer_cli.scan import numba_cpu
+
+    seen = []
+    original = numba_cpu._backward_kernel
+    monkeypatch.setattr(numba_cpu, "_backward_kernel", lambda *a: (seen.append(numba.get_num_threads()), original(*a)))
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        run("numba", random_case(length=16), grad_out=torch.ones(2, 16, 16))
+    finally:
+        torch.set_num_threads(before)
+    assert seen == [1]
+
+
 def test_extreme_step_sizes_stay_finite():
     """Huge and tiny step sizes: decays underflow to 0 or stay at 1, nothing overflows."""
     case = random_case(length=64)

@@ -84,6 +84,16 @@ def test_blind_noise_covers_a_range_of_strengths():
     assert min(sigmas) < 8 and max(sigmas) > 30
 
 
+def test_blind_noise_takes_its_largest_sigma():
+    flat = np.full((64, 64, 3), 0.5, np.float32)
+    def sigmas(name: str) -> list[float]:
+        return [float((make_degradation(name)(flat, np.random.default_rng([7, i])) - flat).std() * 255) for i in range(40)]
+
+    assert max(sigmas("blind-noise:10")) < 15 < 45 < max(sigmas("blind-noise:55"))  # camera noise reaches ~13
+    with pytest.raises(ValueError, match="blind-noise:0"):
+        make_degradation("blind-noise:0")
+
+
 def test_rain_shows_over_dark_backgrounds_more_than_bright_ones():
     """Streaks are composited in linear light towards the scene's bright radiance."""
     img = np.zeros((128, 128, 3), np.float32)

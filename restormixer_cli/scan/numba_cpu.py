@@ -146,8 +146,8 @@ def _numpy(*tensors: torch.Tensor):
     return [t.numpy() for t in tensors]
 
 
-def _match_threads() -> None:
-    numba.set_num_threads(max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS)))
+def _match_threads(threads: int) -> None:
+    numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
 
 
 class _SelectiveScan(torch.autograd.Function):
@@ -159,7 +159,10 @@ class _SelectiveScan(torch.autograd.Function):
         batch, dim, length = u.shape
         # y is (batch, dim, L) with sequence-major memory, which is what the model reads next.
         y = torch.empty(batch, length, dim).transpose(1, 2)
-        _match_threads()
+        # Autograd runs backward on a thread of its own, where torch's thread count is the default:
+        # the count asked for (torch.set_num_threads) is read here, on the caller's thread.
+        ctx.threads = torch.get_num_threads()
+        _match_threads(ctx.threads)
         _forward_kernel(*_numpy(*prepared, y))
         ctx.save_for_backward(*prepared)
         return y
@@ -172,7 +175,7 @@ class _SelectiveScan(torch.autograd.Function):
         grad_B, grad_C = torch.zeros_like(B), torch.zeros_like(C)
         grad_A = u.new_empty(batch, *A.shape)
         grad_D = u.new_empty(batch, dim)
-        _match_threads()
+        _match_threads(ctx.threads)
         _backward_kernel(*_numpy(u, dt, A, B, C, D, grad_y.float().contiguous(),
                                  grad_u, grad_dt, grad_A, grad_B, grad_C, grad_D))
         return grad_u, grad_dt, grad_A.sum(0), grad_B.transpose(2, 3), grad_C.transpose(2, 3), grad_D.sum(0)

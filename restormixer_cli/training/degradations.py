@@ -603,7 +603,7 @@ def _number(name: str, text: str, low: float, high: float) -> float:
 
 
 def make_degradation(name: str) -> Degradation:
-    """``noise`` / ``noise:SIGMA`` / ``blind-noise`` / ``camera-noise`` / ``rain`` / ``snow`` / ``haze`` /
+    """``noise`` / ``noise:SIGMA`` / ``blind-noise`` / ``blind-noise:MAX_SIGMA`` / ``camera-noise`` / ``rain`` / ``snow`` / ``haze`` /
     ``low-light`` / ``jpeg`` / ``mixed`` / ``mixed:CLEAN`` (the fraction left unchanged, 0.1 by default) /
     ``none`` / ``sr`` / ``sr:SCALE`` / ``downscale:SCALE``, or several joined by ``+`` (applied left to
     right, e.g. ``rain+haze``)."""
@@ -612,6 +612,8 @@ def make_degradation(name: str) -> Degradation:
     kind, _, arg = name.partition(":")
     if kind == "noise" and arg:
         return gaussian_noise(_number(name, arg, 0, 255))
+    if kind == "blind-noise" and arg:
+        return blind_noise(max_sigma=_number(name, arg, 1, 255))
     if kind in ("sr", "downscale") and arg.isdigit() and int(arg) >= 2:
         scale = int(_number(name, arg, 2, MAX_SCALE))
         return super_resolution((scale,)) if kind == "sr" else downscale(scale)
@@ -620,5 +622,6 @@ def make_degradation(name: str) -> Degradation:
     if kind not in DEGRADATIONS or arg:
         choices = ["noise[:SIGMA]", *list(DEGRADATIONS)[1:-1], "sr[:SCALE]", "downscale:SCALE"]
         choices[choices.index("mixed")] = "mixed[:CLEAN]"
+        choices[choices.index("blind-noise")] = "blind-noise[:MAX_SIGMA]"
         raise ValueError(f"unknown degradation {name!r}: use {', '.join(choices)}, or several joined by +")
     return DEGRADATIONS[kind]()
