@@ -22,6 +22,7 @@ from .inference.engine import InferenceSettings, Restorer, prepare_model
 from .inference.files import FileRestorer, FileResult, Job, OutputOptions, RestoreRun, plan_restore, restore_jobs
 from .inference.ray_engine import RayOptions, restore_on_ray
 from .inference.remote import plan_remote
+from .inference.router import AutoRestorer
 from .io.storage import is_uri
 
 
@@ -31,14 +32,28 @@ def load_restorer(task: str | None = None, weights: str | None = None, device: s
                   notice: Callable[[str], None] = lambda message: None, scale: int | None = None) -> Restorer:
     """A ready-to-run restorer for ``task`` (registry checkpoint; with neither it nor ``weights``, the
     default task) or explicit ``weights``; ``scale`` is the upscaling factor of a super-resolution
-    task (default: its first)."""
+    task or of weights that enlarge (default: their first)."""
     task = task if task is not None or weights is not None else default_task()
     scale = upscaling_factor(task, scale)
     torch_device = resolve_device(device)
     settings = InferenceSettings(torch_device, resolve_precision(precision, torch_device), tile, tile_overlap, batch_size,
                                  self_ensemble)
+    if task is not None and get_task(task).kind == "router":
+        if weights is not None:
+            raise ValueError(f"task {task!r} picks the checkpoints of other tasks; it takes no weights")
+
+        def load_task(name: str) -> Restorer:
+            return load_restorer(name, None, device, precision, tile, tile_overlap, batch_size, self_ensemble,
+                                 compile, endpoint, notice)
+        return AutoRestorer(load_task, settings)
     loaded = resolve_weights(task, weights, endpoint, notice=notice)
-    model = prepare_model(build_model(loaded), settings, compile=compile)
+    model = build_model(loaded)
+    if model.upscales and scale not in model.upscales:  # weights with upscaling tails enlarge by those only
+        if task is not None or scale != 1:
+            served = ", ".join(map(str, model.upscales))
+            raise ValueError(f"{loaded.source or 'these weights'} enlarge by {served}, not by {scale}")
+        scale = model.upscales[0]
+    model = prepare_model(model, settings, compile=compile)
     return Restorer(model, settings, on_notice=notice, source=loaded.source, weights_sha256=loaded.sha256, scale=scale)
 
 

@@ -19,7 +19,7 @@ from restormixer_cli.metrics import psnr
 from restormixer_cli.resize import contributions, imresize, upscale, upscaled_region
 from restormixer_cli.training.degradations import crop_to_scale, make_degradation
 
-from .conftest import make_tiny_model, textured_image
+from .conftest import TINY_CONFIG, make_tiny_model, textured_image
 from .video_clips import decode, encode, rainy_frames
 
 runner = CliRunner()
@@ -124,6 +124,51 @@ def test_a_tiled_upscale_never_holds_the_whole_upscaled_image(model, monkeypatch
     image = torch.from_numpy(textured_image(60, 80)).permute(2, 0, 1)
     assert Restorer(model, InferenceSettings(tile=64, overlap=16), scale=4).restore(image).shape == (3, 240, 320)
     assert upscaled_inputs and max(upscaled_inputs) < 60 * 80 / 4
+
+
+@pytest.fixture(scope="module")
+def tail_model():
+    from restormixer_cli.model import RestorMixer
+
+    torch.manual_seed(1)
+    model = RestorMixer(**TINY_CONFIG, upscales=(2, 4)).eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(torch.randn_like(p) * 0.02)
+    return prepare_model(model, InferenceSettings())
+
+
+def test_a_model_with_tails_enlarges_the_small_image_itself(tail_model, monkeypatch):
+    image = torch.from_numpy(textured_image(30, 44)).permute(2, 0, 1)
+    seen = []
+    original = tail_model.forward
+    monkeypatch.setattr(tail_model, "forward", lambda x, **kw: (seen.append((tuple(x.shape[-2:]), kw)), original(x, **kw))[1])
+    whole = Restorer(tail_model, InferenceSettings(tile=0), scale=4).restore(image)
+    assert whole.shape == (3, 120, 176) and seen == [((30, 44), {"scale": 4})]  # the network ran on 30x44
+    # residual over the bicubic enlargement, through the x4 tail
+    assert float((whole - upscale(image, 4)).abs().mean()) > 1e-4
+    tiled = Restorer(tail_model, InferenceSettings(tile=16, overlap=8), scale=4).restore(image)
+    assert max(shape for shape, _ in seen[1:]) == (16, 16)  # tiles of the small image
+    assert float((tiled - whole).abs().mean()) < 0.01
+    with pytest.raises(ValueError, match="enlarges by 2, 4, not by 3"):
+        tail_model(image[None], scale=3)
+    with pytest.raises(ValueError, match="not by 1"):
+        tail_model(image[None])
+
+
+def test_tails_are_an_addition_the_authors_keys_still_load(tmp_path):
+    from restormixer_cli.hub.loading import build_model, infer_config, load_weights_file
+    from restormixer_cli.model import RestorMixer
+
+    plain = RestorMixer(**TINY_CONFIG)
+    tailed = RestorMixer(**TINY_CONFIG, upscales=(2, 3))
+    body = {k: v for k, v in tailed.state_dict().items() if not k.startswith("upsampler.")}
+    assert set(body) == set(plain.state_dict())
+    plain.load_state_dict(body, strict=True)
+    assert infer_config(tailed.state_dict())["upscales"] == [2, 3]
+    tailed.save_pretrained(tmp_path / "sr")
+    loaded = build_model(load_weights_file(tmp_path / "sr"))
+    assert loaded.upscales == [2, 3] and json.loads((tmp_path / "sr/config.json").read_text())["upscales"] == [2, 3]
 
 
 def test_python_kinds_come_back_larger(model):

@@ -293,6 +293,30 @@ def test_train_resume_and_export(image_folders, tmp_path):
     assert model.config["base_channel"] == 8
 
 
+def test_a_run_that_enlarges_trains_its_tails_from_same_size_weights(image_folders, tmp_path):
+    from restormixer_cli.model import RestorMixer
+    from restormixer_cli.training.data import DownscalePatchSampler
+
+    same_size = tmp_path / "same-size"
+    RestorMixer(base_channel=8, num_blocks=[2, 2, 2]).save_pretrained(same_size)
+    config = TrainConfig(task="sr", train=[str(image_folders["clean"])], val=str(image_folders["val"]),
+                         **tiny_run_args(patch=16, upscales=[2, 3], init=str(same_size)))
+    assert config.degradation is None and config.val_degradation == "downscale:3"
+    scores = train(config, tmp_path / "run", torch.device("cpu"))
+    # the tails start at zero: bicubic enlargement, which the validation's input scores are
+    assert abs(scores["psnr"] - scores["input_psnr"]) < 3
+    model = build_model(load_weights_file(export_run(tmp_path / "run", tmp_path / "export")))
+    assert model.upscales == [2, 3]
+    assert model(torch.rand(1, 3, 16, 24), scale=3).shape == (1, 3, 48, 72)
+    sampler = DownscalePatchSampler([np.zeros((96, 96, 3), np.uint8)], [2, 3, 4], 16, seed=0, items_per_step=4)
+    for step in range(6):  # one factor per step: a batch goes through one tail
+        shapes = {(tuple(small.shape), tuple(clean.shape)) for small, clean in (sampler[step * 4 + i] for i in range(4))}
+        ((small, clean),) = shapes
+        assert small == (3, 16, 16) and clean[1] in (32, 48, 64)
+    with pytest.raises(ValueError, match="leave degradation unset"):
+        TrainConfig(task="sr", train=["x"], degradation="sr", **tiny_run_args(upscales=[2]))
+
+
 def test_validation_images_get_their_own_degradation(image_folders, tmp_path):
     def input_psnr(val_degradation: str | None) -> float:
         config = TrainConfig(task="denoise", train=[str(image_folders["clean"])], val=str(image_folders["val"]),

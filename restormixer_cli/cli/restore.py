@@ -312,4 +312,5 @@ def _print_result(result: FileResult, request: RestoreRequest, console: Console)
         frames = f"  {result.frames} frames, {result.fps:.2f} fps" if result.frames and result.fps else ""
         scores = (f"  PSNR {format_score(result.psnr, 2)} dB  SSIM {format_score(result.ssim, 4)}"
                   if result.psnr is not None else "")
-        console.print(f"{shown(result.input)} -> {shown(result.output)}{frames}{scores}", highlight=False)
+        route = f"  ({result.route})" if result.route else ""
+        console.print(f"{shown(result.input)} -> {shown(result.output)}{route}{frames}{scores}", highlight=False)

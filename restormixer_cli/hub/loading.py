@@ -28,7 +28,8 @@ PICKLE_SUFFIXES = (".pth", ".pt", ".ckpt", ".bin")
 #: Containers of the weights in training checkpoints, averaged (EMA) weights first: they are the ones to publish.
 _WRAPPER_KEYS = ("params_ema", "ema", "state_dict_ema", "model_ema", "params", "state_dict", "model", "net")
 _PREFIXES = ("module.", "_orig_mod.", "model.", "net.")
-_MODEL_ARGS = ("base_channel", "num_blocks", "window_size", "num_heads", "mlp_ratio", "d_state", "expand")
+_MODEL_ARGS = ("base_channel", "num_blocks", "window_size", "num_heads", "mlp_ratio", "d_state", "expand", "upscales")
+MAX_UPSCALE = 8
 
 
 def sha256_of(path: Path) -> str:
@@ -93,7 +94,9 @@ def infer_config(state: Mapping[str, torch.Tensor]) -> dict:
         2 * _count_indices(state, "encoder.emix_stage2"),
     ]
     mlp_ratio = 2.66 if int(2 * base * 2.66) == hidden else hidden / (2 * base)
-    return {"base_channel": base, "num_blocks": blocks, "d_state": d_state, "expand": expand, "mlp_ratio": mlp_ratio}
+    upscales = sorted({int(m.group(1)) for k in state if (m := re.match(r"upsampler\.(\d+)\.", k))})
+    return {"base_channel": base, "num_blocks": blocks, "d_state": d_state, "expand": expand, "mlp_ratio": mlp_ratio,
+            "upscales": upscales}
 
 
 _INT_FIELDS = {"base_channel": (1, 1024), "window_size": (1, 128), "d_state": (1, 1024)}
@@ -120,6 +123,10 @@ def check_model_config(config: Mapping) -> None:
         if not (isinstance(value, (list, tuple)) and len(value) == length
                 and all(_is_int(v) and low <= v <= high for v in value)):
             raise WeightsError(f"{name} must be a list of {length} integers from {low} to {high}, not {value!r}")
+    upscales = config.get("upscales", [])
+    if not (isinstance(upscales, (list, tuple)) and len(set(upscales)) == len(upscales)
+            and all(_is_int(v) and 2 <= v <= MAX_UPSCALE for v in upscales)):
+        raise WeightsError(f"upscales must be a list of distinct integers from 2 to {MAX_UPSCALE}, not {upscales!r}")
     blocks = config.get("num_blocks", [1, 2, 2])
     if blocks[1] < 2 or blocks[2] < 2:
         raise WeightsError(f"num_blocks {list(blocks)}: the second and third stages need at least 2 blocks")

@@ -34,6 +34,7 @@ class Task:
     task: str
     description: str
     available: bool
+    kind: str = "restormixer"  # "router": the default, which picks other tasks' checkpoints per photo
     degradation: str | None = None  # synthetic degradation for training and the demo
     y_channel: bool = False  # scored on luma, as the task's benchmarks are
     scales: tuple[int, ...] = ()  # upscaling factors of a super-resolution task (the first is the default)

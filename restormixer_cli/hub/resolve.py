@@ -60,6 +60,9 @@ def resolve_weights(task: str | None, weights: str | None = None, endpoint: str 
     if task is None:
         raise ValueError("give --task or --weights")
     entry = get_task(task, registry)
+    if entry.kind != "restormixer":
+        raise ValueError(f"task {task!r} picks other tasks' checkpoints per image; it has no RestorMixer weights "
+                         f"of its own")
     if not entry.available:
         raise ValueError(f"no checkpoint exists for task {task!r} yet ({entry.note or 'see restormixer models'}); "
                          "pass --weights FILE")

@@ -141,8 +141,10 @@ def prepare_model(model: nn.Module, settings: InferenceSettings, compile: bool =
 class Restorer:
     """Runs a prepared model over images of any size, tile by tile, with feathered blending.
 
-    With ``scale`` > 1 (super-resolution) images are bicubic-upscaled ``scale`` times before the model
-    (:func:`~restormixer_cli.resize.upscale`), so outputs are ``scale`` times larger; alpha is upscaled alone.
+    With ``scale`` > 1 (super-resolution) outputs are ``scale`` times larger: a model with a tail for
+    that factor (``model.upscales``) enlarges tiles of the input itself; any other model restores the
+    bicubic enlargement (:func:`~restormixer_cli.resize.upscale`). Alpha is upscaled alone. Tiles are
+    measured in the model's input pixels.
     """
 
     def __init__(self, model: nn.Module, settings: InferenceSettings, on_notice: Callable[[str], None] | None = None,
@@ -151,6 +153,7 @@ class Restorer:
             raise ValueError(f"scale must be 1 or more, not {scale}")
         self.model = model
         self.scale = scale
+        self.enlarges = scale > 1 and scale in getattr(getattr(model, "_orig_mod", model), "upscales", ())
         self.source = source
         self.weights_sha256 = weights_sha256
         self.settings = settings
@@ -163,6 +166,11 @@ class Restorer:
         model serves several factors)."""
         return self if scale == self.scale else Restorer(self.model, self.settings, self.notice, self.source,
                                                          self.weights_sha256, scale)
+
+    def routed(self, image: torch.Tensor) -> tuple[Restorer, None]:
+        """The restorer for ``image`` (a clip's first frame) and the route taken: this one, and no
+        route (the default's router picks one per image)."""
+        return self, None
 
     def _autocast(self, dtype: torch.dtype):
         if dtype == torch.float32:
@@ -181,7 +189,8 @@ class Restorer:
         x = self._to_device(batch)
 
         def run(t: torch.Tensor) -> torch.Tensor:
-            return self.model(t.contiguous(memory_format=memory_format)).float()
+            t = t.contiguous(memory_format=memory_format)
+            return (self.model(t, scale=self.scale) if self.enlarges else self.model(t)).float()
 
         with self._autocast(dtype):
             if not self.settings.self_ensemble:
@@ -242,15 +251,22 @@ class Restorer:
                 if self.settings.device.type != "cuda" or (tile and tile // 2 < MIN_TILE):
                     raise
                 torch.cuda.empty_cache()
-                current = tile or max(images.shape[-2:]) * self.scale
+                current = tile or max(images.shape[-2:]) * self._input_grid
                 self.tile = max(MIN_TILE, current // 2 // SIZE_MULTIPLE * SIZE_MULTIPLE)
                 self.notice(f"out of GPU memory with tile {current}; retrying with tile {self.tile}")
 
+    @property
+    def _input_grid(self) -> int:
+        """Model input pixels per image pixel along a side: ``scale`` when the model restores the
+        bicubic enlargement, 1 when it enlarges by itself."""
+        return 1 if self.enlarges else self.scale
+
     def _restore_tiled(self, images: torch.Tensor, tile: int, on_tile: TileCallback | None) -> torch.Tensor:
         count, _, height, width = images.shape
-        height, width = height * self.scale, width * self.scale
+        grid, enlarged_by = self._input_grid, self.scale // self._input_grid
         overlap, size = self.settings.overlap, self.settings.batch_size
-        tiles = plan_tiles(height, width, tile, overlap, balanced=self.balanced)
+        tiles = plan_tiles(height * grid, width * grid, tile, overlap, balanced=self.balanced)
+        height, width, overlap = height * self.scale, width * self.scale, overlap * enlarged_by
         if len(tiles) == 1:
             out = torch.cat([self._run_batch(self._model_input(images[first : first + size], tiles[0]))
                              for first in range(0, count, size)])
@@ -264,6 +280,7 @@ class Restorer:
             group = work[first : first + size]
             batch = torch.stack([self._model_input(images[index], t) for index, t in group])
             for (index, t), restored in zip(group, self._run_batch(batch)):
+                t = Tile(t.top * enlarged_by, t.left * enlarged_by, t.height * enlarged_by, t.width * enlarged_by)
                 weight = blend_weights(t, height, width, overlap)
                 self._accumulate(output[index], weight_sum if index == 0 else None, t, restored, weight)
             if on_tile:
@@ -271,8 +288,10 @@ class Restorer:
         return output.div_(weight_sum).clamp_(0, 1)
 
     def _model_input(self, images: torch.Tensor, tile: Tile) -> torch.Tensor:
-        """The model's input for ``tile`` of the output: the images' pixels there, upscaled for
-        super-resolution from the input pixels that region needs."""
+        """The model's input for ``tile`` of its input grid: the images' pixels there, for a model
+        that restores a bicubic enlargement upscaled from the input pixels that region needs."""
+        if self.enlarges:
+            return images[..., tile.slices[0], tile.slices[1]]
         return upscaled_region(images, self.scale, *tile.slices)
 
     @staticmethod

@@ -18,6 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Protocol
 
+import numpy as np
+import torch
+
 from ..io import DEFAULT_QUALITY
 from ..io.atomic import remove_stale_parts
 from ..io.discovery import InputFile, expand_inputs
@@ -98,6 +101,7 @@ class FileResult:
     psnr: float | None = None
     ssim: float | None = None
     ground_truth: str | None = None
+    route: str | None = None  # the default's choice of checkpoints for this file, and why
     notes: list[str] = field(default_factory=list)
     frames: int | None = None  # videos and animations: frames restored
     frame_rate: float | None = None  # their frames per second
@@ -303,7 +307,9 @@ class FileRestorer:
             return FileResult(str(job.source.path), None, "failed", error=str(exc))
         result.width, result.height = image.size
         try:
-            restored = self.restorer.restore_data(image, on_tile)
+            runner, route = self.restorer.routed(torch.from_numpy(np.ascontiguousarray(image.rgb)).permute(2, 0, 1))
+            result.route = route and str(route)
+            restored = runner.restore_data(image, on_tile)
             result.notes = self._format_notes(image, job.output)
             job.output.parent.mkdir(parents=True, exist_ok=True)
             write_image(job.output, restored, self.options.quality)
@@ -330,7 +336,8 @@ class FileRestorer:
         result.width, result.height, result.frames = info.width, info.height, info.frames
         result.frame_rate, result.duration = float(info.frame_rate), info.duration
         try:
-            result.notes = self.clips.restore(job.source.path, info, job.output, on_frame)
+            result.notes, route = self.clips.restore(job.source.path, info, job.output, on_frame)
+            result.route = route and str(route)
         except (ClipReadError, ClipWriteError, NonFiniteOutput) as exc:
             return self._failed(result, str(exc))
         except OSError as exc:

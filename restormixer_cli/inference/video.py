@@ -41,23 +41,33 @@ class ClipRestorer:
         """What the clip holds; raises ClipReadError when it cannot be restored."""
         return probe_clip(path, self.max_pixels)
 
-    def restore(self, source: Path, info: ClipInfo, output: Path, on_frame: FrameCallback | None = None) -> list[str]:
+    def restore(self, source: Path, info: ClipInfo, output: Path,
+                on_frame: FrameCallback | None = None) -> tuple[list[str], object | None]:
         """Restore every frame of ``source`` into ``output`` (a temporary file until the last frame is
-        written and read back); returns notes on what the output could not keep. Raises
-        ClipReadError, ClipWriteError, NonFiniteOutput or OSError, and leaves no partial file."""
+        written and read back); returns notes on what the output could not keep, and the route the
+        clip took (the default picks one per clip, from its first frame). Raises ClipReadError,
+        ClipWriteError, NonFiniteOutput or OSError, and leaves no partial file."""
         output.parent.mkdir(parents=True, exist_ok=True)
         scale = self.restorer.scale
         restored = dataclasses.replace(info, width=info.width * scale, height=info.height * scale)
-        with atomic_path(output) as tmp, closing(self._restored(source, info, on_frame)) as frames:
-            return write_clip(tmp, restored, frames, self.encoding, source)
+        taken: list[object] = []
+        with atomic_path(output) as tmp, closing(self._restored(source, info, on_frame, taken)) as frames:
+            notes = write_clip(tmp, restored, frames, self.encoding, source)
+        return notes, (taken or [None])[0]
 
-    def _restored(self, source: Path, info: ClipInfo, on_frame: FrameCallback | None) -> Iterator[ImageData]:
+    def _restored(self, source: Path, info: ClipInfo, on_frame: FrameCallback | None,
+                  taken: list[object]) -> Iterator[ImageData]:
+        """The restored frames; the route taken is appended to ``taken``."""
         done = 0
+        runner = None
         with closing(read_clip(source, info)) as frames:
             for batch in _batches(frames, self.restorer.settings.batch_size):
                 pixels = torch.from_numpy(np.stack([frame.pixels for frame in batch])).permute(0, 3, 1, 2)
-                for frame, restored in zip(batch, self.restorer.restore_batch(pixels)):
-                    yield self.restorer.with_restored_pixels(frame, restored)
+                if runner is None:
+                    runner, route = self.restorer.routed(pixels[0])
+                    taken.append(route)
+                for frame, restored in zip(batch, runner.restore_batch(pixels)):
+                    yield runner.with_restored_pixels(frame, restored)
                 done += len(batch)
                 if on_frame:
                     on_frame(done, info.frames)

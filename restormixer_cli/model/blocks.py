@@ -95,3 +95,23 @@ class Mlp(nn.Sequential):
         self.fc1 = nn.Linear(in_features, hidden_features)
         self.act = nn.GELU()
         self.fc2 = nn.Linear(hidden_features, in_features)
+
+
+class PixelShuffleTail(nn.Module):
+    """Enlarges full-resolution features ``scale`` times into a residual image: a sub-pixel
+    convolution (EDSR's and SwinIR's upsampler), then a convolution to RGB. The last layer starts at
+    zero, so that an untrained tail adds nothing to the bicubic enlargement it is added to."""
+
+    def __init__(self, channels: int, scale: int):
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(channels, channels * scale * scale, 3, padding=1),
+            nn.PixelShuffle(scale),
+            nn.LeakyReLU(0.2),
+            nn.Conv2d(channels, 3, 3, padding=1),
+        )
+        nn.init.zeros_(self.body[-1].weight)
+        nn.init.zeros_(self.body[-1].bias)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.body(features)

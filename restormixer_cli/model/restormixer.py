@@ -5,6 +5,10 @@ A three-stage encoder-decoder. Stage 1 (full resolution) uses residual depthwise
 of growing window size. Downscaled copies of the input are injected into the encoder (SCM + FAM),
 and the decoder predicts a residual image at 1/4, 1/2 and full scale (deep supervision).
 
+For super-resolution a model may also carry pixel-shuffle tails (``upscales``), an addition to the
+authors' network as SwinIR's upsampler is: the network runs on the small image and a tail per
+factor enlarges its last full-resolution features into a residual added to the bicubic enlargement.
+
 Parameter names, shapes and numerics follow the authors' implementation, quirks included, so that
 their checkpoints load with ``strict=True`` and give the same outputs.
 """
@@ -20,7 +24,8 @@ import torch.nn.functional as F
 from huggingface_hub import PyTorchModelHubMixin
 
 from .attention import WindowAttentionBlock
-from .blocks import BasicConv, FeatureAttentionModule, ResidualDepthBlock, ShallowConvModule
+from ..resize import upscale
+from .blocks import BasicConv, FeatureAttentionModule, PixelShuffleTail, ResidualDepthBlock, ShallowConvModule
 from .mamba import SS2D, VSSBlock
 
 #: Height and width are padded to a multiple of this internally.
@@ -102,8 +107,10 @@ class Decoder(nn.Module):
         self.dmix_stage1 = _mixer_stage(c * 2, num_blocks[1], window_size, num_heads, mlp_ratio, **vss)
         self.dcnn_stage = nn.Sequential(*(ResidualDepthBlock(c) for _ in range(num_blocks[0])))
 
-    def forward(self, image: torch.Tensor, features: list[torch.Tensor], multiscale: bool) -> list[torch.Tensor]:
-        """Restored images: [1/4, 1/2, full scale] if multiscale, else [full scale]."""
+    def forward(self, image: torch.Tensor, features: list[torch.Tensor],
+                multiscale: bool) -> tuple[list[torch.Tensor], torch.Tensor]:
+        """(restored images at [1/4, 1/2] scale if multiscale, else [], last full-resolution features);
+        :meth:`restored` makes the full-scale image of those features."""
         f1, f2, f3 = features
         outputs = []
         x = _run(self.dmix_stage2, f3)
@@ -115,8 +122,10 @@ class Decoder(nn.Module):
         if multiscale:
             outputs.append(self.decoder_out_conv[1](x) + image_half)
         x = self.decoder_compress_channel[1](torch.cat([self.decoder_sampling[1](x), f1], dim=1))
-        outputs.append(self.output(self.dcnn_stage(x)) + image)
-        return outputs
+        return outputs, self.dcnn_stage(x)
+
+    def restored(self, image: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
+        return self.output(features) + image
 
 
 class RestorMixer(
@@ -143,10 +152,14 @@ class RestorMixer(
         expand: inner width of the selective scans, relative to the channels.
         scan_backend: selective-scan backend (see :mod:`restormixer_cli.scan`); None follows
             ``$RESTORMIXER_SCAN``, then picks automatically.
+        upscales: enlargement factors served by pixel-shuffle tails (super-resolution); empty for the
+            authors' same-size network.
 
     ``model(x)`` maps (B, 3, H, W) images in [0, 1] to restored images of the same shape, for any H
     and W (inputs are reflect-padded to a multiple of 8 and cropped back).
     ``model(x, multiscale=True)`` returns the deep-supervision outputs [1/4, 1/2, full scale].
+    A model with ``upscales`` enlarges: ``model(x, scale=s)`` is (B, 3, s H, s W), and with
+    ``multiscale=True`` the list of that one output.
 
     ``save_pretrained``, ``push_to_hub`` and ``from_pretrained`` are huggingface_hub's
     ``PyTorchModelHubMixin``'s, in the hub layout ``restormixer restore --weights`` reads.
@@ -162,17 +175,26 @@ class RestorMixer(
         d_state: int = 16,
         expand: float = 2.0,
         scan_backend: str | None = None,
+        upscales: Sequence[int] = (),
     ):
         super().__init__()
         self.config = dict(
             base_channel=base_channel, num_blocks=list(num_blocks), window_size=window_size,
             num_heads=list(num_heads), mlp_ratio=mlp_ratio, d_state=d_state, expand=expand,
+            upscales=sorted(upscales),
         )
         shared = dict(window_size=window_size, mlp_ratio=mlp_ratio, d_state=d_state, expand=expand,
                       scan_backend=scan_backend)
         self.encoder = Encoder(base_channel, num_blocks, num_heads=num_heads, **shared)
         self.decoder = Decoder(base_channel, num_blocks, num_heads=num_heads[0], **shared)
         self.apply(self._init_weights)
+        if upscales:
+            self.upsampler = nn.ModuleDict({str(s): PixelShuffleTail(base_channel, s) for s in sorted(upscales)})
+
+    @property
+    def upscales(self) -> list[int]:
+        """The enlargement factors this model's tails serve (empty: a same-size model)."""
+        return self.config["upscales"]
 
     @staticmethod
     def _init_weights(module: nn.Module) -> None:
@@ -211,13 +233,21 @@ class RestorMixer(
             if isinstance(module, SS2D):
                 module.scan_backend = backend
 
-    def forward(self, x: torch.Tensor, multiscale: bool = False) -> torch.Tensor | list[torch.Tensor]:
+    def forward(self, x: torch.Tensor, multiscale: bool = False, scale: int = 1) -> torch.Tensor | list[torch.Tensor]:
+        if (scale != 1 or self.upscales) and scale not in self.upscales:
+            served = ", ".join(map(str, self.upscales)) if self.upscales else "1 (it has no upscaling tails)"
+            raise ValueError(f"this model enlarges by {served}, not by {scale}: pass scale= one of those")
         h, w = x.shape[-2:]
         pad_h, pad_w = -h % SIZE_MULTIPLE, -w % SIZE_MULTIPLE
+        padded = x
         if pad_h or pad_w:
             mode = "reflect" if pad_h < h and pad_w < w else "replicate"
-            x = F.pad(x, (0, pad_w, 0, pad_h), mode=mode)
-        outputs = self.decoder(x, self.encoder(x), multiscale)
+            padded = F.pad(x, (0, pad_w, 0, pad_h), mode=mode)
+        lower, features = self.decoder(padded, self.encoder(padded), multiscale and scale == 1)
+        if scale != 1:
+            enlarged = upscale(x.float(), scale).to(x.dtype) + self.upsampler[str(scale)](features[..., :h, :w])
+            return [enlarged] if multiscale else enlarged
+        full = self.decoder.restored(padded, features)
         if not multiscale:
-            return outputs[-1][..., :h, :w]
-        return [out[..., : -(-h // s), : -(-w // s)] for out, s in zip(outputs, (4, 2, 1))]
+            return full[..., :h, :w]
+        return [out[..., : -(-h // s), : -(-w // s)] for out, s in zip([*lower, full], (4, 2, 1))]

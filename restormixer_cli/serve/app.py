@@ -200,6 +200,8 @@ def _result_response(result: FileResult, folder: Path, task: str, name: str, suf
     output = Path(result.output)
     headers = {"Content-Disposition": content_disposition(download_name(name, suffix, output.suffix)),
                "X-Restormixer-Task": task, "X-Restormixer-Seconds": f"{result.seconds:.3f}"}
+    if result.route:
+        headers["X-Restormixer-Route"] = result.route
     if result.notes:
         headers["X-Restormixer-Notes"] = "; ".join(result.notes)
     return Response(output.read_bytes(), media_type=FORMATS[output.suffix].media_type, headers=headers)

@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from ..hub.registry import load_registry
-from .degradations import make_degradation
+from .degradations import MAX_SCALE, make_degradation
 
 
 @dataclass
@@ -26,6 +26,7 @@ class TrainConfig:
     # model
     base_channel: int = 32
     num_blocks: list[int] = field(default_factory=lambda: [4, 4, 4])
+    upscales: list[int] | None = None  # pixel-shuffle tails: the model enlarges by these factors
     # optimisation
     steps: int = 20000
     batch: int = 8
@@ -53,7 +54,9 @@ class TrainConfig:
     def __post_init__(self) -> None:
         _check_types(self)
         known = load_registry().get(self.task)  # a registry task brings its degradation and scoring
-        if self.degradation is None and known:
+        if self.upscales:
+            self._check_upscales()
+        elif self.degradation is None and known:
             self.degradation = known.degradation
         if self.val_degradation is None:
             self.val_degradation = self.degradation
@@ -78,9 +81,18 @@ class TrainConfig:
         if self.workers < 0:
             raise ValueError("workers must be 0 or more")
 
+    def _check_upscales(self) -> None:
+        if len(set(self.upscales)) != len(self.upscales) or not all(2 <= s <= MAX_SCALE for s in self.upscales):
+            raise ValueError(f"upscales must be distinct factors from 2 to {MAX_SCALE}, not {self.upscales}")
+        if self.degradation is not None:
+            raise ValueError("a run with upscales makes its pairs by bicubic downscaling: leave degradation unset")
+        if self.val_degradation is None:
+            self.val_degradation = f"downscale:{max(self.upscales)}"
+
     @property
     def model_config(self) -> dict:
-        return {"base_channel": self.base_channel, "num_blocks": list(self.num_blocks)}
+        config = {"base_channel": self.base_channel, "num_blocks": list(self.num_blocks)}
+        return {**config, "upscales": sorted(self.upscales)} if self.upscales else config
 
     def save(self, path: Path) -> None:
         path.write_text(json.dumps(asdict(self), indent=2) + "\n")

@@ -15,7 +15,7 @@ from ..io.discovery import list_images
 from ..io.formats import IMAGE_EXTENSIONS, quantize
 from ..io.images import ImageReadError, read_rgb
 from ..resize import upscale_planes
-from .degradations import Degradation, crop_to_scale, reexposed
+from .degradations import Degradation, crop_to_scale, downscale, reexposed
 
 
 @dataclass
@@ -50,7 +50,7 @@ def clean_files(folder: Path) -> list[Path]:
     return files
 
 
-def _to_float(img: np.ndarray) -> np.ndarray:
+def to_float(img: np.ndarray) -> np.ndarray:
     return img.astype(np.float32) / 255.0
 
 
@@ -58,12 +58,12 @@ def load_validation_set(folder: Path, degradation: Degradation | None, seed: int
     """Paired folder as is, or clean images degraded with a fixed seed per image."""
     if is_paired_folder(folder):
         files = paired_files(folder)[: limit or None]
-        return [ImagePair(a.stem, _to_float(_read_named(a)), _to_float(_read_named(b))) for a, b in files]
+        return [ImagePair(a.stem, to_float(read_named(a)), to_float(read_named(b))) for a, b in files]
     if degradation is None:
         raise ValueError(f"{folder} is not a paired folder (input/ + target/), so a degradation is needed")
     pairs = []
     for i, path in enumerate(clean_files(folder)[: limit or None]):
-        clean = _to_float(crop_to_scale(_read_named(path), degradation))
+        clean = to_float(crop_to_scale(read_named(path), degradation))
         pairs.append(ImagePair(path.stem, degradation(clean, np.random.default_rng([seed, i])), clean))
     return pairs
 
@@ -78,7 +78,7 @@ def write_degraded_pairs(images: Iterable[tuple[str, np.ndarray]], degradation: 
         sub.mkdir(parents=True, exist_ok=True)
     for i, (name, image) in enumerate(images):
         image = crop_to_scale(image, degradation)
-        degraded = degradation(_to_float(image), np.random.default_rng([seed, i]))
+        degraded = degradation(to_float(image), np.random.default_rng([seed, i]))
         # both encoded before either is renamed: a stopped run does not pair a new target with an old input
         with atomic_path(targets / f"{name}.png") as clean_tmp, atomic_path(inputs / f"{name}.png") as degraded_tmp:
             Image.fromarray(image).save(clean_tmp, "PNG")
@@ -91,7 +91,7 @@ def write_bicubic(inputs: Path, scale: int, folder: Path) -> Path:
     as 8-bit PNGs of the same names in ``folder``: the baseline super-resolution is judged against."""
     folder.mkdir(parents=True, exist_ok=True)
     for path in list_images(inputs):
-        enlarged = upscale_planes(_to_float(_read_named(path)), scale)
+        enlarged = upscale_planes(to_float(read_named(path)), scale)
         with atomic_path(folder / f"{path.stem}.png") as tmp:
             Image.fromarray(quantize(enlarged)).save(tmp, "PNG")
     return folder
@@ -107,7 +107,8 @@ def _augment(arrays: list[np.ndarray], rng: np.random.Generator) -> list[np.ndar
     return out
 
 
-def _crop(arrays: list[np.ndarray], size: int, rng: np.random.Generator) -> list[np.ndarray]:
+def random_crop(arrays: list[np.ndarray], size: int, rng: np.random.Generator) -> list[np.ndarray]:
+    """The same random ``size`` x ``size`` window of every array (reflect-padded when smaller)."""
     h, w = arrays[0].shape[:2]
     if h < size or w < size:
         pad = ((0, max(0, size - h)), (0, max(0, size - w)), (0, 0))
@@ -154,11 +155,11 @@ class PatchSampler(torch.utils.data.Dataset):
         rng = np.random.default_rng([self.seed, index])
         if rng.random() < self.paired_fraction:
             degraded, clean = self.paired[int(rng.integers(len(self.paired)))]
-            degraded, clean = (_to_float(a) for a in _crop([degraded, clean], self.patch, rng))
+            degraded, clean = (to_float(a) for a in random_crop([degraded, clean], self.patch, rng))
         else:
             image = self.clean[int(rng.integers(len(self.clean)))]
-            (region,) = _crop([image], self.patch + 2 * self.MARGIN, rng)
-            region = _to_float(region)
+            (region,) = random_crop([image], self.patch + 2 * self.MARGIN, rng)
+            region = to_float(region)
             if self.exposure:
                 region = reexposed(region, rng, self.exposure)
             m = slice(self.MARGIN, self.MARGIN + self.patch)
@@ -167,7 +168,7 @@ class PatchSampler(torch.utils.data.Dataset):
         return (torch.from_numpy(degraded).permute(2, 0, 1), torch.from_numpy(clean).permute(2, 0, 1))
 
 
-def _read_named(path: Path) -> np.ndarray:
+def read_named(path: Path) -> np.ndarray:
     """read_rgb, with the file's name in the error."""
     try:
         return read_rgb(path)
@@ -180,7 +181,41 @@ def load_training_images(folders: list[Path]) -> tuple[list[tuple[np.ndarray, np
     paired, clean = [], []
     for folder in folders:
         if is_paired_folder(folder):
-            paired += [(_read_named(a), _read_named(b)) for a, b in paired_files(folder)]
+            paired += [(read_named(a), read_named(b)) for a, b in paired_files(folder)]
         else:
-            clean += [_read_named(p) for p in clean_files(folder)]
+            clean += [read_named(p) for p in clean_files(folder)]
     return paired, clean
+
+
+class DownscalePatchSampler(torch.utils.data.Dataset):
+    """(low-resolution, clean) training patches for a model that enlarges: a clean patch of
+    ``patch * scale`` px, flipped or rotated, and its bicubic downscale (8 bits), as super-resolution
+    benchmarks make their inputs.
+
+    Every item of a step has that step's ``scale`` (one tail per step), drawn from ``scales`` by
+    ``(seed, step)`` with ``items_per_step`` items a step (the batch times the number of processes);
+    item ``i`` is a pure function of ``(seed, i)``, so that a resumed run replays the same stream.
+    """
+
+    def __init__(self, clean: list[np.ndarray], scales: list[int], patch: int, seed: int, items_per_step: int,
+                 length: int = 10**9):
+        if not clean:
+            raise ValueError("no clean training images (a run that enlarges makes its pairs from clean images)")
+        self.clean, self.scales, self.patch, self.seed = clean, scales, patch, seed
+        self.items_per_step, self.length = items_per_step, length
+
+    def __len__(self) -> int:
+        return self.length
+
+    def scale_of(self, index: int) -> int:
+        step = index // self.items_per_step
+        return int(np.random.default_rng([self.seed, step, 1]).choice(self.scales))
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        rng = np.random.default_rng([self.seed, index])
+        scale = self.scale_of(index)
+        image = self.clean[int(rng.integers(len(self.clean)))]
+        (clean,) = _augment(random_crop([image], self.patch * scale, rng), rng)
+        clean = to_float(clean)
+        small = downscale(scale)(clean, rng)
+        return (torch.from_numpy(small).permute(2, 0, 1), torch.from_numpy(clean).permute(2, 0, 1))

@@ -114,7 +114,7 @@ def _as_8bit(img: np.ndarray) -> np.ndarray:
     return quantize(img).astype(np.float32) / 255
 
 
-def _jpeg(img: np.ndarray, quality: int) -> np.ndarray:
+def jpeg_roundtrip(img: np.ndarray, quality: int) -> np.ndarray:
     """Encode and decode as a 4:2:0 JPEG, as cameras and phones save."""
     buffer = io.BytesIO()
     Image.fromarray(quantize(img)).save(buffer, "JPEG", quality=quality)
@@ -187,7 +187,7 @@ def camera_noise(style: CameraNoiseStyle | None = None) -> Degradation:
             noise = _reduce_chroma(noise, rng.uniform(*style.chroma_blur), rng.uniform(*style.chroma_kept))
         noisy = _linear_to_srgb(np.clip(linear + noise, 0, 1))
         if rng.random() < style.jpeg_chance:
-            return _jpeg(noisy, int(rng.integers(*style.jpeg_quality)))
+            return jpeg_roundtrip(noisy, int(rng.integers(*style.jpeg_quality)))
         return _as_8bit(noisy)
 
     return apply
@@ -221,11 +221,13 @@ class RainStyle:
     radiance near the image's bright end, so they show over dark backgrounds and fade over bright
     ones. On ``veil_chance`` of the images, rain accumulation (the mist of distant rain) adds a veil
     of that radiance, stronger towards the top on half of them. On ``classic_chance`` of the images
-    the rain is instead :class:`ClassicRainStyle`'s, the look of the synthetic benchmarks.
+    the rain is instead :class:`ClassicRainStyle`'s, the look of the synthetic benchmarks, on
+    ``light_share`` of those in its light-rain preset (:data:`LIGHT_CLASSIC_RAIN`).
     """
 
     layers: tuple[int, int] = (2, 4)
-    classic_chance: float = 0.3
+    classic_chance: float = 0.4
+    light_share: float = 0.5
     angle_sd: float = 12.0
     max_angle: float = 40.0
     scale: tuple[float, float] = (0.5, 1.5)
@@ -282,6 +284,12 @@ class ClassicRainStyle:
     additive: float = 0.7
 
 
+#: The light synthetic rain of Rain100L-type benchmarks: on the RainTrainL pairs' clean images it
+#: gives the rain layer their statistics (mean 0.018 of the range, 11% of the pixels above 0.05,
+#: 99th percentile 0.19; the default style's are 0.049, 22% and 0.32).
+LIGHT_CLASSIC_RAIN = ClassicRainStyle(opacity=(0.1, 0.5), layers=(1, 2), density=(1000.0, 4000.0), length=(10.0, 40.0))
+
+
 def _classic_rain(img: np.ndarray, rng: np.random.Generator, style: ClassicRainStyle) -> np.ndarray:
     h, w = img.shape[:2]
     angle = float(np.clip(rng.normal(0, style.angle_sd), -style.max_angle, style.max_angle))
@@ -305,7 +313,7 @@ def synthetic_rain(style: RainStyle | None = None, classic: ClassicRainStyle | N
 
     def apply(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         if rng.random() < style.classic_chance:
-            return _classic_rain(img, rng, classic)
+            return _classic_rain(img, rng, LIGHT_CLASSIC_RAIN if rng.random() < style.light_share else classic)
         h, w = img.shape[:2]
         linear = _srgb_to_linear(np.clip(img, 0, 1))
         luminance = linear @ np.array([0.2126, 0.7152, 0.0722], np.float32)
@@ -489,7 +497,7 @@ def jpeg_artifacts(quality: tuple[int, int] = (10, 60)) -> Degradation:
     """Heavy JPEG compression (blocks, ringing, colour bleeding) at a quality drawn from ``quality``."""
 
     def apply(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        return _jpeg(img, int(rng.integers(quality[0], quality[1] + 1)))
+        return jpeg_roundtrip(img, int(rng.integers(quality[0], quality[1] + 1)))
 
     return apply
 

@@ -24,9 +24,10 @@ from ..inference.devices import precision_dtype
 from ..io.formats import quantize
 from ..metrics import psnr, ssim
 from ..model import RestorMixer
+from ..resize import upscale
 from ..signals import sigterm_as_interrupt
 from .config import TrainConfig
-from .data import ImagePair, PatchSampler, load_training_images, load_validation_set
+from .data import DownscalePatchSampler, ImagePair, PatchSampler, load_training_images, load_validation_set
 from .degradations import make_degradation
 from .losses import MultiScaleDualDomainLoss
 
@@ -97,8 +98,10 @@ def validate(model: torch.nn.Module, pairs: list[ImagePair], device: torch.devic
     for pair in pairs:
         degraded = _to_tensor(pair.degraded)
         target = _as_8bit(_to_tensor(pair.clean))
-        restored = model(degraded[None].to(device))[0].float().cpu()
-        for prefix, img in (("", restored), ("input_", degraded)):
+        scale = pair.clean.shape[0] // pair.degraded.shape[0]
+        restored = model(degraded[None].to(device), scale=scale)[0].float().cpu()
+        baseline = upscale(degraded, scale) if scale > 1 else degraded  # what bicubic enlargement gives
+        for prefix, img in (("", restored), ("input_", baseline)):
             scores[prefix + "psnr"].append(psnr(_as_8bit(img), target, crop_border, y_channel))
             scores[prefix + "ssim"].append(ssim(_as_8bit(img), target, crop_border, y_channel))
     return {k: float(np.mean(v)) for k, v in scores.items()}
@@ -110,6 +113,16 @@ def start_from_identity(model: RestorMixer) -> None:
         model.decoder.output.main[1].weight.zero_()
         for head in model.decoder.decoder_out_conv:
             head.main[0].weight.zero_()
+
+
+def load_initial_weights(model: RestorMixer, path: Path) -> None:
+    """Start from a checkpoint's weights; upscaling tails it lacks (a same-size checkpoint, the
+    authors' keys) keep their initialisation, which adds nothing to the bicubic enlargement."""
+    state = load_weights_file(path).state_dict
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    untrained_tails = all(k.startswith("upsampler.") for k in missing)
+    if unexpected or not untrained_tails:
+        model.load_state_dict(state, strict=True)  # raises, naming the keys that do not fit
 
 
 class _EMA:
@@ -154,7 +167,7 @@ class Trainer:
         torch.manual_seed(config.seed)
         self.model = RestorMixer(**config.model_config)
         if config.init:
-            self.model.load_state_dict(load_weights_file(Path(config.init)).state_dict, strict=True)
+            load_initial_weights(self.model, Path(config.init))
         elif config.identity_init:
             start_from_identity(self.model)
         self.model.to(device, memory_format=torch.channels_last)
@@ -232,7 +245,7 @@ class Trainer:
                 f.write(json.dumps(record) + "\n")
 
     # -- the loop ------------------------------------------------------------------------------
-    def _batches(self, sampler: PatchSampler) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    def _batches(self, sampler: PatchSampler | DownscalePatchSampler) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """Batches from this step on: batch ``s`` of this rank holds the sampler's items
         ``(s * world + rank) * batch`` onwards, so a resumed run sees the same stream. With
         ``workers``, that many processes synthesise them ahead of the training step."""
@@ -252,8 +265,10 @@ class Trainer:
             torch.autocast(self.device.type, dtype=self.autocast_dtype)
             if self.autocast_dtype else contextlib.nullcontext()
         )
+        scale = clean.shape[-1] // degraded.shape[-1]  # > 1: a batch of one enlargement factor
         with autocast:
-            outputs = self.net(degraded.to(self.device, memory_format=torch.channels_last), multiscale=True)
+            outputs = self.net(degraded.to(self.device, memory_format=torch.channels_last), multiscale=True,
+                               scale=scale)
         loss, parts = self.loss(outputs, clean.to(self.device))
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
@@ -266,7 +281,7 @@ class Trainer:
         self.step += 1
         return {"loss": float(loss.detach()), **parts, "grad_norm": float(grad_norm), "lr": self.optimizer.param_groups[0]["lr"]}
 
-    def run(self, sampler: PatchSampler, val_pairs: list[ImagePair]) -> dict | None:
+    def run(self, sampler: PatchSampler | DownscalePatchSampler, val_pairs: list[ImagePair]) -> dict | None:
         """Train until ``config.steps`` (or the time limit); returns the last validation scores."""
         cfg = self.config
         started = time.monotonic()
@@ -325,10 +340,12 @@ def check_validation_sizes(pairs: list[ImagePair], crop_border: int) -> None:
     """Raise ValueError for validation images too small to score (SSIM needs 11x11 after the crop)."""
     smallest = 11 + 2 * crop_border
     for pair in pairs:
-        if min(pair.clean.shape[:2]) < smallest or pair.clean.shape != pair.degraded.shape:
-            raise ValueError(f"validation image {pair.name} is {pair.clean.shape[1]}x{pair.clean.shape[0]} "
-                             f"(degraded {pair.degraded.shape[1]}x{pair.degraded.shape[0]}); "
-                             f"scoring needs matching sizes of at least {smallest}x{smallest}")
+        (h, w), (dh, dw) = pair.clean.shape[:2], pair.degraded.shape[:2]
+        scale = h // dh if dh else 0
+        if min(h, w) < smallest or scale < 1 or (h, w) != (dh * scale, dw * scale):
+            raise ValueError(f"validation image {pair.name} is {w}x{h} (degraded {dw}x{dh}); scoring needs "
+                             f"sizes of at least {smallest}x{smallest}, the degraded one the same or smaller "
+                             f"by a whole factor")
 
 
 def train(config: TrainConfig, run_dir: Path, device: torch.device, console: Console | None = None) -> dict | None:
@@ -342,14 +359,18 @@ def train(config: TrainConfig, run_dir: Path, device: torch.device, console: Con
             raise ValueError(f"{run_dir} holds a run of another task or model configuration; use a new --out")
     degradation = make_degradation(config.degradation) if config.degradation else None
     paired, clean = load_training_images([Path(p) for p in config.train])
-    sampler = PatchSampler(paired, clean, degradation, config.patch, config.seed + 1, config.paired_fraction,
-                           exposure=tuple(config.exposure) if config.exposure else None)
     val_degradation = make_degradation(config.val_degradation) if config.val_degradation else None
     val_pairs = (
         load_validation_set(Path(config.val), val_degradation, seed=0, limit=config.val_limit) if config.val else []
     )
     check_validation_sizes(val_pairs, config.crop_border)
     trainer = Trainer(config, run_dir, device, console)
+    if config.upscales:
+        sampler = DownscalePatchSampler(clean, config.upscales, config.patch, config.seed + 1,
+                                        config.batch * trainer.dist.world)
+    else:
+        sampler = PatchSampler(paired, clean, degradation, config.patch, config.seed + 1, config.paired_fraction,
+                               exposure=tuple(config.exposure) if config.exposure else None)
     config.save(saved)  # only once the run can start: a failed start leaves the folder reusable
     if trainer.load_checkpoint() and trainer.dist.main:
         console.print(f"resuming {run_dir} at step {trainer.step}")

@@ -78,8 +78,9 @@ function restore(file, task, entry) {
     xhr.onload = async () => {
       entry.progress.remove();
       if (xhr.status === 200) {
+        const said = [xhr.getResponseHeader("X-Restormixer-Route"), xhr.getResponseHeader("X-Restormixer-Notes")];
         resolve({ blob: xhr.response, name: filenameOf(xhr.getResponseHeader("Content-Disposition")),
-                  notes: xhr.getResponseHeader("X-Restormixer-Notes") });
+                  notes: said.filter(Boolean).join("; ") || null });
       } else {
         resolve({ error: detailOf(xhr.status, await xhr.response.text()) });
       }

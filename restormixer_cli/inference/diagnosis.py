@@ -1,0 +1,87 @@
+"""What is wrong with a photo, measured with classic estimators; the default's route is built on them.
+
+- **noise**: the standard deviation of white noise, from the smallest principal components of the
+  photo's 7x7 patches (Chen, Zhu and Heng, ICCV 2015). Texture and edges live in a few large
+  components; white noise spreads evenly over all of them, so the components that are left when the
+  largest are removed until their mean equals their median measure the noise alone.
+- **low light**: the photo's mean luminance.
+- **haze**: the dark channel (He, Sun and Tang, CVPR 2009): in a clear photo most 15x15 windows hold
+  a pixel that is dark in some colour; haze adds airlight, which lifts them all.
+- **JPEG**: how much larger the steps between 8x8 blocks are than the steps inside them.
+
+A learned classifier trained on the project's own syntheses was tried first: it saw the synthetic
+degradations but missed real camera noise (see BENCHMARKS.md); these estimators do not learn the
+synthesis, so they carry over to real photos.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+PATCH = 7
+#: Patches used for the noise estimate: enough for a stable covariance, few enough to stay fast.
+MAX_PATCHES = 60_000
+LUMA = (0.299, 0.587, 0.114)
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    """Measurements of one photo: noise sigma (0-255), mean luminance and dark channel (0-1), and
+    the JPEG blockiness ratio (1: no block edges)."""
+
+    noise_sigma: float
+    brightness: float
+    dark_channel: float
+    blockiness: float
+
+
+def noise_sigma(image: torch.Tensor) -> float:
+    """The standard deviation (0-255 scale) of white noise in a (3, H, W) image in [0, 1]."""
+    h, w = image.shape[-2:]
+    if min(h, w) < PATCH:
+        return 0.0
+    stride = max(1, int((3 * (h - PATCH + 1) * (w - PATCH + 1) / MAX_PATCHES) ** 0.5))
+    patches = F.unfold(image.double()[:, None], PATCH, stride=stride)  # (3, 49, N)
+    patches = patches.permute(1, 0, 2).reshape(PATCH * PATCH, -1)
+    patches = patches - patches.mean(1, keepdim=True)
+    eigenvalues = torch.linalg.eigvalsh(patches @ patches.T / patches.shape[1]).flip(0).clamp_min(0)
+    for first in range(len(eigenvalues)):
+        tail = eigenvalues[first:]
+        tau = tail.mean()
+        if tau <= tail.median():
+            return float(tau.sqrt()) * 255
+    return float(eigenvalues[-1].sqrt()) * 255
+
+
+def luminance(image: torch.Tensor) -> torch.Tensor:
+    """The (H, W) luma of a (3, H, W) image."""
+    return sum(weight * channel for weight, channel in zip(LUMA, image))
+
+
+def dark_channel(image: torch.Tensor, window: int = 15) -> float:
+    """The mean of the photo's dark channel: the darkest colour value within each window."""
+    darkest = image.min(0).values[None, None]
+    return float(-F.max_pool2d(-darkest, window, stride=1, padding=window // 2).mean())
+
+
+def blockiness(image: torch.Tensor) -> float:
+    """Mean absolute luma step across the 8x8 block boundaries over the mean step elsewhere."""
+    luma = luminance(image)
+    ratios = []
+    for steps in ((luma[:, 1:] - luma[:, :-1]).abs(), (luma[1:] - luma[:-1]).abs().T):
+        if steps.shape[1] < 16:
+            continue
+        at_edge = torch.zeros(steps.shape[1], dtype=torch.bool)
+        at_edge[7::8] = True
+        ratios.append(float(steps[:, at_edge].mean() / steps[:, ~at_edge].mean().clamp_min(1e-6)))
+    return sum(ratios) / len(ratios) if ratios else 1.0
+
+
+@torch.inference_mode()
+def diagnose(image: torch.Tensor) -> Diagnosis:
+    """The measurements of a (3, H, W) float image in [0, 1]."""
+    image = image.float().cpu()
+    return Diagnosis(noise_sigma(image), float(luminance(image).mean()), dark_channel(image), blockiness(image))
