@@ -67,7 +67,7 @@ def test_files_globs_and_extension_choice(photos, tiny_weights, tmp_path):
 def test_never_overwrites_inputs(photos, tiny_weights):
     result = restore(str(photos), "-o", str(photos), "--weights", str(tiny_weights))
     assert result.exit_code == 1
-    assert "would overwrite an input" in result.output
+    assert "would overwrite the input" in result.output
     result = restore(str(photos), "-o", str(photos), "--weights", str(tiny_weights), "--suffix", "_clean")
     assert result.exit_code == 0, result.output
     assert (photos / "a_clean.png").exists()

@@ -213,11 +213,17 @@ def plan_jobs(sources: list[InputFile], options: OutputOptions, reports: Iterabl
             plan.claim(job.comparison, f"the comparison {'video' if job.clip else 'picture'} of {job.source.path}",
                        check_existing=not resumed)
     if options.existing == "error":
-        existing = [j.output for j in jobs if j.output.exists()]
-        if existing:
-            more = f" and {len(existing) - 1} more" if len(existing) > 1 else ""
-            raise PlanError(f"{existing[0]}{more} already exist; pass --skip-existing to resume or --overwrite to replace")
+        check_no_existing_outputs([j.output for j in jobs if j.output.exists()])
     return jobs
+
+
+def check_no_existing_outputs(existing: list[Path | str]) -> None:
+    """Raise PlanError naming the outputs of a run that exist already (none: nothing to say)."""
+    if len(existing) == 1:
+        raise PlanError(f"{existing[0]} already exists; pass --skip-existing to resume or --overwrite to replace it")
+    if existing:
+        raise PlanError(f"{existing[0]} and {len(existing) - 1} more already exist; "
+                        "pass --skip-existing to resume or --overwrite to replace them")
 
 
 def plan_restore(inputs: Iterable[str | Path], options: OutputOptions, reports: Iterable[Path] = ()) -> list[FileJob]:
