@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 import os
@@ -206,6 +207,19 @@ def test_arbitrary_pickles_are_refused(tmp_path):
     (tmp_path / "junk.pth").write_bytes(b"junk\n")  # text unpickles into a KeyError
     with pytest.raises(WeightsError, match="not a PyTorch checkpoint, or a damaged one"):
         load_weights_file(tmp_path / "junk.pth")
+
+
+def test_a_refused_pickle_says_how_to_convert_it_never_to_load_it_unsafely(tmp_path):
+    """A training checkpoint with an object besides its tensors is refused, and the message names the
+    object and the way to safetensors, not PyTorch's advice to turn the protection off."""
+    torch.save({"params": make_tiny_model().state_dict(), "args": argparse.Namespace(lr=1e-3)}, tmp_path / "run.pth")
+    (tmp_path / "junk.pt").write_bytes(b"\x80\x05garbage")  # a pickle opcode the safe loader refuses
+    for name, holds in (("run.pth", "argparse.Namespace"), ("junk.pt", "something other than tensors")):
+        with pytest.raises(WeightsError) as info:
+            load_weights_file(tmp_path / name)
+        message = str(info.value)
+        assert holds in message and "safetensors.torch.save_file" in message
+        assert "weights_only" not in message and "\n" not in message
 
 
 def test_mismatched_checkpoint_names_keys(tmp_path):
