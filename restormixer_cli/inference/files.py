@@ -20,7 +20,7 @@ from typing import Literal, Protocol
 
 from ..io import DEFAULT_QUALITY
 from ..io.atomic import remove_stale_parts
-from ..io.discovery import InputFile, expand_inputs
+from ..io.discovery import InputFile, Unreadable, expand_inputs
 from ..io.formats import DEFAULT_CRF, FORMATS, MAX_CRF, OUTPUT_EXTENSIONS, VIDEO_CODECS
 from ..io.images import DEFAULT_MAX_PIXELS, ImageData, ImageReadError, read_image, write_image
 from ..io.video import ClipReadError, ClipWriteError, Encoding, clip_kind, is_clip_output
@@ -226,12 +226,42 @@ def check_no_existing_outputs(existing: list[Path | str]) -> None:
                         "pass --skip-existing to resume or --overwrite to replace them")
 
 
-def plan_restore(inputs: Iterable[str | Path], options: OutputOptions, reports: Iterable[Path] = ()) -> list[FileJob]:
+@dataclass
+class UnreadableJob:
+    """An input that could not be listed or read while the inputs were found: its job is a failed
+    result, so that the run names it and ends with status 1, and the other inputs go on."""
+
+    problem: Unreadable
+
+    @property
+    def input(self) -> str:
+        return str(self.problem.path)
+
+    @property
+    def name(self) -> str:
+        return self.problem.path.name
+
+    @property
+    def target(self) -> str:
+        return ""
+
+    def local_outputs(self) -> list[Path]:
+        return []
+
+    def restore(self, runner: FileRestorer, on_tile: Callable[[int, int], None] | None = None,
+                on_frame: FrameCallback | None = None) -> FileResult:
+        return FileResult(self.input, None, "failed", error=self.problem.reason)
+
+
+def plan_restore(inputs: Iterable[str | Path], options: OutputOptions, reports: Iterable[Path] = ()) -> list[Job]:
     """Find the input images, videos and animations (files, folders, glob patterns; the run's own
-    output and comparison folders skipped) and plan their outputs with :func:`plan_jobs`."""
+    output and comparison folders skipped) and plan their outputs with :func:`plan_jobs`. Folders
+    that cannot be listed (and files that cannot be looked at) come first, as :class:`UnreadableJob`."""
     own = [] if options.output_file is not None else [options.output_dir]
     own += [options.compare_dir] if options.compare_dir is not None else []
-    return plan_jobs(expand_inputs([str(spec) for spec in inputs], exclude=own), options, reports)
+    unreadable: list[Unreadable] = []
+    sources = expand_inputs([str(spec) for spec in inputs], exclude=own, on_unreadable=unreadable.append)
+    return [*map(UnreadableJob, unreadable), *plan_jobs(sources, options, reports)]
 
 
 @dataclass
