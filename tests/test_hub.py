@@ -18,6 +18,7 @@ from safetensors.torch import save_file
 from typer.testing import CliRunner
 
 from restormixer_cli.cli import app
+from restormixer_cli.hub import download
 from restormixer_cli.hub.catalog import download_tasks, registry_rows
 from restormixer_cli.hub.download import HubError, download_checkpoint
 from restormixer_cli.hub.loading import WeightsError, build_model, canonicalize_state_dict, load_weights_file
@@ -360,3 +361,16 @@ def test_unreachable_hub_fails_after_one_short_retry(cache):
     assert result.exit_code == 1 and "cannot reach the hub" in result.output
     assert len(result.output.strip().splitlines()) == 1
     assert 1 <= len(accepted) <= 2
+
+
+def test_a_hub_that_never_answers_is_asked_once(cache, monkeypatch):
+    """A hub that accepts the connection and never answers: one request, given up after the answer
+    timeout, in one line that says so (it was asked twice, 5 s each, where the README promised a short wait)."""
+    monkeypatch.setattr(download, "ANSWER_TIMEOUT_S", 0.5, raising=False)  # the real 3 s would slow the suite
+    with HubServer() as silent:
+        silent.state.silent = True
+        result = runner.invoke(app, ["download-weights", "--repo", REPO, "--endpoint", silent.url])
+        asked = list(silent.state.requests)
+    assert result.exit_code == 1 and "cannot reach the hub" in result.output and "no answer within 0.5 s" in result.output
+    assert len(result.output.strip().splitlines()) == 1
+    assert asked == [("HEAD", "/")]
