@@ -187,12 +187,12 @@ def test_report_in_a_missing_folder_is_created(photos, tiny_weights, tmp_path):
 def test_full_disk_while_writing_the_report_is_one_line(photos, tiny_weights, tmp_path, monkeypatch):
     import errno
 
-    from restormixer_cli.cli import restore as restore_cli
+    from restormixer_cli.cli import restore_run
 
     def full(path, text):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(restore_cli, "write_text_atomic", full)
+    monkeypatch.setattr(restore_run, "write_text_atomic", full)
     result = restore(str(photos), "-o", str(tmp_path / "out"), "--weights", str(tiny_weights),
                      "--json", str(tmp_path / "r.json"))
     assert result.exit_code == 1 and "cannot write the report" in result.output and "No space" in result.output

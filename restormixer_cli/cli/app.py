@@ -363,6 +363,6 @@ def demo(
 def main() -> None:
     try:
         app()
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:  # SIGTERM too, where a command turns it into one (Terminated: 143)
         err.print("interrupted")
-        sys.exit(130)
+        sys.exit(getattr(exc, "exit_code", 130))

@@ -32,7 +32,7 @@ from pydantic import BaseModel, Field
 from starlette.requests import ClientDisconnect
 
 from .. import __version__
-from ..hub.registry import default_task, load_registry
+from ..hub.registry import default_task, load_registry, upscaling_factor
 from ..inference.engine import DEFAULT_OVERLAP, Restorer
 from ..inference.files import FileRestorer, FileResult, OutputOptions, plan_restore, restore_jobs
 from ..io import DEFAULT_QUALITY
@@ -218,7 +218,7 @@ def create_app(tasks: Sequence[str] | None = None, device: str = "auto", precisi
     any ASGI server (``restormixer serve`` uses uvicorn). ``loader`` builds a task's restorer (default:
     :func:`restormixer_cli.load_restorer` with the device, precision and tile given). Raises
     ValueError for an unknown or unavailable task or device."""
-    from ..api import load_restorer, upscaling_factor
+    from ..api import load_restorer
     from ..inference.devices import resolve_device, resolve_precision
     from ..inference.engine import InferenceSettings
 
