@@ -146,7 +146,7 @@ def restore_on_ray(jobs: list[Job], restorer_args: dict, options: OutputOptions,
             fn_constructor_kwargs={"restorer_args": _absolute_weights(restorer_args),
                                    "options": _absolute_options(options)},
             num_cpus=ray_options.cpus_per_worker, num_gpus=ray_options.gpus_per_worker or None)
-        rows = restored.iter_rows()
+        rows = iter(restored.iter_rows())
         try:
             while True:
                 with stops.interruptible():  # waiting for workers; never while a result is shown
