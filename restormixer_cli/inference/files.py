@@ -25,8 +25,8 @@ from ..io.formats import DEFAULT_CRF, FORMATS, MAX_CRF, OUTPUT_EXTENSIONS, VIDEO
 from ..io.images import DEFAULT_MAX_PIXELS, ImageData, ImageReadError, read_image, write_image
 from ..io.video import ClipReadError, ClipWriteError, Encoding, clip_kind, is_clip_output
 from ..io.write_plan import PlanError, WritePlan, check_folder
-from ..signals import StopSignals
 from ..metrics.evaluate import EvalSettings, find_ground_truth, score_files
+from ..signals import StopSignals
 from .compare import write_comparison, write_comparison_video
 from .engine import NonFiniteOutput, Restorer
 from .video import ClipRestorer, FrameCallback
