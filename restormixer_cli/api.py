@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from .hub.loading import build_model
-from .hub.registry import default_task, get_task
+from .hub.registry import default_task, upscaling_factor
 from .hub.resolve import resolve_weights
 from .inference.devices import resolve_device, resolve_precision
 from .inference.engine import InferenceSettings, Restorer, prepare_model
@@ -40,23 +40,6 @@ def load_restorer(task: str | None = None, weights: str | None = None, device: s
     loaded = resolve_weights(task, weights, endpoint, notice=notice)
     model = prepare_model(build_model(loaded), settings, compile=compile)
     return Restorer(model, settings, on_notice=notice, source=loaded.source, weights_sha256=loaded.sha256, scale=scale)
-
-
-def upscaling_factor(task: str | None, scale: int | None) -> int:
-    """The factor ``task`` restores with: ``scale`` if the task offers it (any with explicit
-    weights), its default if None; ValueError otherwise."""
-    if task is None:
-        return 1 if scale is None else scale
-    scales = get_task(task).scales
-    if not scales:
-        if scale not in (None, 1):
-            raise ValueError(f"task {task!r} does not upscale; --scale is for super-resolution tasks")
-        return 1
-    if scale is None:
-        return scales[0]
-    if scale not in scales:
-        raise ValueError(f"task {task!r} upscales by {', '.join(map(str, scales))}, not {scale}")
-    return scale
 
 
 def restore(image: object, task: str | None = None, weights: str | None = None, **options) -> object:

@@ -76,6 +76,17 @@ def test_gray_and_alpha_arrays(restorer):
     assert out.shape == (24, 32, 4) and np.allclose(out[..., 3], 0.25)
 
 
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32, np.float16])
+def test_float_alpha_comes_back_exactly(restorer, dtype):
+    """Alpha passes through unchanged in the array's own dtype (float64 alpha lost up to 3e-8 in float32)."""
+    rng = np.random.default_rng(0)
+    rgba = np.dstack([textured_image(24, 32), rng.random((24, 32))]).astype(dtype)
+    out = restorer(rgba)
+    assert out.dtype == dtype and out.shape == rgba.shape
+    np.testing.assert_array_equal(out[..., 3], rgba[..., 3])
+    np.testing.assert_allclose(out[..., :3], restorer(rgba[..., :3]), atol=1e-3)
+
 def test_tensors_single_and_batched(restorer, reference):
     chw = torch.from_numpy(textured_image(24, 32)).permute(2, 0, 1)
     out = restorer(chw)

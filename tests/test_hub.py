@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 import os
@@ -17,6 +18,7 @@ from safetensors.torch import save_file
 from typer.testing import CliRunner
 
 from restormixer_cli.cli import app
+from restormixer_cli.hub import download
 from restormixer_cli.hub.catalog import download_tasks, registry_rows
 from restormixer_cli.hub.download import HubError, download_checkpoint
 from restormixer_cli.hub.loading import WeightsError, build_model, canonicalize_state_dict, load_weights_file
@@ -208,6 +210,19 @@ def test_arbitrary_pickles_are_refused(tmp_path):
         load_weights_file(tmp_path / "junk.pth")
 
 
+def test_a_refused_pickle_says_how_to_convert_it_never_to_load_it_unsafely(tmp_path):
+    """A training checkpoint with an object besides its tensors is refused, and the message names the
+    object and the way to safetensors, not PyTorch's advice to turn the protection off."""
+    torch.save({"params": make_tiny_model().state_dict(), "args": argparse.Namespace(lr=1e-3)}, tmp_path / "run.pth")
+    (tmp_path / "junk.pt").write_bytes(b"\x80\x05garbage")  # a pickle opcode the safe loader refuses
+    for name, holds in (("run.pth", "argparse.Namespace"), ("junk.pt", "something other than tensors")):
+        with pytest.raises(WeightsError) as info:
+            load_weights_file(tmp_path / name)
+        message = str(info.value)
+        assert holds in message and "safetensors.torch.save_file" in message
+        assert "weights_only" not in message and "\n" not in message
+
+
 def test_mismatched_checkpoint_names_keys(tmp_path):
     model = make_tiny_model()
     state = {k: v for k, v in model.state_dict().items() if "dcnn_stage" not in k}
@@ -346,3 +361,16 @@ def test_unreachable_hub_fails_after_one_short_retry(cache):
     assert result.exit_code == 1 and "cannot reach the hub" in result.output
     assert len(result.output.strip().splitlines()) == 1
     assert 1 <= len(accepted) <= 2
+
+
+def test_a_hub_that_never_answers_is_asked_once(cache, monkeypatch):
+    """A hub that accepts the connection and never answers: one request, given up after the answer
+    timeout, in one line that says so (it was asked twice, 5 s each, where the README promised a short wait)."""
+    monkeypatch.setattr(download, "ANSWER_TIMEOUT_S", 0.5, raising=False)  # the real 3 s would slow the suite
+    with HubServer() as silent:
+        silent.state.silent = True
+        result = runner.invoke(app, ["download-weights", "--repo", REPO, "--endpoint", silent.url])
+        asked = list(silent.state.requests)
+    assert result.exit_code == 1 and "cannot reach the hub" in result.output and "no answer within 0.5 s" in result.output
+    assert len(result.output.strip().splitlines()) == 1
+    assert asked == [("HEAD", "/")]

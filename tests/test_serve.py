@@ -238,6 +238,32 @@ def test_a_full_queue_answers_429_at_once(server, scratch_root):
     assert left_behind(scratch_root) == []
 
 
+def test_a_burst_of_eight_waits_its_turn_with_the_default_queue(scratch_root):
+    """Eight requests at once, as a page with several images or a small team sends them: the default
+    queue admits them all (one running, the others waiting), /health says how many it takes, and
+    every one is restored (the default of 4 refused half of them)."""
+    burst = 8
+    limits = dataclasses.replace(LIMITS, queue=ServeLimits().queue)
+
+    async def scenario(url: str):
+        release = asyncio.Event()
+        holders = [asyncio.create_task(_stalled_upload(url, release)) for _ in range(burst)]
+        async with httpx.AsyncClient(timeout=60) as client:
+            deadline = time.monotonic() + 30
+            while (health := (await client.get(f"{url}/health")).json())["admitted"] < burst:
+                if time.monotonic() > deadline:  # refused ones never count: go on and see their answers
+                    break
+                await asyncio.sleep(0.05)
+        release.set()
+        return health, await asyncio.gather(*holders, return_exceptions=True)
+
+    with LiveServer(create_app(["denoise"], device="cpu", limits=limits)) as live:
+        health, answers = asyncio.run(scenario(live.url))
+    # a refused upload may see its connection closed before it has sent its body
+    assert [getattr(r, "status_code", type(r).__name__) for r in answers] == [200] * burst
+    assert health["admitted"] == burst and health["limits"]["queue"] >= burst
+
+
 def test_a_burst_gets_images_or_clean_refusals(server, scratch_root):
     """12 requests at once against a queue of 2: each answer is a restored image or a JSON 429/503."""
     data = encode(size=(32, 32), seed=3)

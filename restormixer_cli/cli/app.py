@@ -20,6 +20,7 @@ from ..hub.registry import load_registry
 from ..inference import PRECISIONS
 from ..io import DEFAULT_MAX_PIXELS, DEFAULT_QUALITY
 from ..io.formats import DEFAULT_CRF, LOSSY_FORMAT_NAMES, MAX_CRF, OUTPUT_EXTENSIONS, VIDEO_CODECS
+from ..serve.queue import DEFAULT_QUEUE
 from .messages import print_error, shown
 
 app = typer.Typer(
@@ -335,7 +336,7 @@ def serve(
     tile_overlap: Annotated[int, typer.Option(help="Overlap between tiles in pixels.")] = 32,
     max_upload_mb: Annotated[float, typer.Option(help="Refuse request bodies larger than this many MiB.", min=0.001)] = 50,
     max_pixels: Annotated[int, typer.Option(help="Refuse images with more pixels than this (0 = no limit).", min=0)] = 16_000_000,
-    queue: Annotated[int, typer.Option(help="Requests in progress at once, the running one included; more get HTTP 429.", min=1)] = 4,
+    queue: Annotated[int, typer.Option(help="Requests in progress at once: the running one and those waiting their turn; more get HTTP 429.", min=1)] = DEFAULT_QUEUE,
     timeout: Annotated[float, typer.Option(help="Seconds a request may take (upload, wait, restore); then HTTP 503.", min=0.001)] = 300,
 ) -> None:
     """Serve a web page and an HTTP API that restore uploaded images (needs the serve extra)."""
@@ -362,6 +363,6 @@ def demo(
 def main() -> None:
     try:
         app()
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:  # SIGTERM too, where a command turns it into one (Terminated: 143)
         err.print("interrupted")
-        sys.exit(130)
+        sys.exit(getattr(exc, "exit_code", 130))

@@ -16,6 +16,7 @@ import torch.nn as nn
 from ..io.images import ImageData
 from ..model import SIZE_MULTIPLE
 from ..resize import upscale_planes, upscaled_region
+from .checks import check_tiling
 from .kinds import restore_any
 from .tiling import Tile, blend_weights, plan_tiles
 
@@ -63,17 +64,7 @@ class InferenceSettings:
     channels_last: bool | None = None
 
     def __post_init__(self) -> None:
-        if self.tile is not None and self.tile < 0:
-            raise ValueError("tile size must be >= 0 (0 = whole image)")
-        if self.tile and self.tile < 2 * SIZE_MULTIPLE:
-            raise ValueError(f"tile size must be 0 or at least {2 * SIZE_MULTIPLE}")
-        if self.overlap < 0:
-            raise ValueError("tile overlap must be >= 0")
-        if self.tile and self.overlap > 3 * self.tile // 4:
-            raise ValueError(f"tile overlap {self.overlap} is more than 3/4 of the tile size {self.tile}: tiles would "
-                             "repeat most of their work; use a smaller overlap or a larger tile")
-        if self.batch_size < 1:
-            raise ValueError("batch size must be >= 1")
+        check_tiling(self.tile, self.overlap, self.batch_size)
 
     @property
     def memory_format(self) -> torch.memory_format:

@@ -37,8 +37,10 @@ def _from_array(arr: np.ndarray) -> tuple[ImageData, ToOriginal]:
         raise ValueError(f"the image is empty ({arr.shape[1]}x{arr.shape[0]} pixels)")
     if bits is None:
         _check_float_range(arr)
-    pixels = np.asarray(arr, dtype=np.float32).reshape(arr.shape[0], arr.shape[1], -1) / (2**bits - 1 if bits else 1)
-    color, alpha = (pixels[..., :-1], pixels[..., -1]) if pixels.shape[2] in (2, 4) else (pixels, None)
+    planes = arr.reshape(arr.shape[0], arr.shape[1], -1)
+    color, alpha = (planes[..., :-1], planes[..., -1]) if planes.shape[2] in (2, 4) else (planes, None)
+    color = np.asarray(_unit_range(color, bits), dtype=np.float32)  # what the model computes in
+    alpha = None if alpha is None else _unit_range(alpha, bits)
     image = ImageData(np.clip(color, 0, 1), alpha, bit_depth=16 if bits == 16 else 8)
 
     def back(restored: ImageData) -> np.ndarray:
@@ -46,6 +48,12 @@ def _from_array(arr: np.ndarray) -> tuple[ImageData, ToOriginal]:
         return out[..., 0] if squeeze else out
 
     return image, back
+
+
+def _unit_range(values: np.ndarray, bits: int | None) -> np.ndarray:
+    """Integer pixels of ``bits`` bits as float32 in [0, 1]; float pixels as they are, in their own
+    dtype, so that alpha, which passes through, comes back exactly."""
+    return values.astype(np.float32) / (2**bits - 1) if bits else values
 
 
 def _check_float_range(arr: np.ndarray) -> None:

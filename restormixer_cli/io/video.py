@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import errno
 import math
+import os
 import re
 import subprocess
 from collections.abc import Iterable, Iterator
@@ -28,7 +29,7 @@ from typing import Literal
 import numpy as np
 from PIL import Image, ImageSequence, UnidentifiedImageError
 
-from . import DEFAULT_MAX_PIXELS, DEFAULT_QUALITY
+from . import DEFAULT_MAX_PIXELS, DEFAULT_QUALITY, os_problem
 from .ffmpeg import Process, ProbeError, probe
 from .formats import (ALPHA_DECODERS, ANIMATION_FORMATS, DEFAULT_CRF, VIDEO_CODECS, VIDEO_FORMATS, VideoCodec,
                       VideoFormat, dequantize, quantize)
@@ -121,6 +122,10 @@ def probe_clip(path: Path, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> ClipI
     """Describe a video or animation; raises ClipReadError with a one-line reason when it cannot be
     restored (unreadable, truncated, variable frame rate, frames over ``max_pixels``)."""
     path = Path(path)
+    try:  # ffmpeg would call an unreadable file corrupt; non-blocking, so that a FIFO does not wait for a writer
+        os.close(os.open(path, os.O_RDONLY | os.O_NONBLOCK))
+    except OSError as exc:
+        raise ClipReadError(os_problem(exc)) from None
     if path.stat().st_size == 0:
         raise ClipReadError("empty file (0 bytes)")
     info = _probe_video(path) if clip_kind(path) == "video" else _probe_animation(path)

@@ -28,17 +28,17 @@ from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from starlette.requests import ClientDisconnect
 
 from .. import __version__
-from ..hub.registry import default_task, load_registry
+from ..hub.registry import default_task, load_registry, upscaling_factor
 from ..inference.engine import DEFAULT_OVERLAP, Restorer
 from ..inference.files import FileRestorer, FileResult, OutputOptions, plan_restore, restore_jobs
 from ..io import DEFAULT_QUALITY
 from ..io.formats import FORMATS, IMAGE_ACCEPT, IMAGE_FORMAT_NAMES, LOSSY_FORMAT_NAMES, OUTPUT_EXTENSIONS
 from ..io.images import ImageReadError, read_image, write_image
-from .queue import Cancelled, QueueClosed, QueueFull, RunQueue
+from .queue import DEFAULT_QUEUE, Cancelled, QueueClosed, QueueFull, RunQueue
 from .uploads import UploadError, content_disposition, download_name, receive_upload
 
 log = logging.getLogger("restormixer.serve")
@@ -54,7 +54,7 @@ class ServeLimits:
 
     max_upload_bytes: int = 50 * 2**20  # request body
     max_pixels: int | None = 16_000_000  # as restore --max-pixels, checked from the image's header
-    queue: int = 4  # requests admitted at once: the one running and those waiting (more get 429)
+    queue: int = DEFAULT_QUEUE  # requests admitted at once: the one running and those waiting (more get 429)
     timeout: float = 300.0  # seconds for a whole request: upload, wait and run (then 503)
 
     def __post_init__(self) -> None:
@@ -90,7 +90,8 @@ class Limits(BaseModel):
     max_pixels: int | None
     formats: str  # the image formats restored, for people
     accept: str  # the same for a file picker: media types and extensions
-    queue: int
+    queue: int = Field(description="Requests admitted at once: the one running and those waiting their turn; "
+                                   "more get 429")
     timeout: float
 
 
@@ -98,7 +99,7 @@ class Health(BaseModel):
     status: Literal["ok", "loading", "degraded", "unavailable"]
     version: str
     device: str
-    admitted: int  # requests in progress: running and waiting
+    admitted: int = Field(description="Requests in progress: the one running and those waiting (at most limits.queue)")
     limits: Limits
 
 
@@ -217,7 +218,7 @@ def create_app(tasks: Sequence[str] | None = None, device: str = "auto", precisi
     any ASGI server (``restormixer serve`` uses uvicorn). ``loader`` builds a task's restorer (default:
     :func:`restormixer_cli.load_restorer` with the device, precision and tile given). Raises
     ValueError for an unknown or unavailable task or device."""
-    from ..api import load_restorer, upscaling_factor
+    from ..api import load_restorer
     from ..inference.devices import resolve_device, resolve_precision
     from ..inference.engine import InferenceSettings
 
