@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import torch
+import typer
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -43,6 +45,15 @@ def test_models_lists_every_task():
     assert result.exit_code == 0, result.output
     for task in ("denoise", "derain", "desnow"):
         assert task in result.output
+
+
+def test_help_prints_every_option_text_as_written():
+    """Square brackets in option help (`restormixer-cli[ray]`, `repo_id[@revision]`) are text, not Rich markup."""
+    for name, command in typer.main.get_command(app).commands.items():
+        shown = re.sub(r"[\s│]+", "", runner.invoke(app, [name, "--help"], env={"COLUMNS": "2000"}).output)
+        for param in command.params:
+            if param.help:
+                assert re.sub(r"\s+", "", param.help.replace("\\[", "[")) in shown, (name, param.name)
 
 
 def test_version_and_module_entry_point():
