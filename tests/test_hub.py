@@ -152,6 +152,16 @@ def test_download_weights_command(hub, cache, monkeypatch, weights_bytes):
     assert download_tasks(["tiny"], False, None, "model.safetensors", "main", hub.url, registry_for(sha))
 
 
+def test_download_weights_of_an_unpublished_task_names_the_embedded_copy(cache):
+    """The registry's hub repositories are not published yet: nothing is fetched, and the message says
+    so instead of blaming the network."""
+    result = runner.invoke(app, ["download-weights", "derain", "--endpoint", free_port_url()])
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.output.split())
+    assert "derain: not published on the hub yet; the embedded copy is used:" in said
+    assert "weights/derain" in said.replace(" ", "") and "cannot reach" not in said
+
+
 def test_unusable_cache_is_named_not_blamed_on_the_network(hub, cache, monkeypatch, tmp_path):
     """A cache that cannot be written (read-only, or under a file) says so and how to choose another."""
     (tmp_path / "file").write_text("x")

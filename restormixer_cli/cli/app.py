@@ -130,16 +130,18 @@ def download_weights(
     revision: Annotated[str, typer.Option(help="Branch, tag or commit with --repo.")] = "main",
     endpoint: Annotated[Optional[str], typer.Option(help="Hub endpoint (default: $HF_ENDPOINT or huggingface.co).")] = None,
 ) -> None:
-    """Download checkpoints into the Hugging Face cache (verified by sha256)."""
+    """Download checkpoints into the Hugging Face cache (verified by sha256); a task whose hub repository is
+    not published yet names its embedded copy, which restore uses."""
     from ..hub.catalog import download_tasks
     from ..hub.download import HubError
 
     try:
-        paths = download_tasks([t.value for t in tasks or []], all_tasks, repo, filename, revision, endpoint)
+        fetched = download_tasks([t.value for t in tasks or []], all_tasks, repo, filename, revision, endpoint)
     except (HubError, ValueError) as exc:
         raise fail(str(exc))
-    for label, path in paths:
-        console.print(f"{shown(label)}: {shown(path)}")
+    for item in fetched:
+        where = "" if item.downloaded else "not published on the hub yet; the embedded copy is used: "
+        console.print(f"{shown(item.label)}: {where}{shown(item.path)}", highlight=False)
 
 
 # --------------------------------------------------------------------------------------- restore
