@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 import json
 import logging
+import os
 import sys
 import warnings
 from dataclasses import asdict
@@ -207,7 +208,8 @@ def restore(
     if Engine(engine).value == "local" and (address is not None or workers != 1 or gpus_per_worker):
         raise fail("--address, --workers and --gpus-per-worker need --engine ray", USAGE_ERROR)
     request = RestoreRequest(
-        inputs=inputs, output=output if is_uri(output) else Path(output), task=task.value if task else None,
+        inputs=inputs, output=output if is_uri(output) else Path(output), output_is_folder=output.endswith(("/", os.sep)),
+        task=task.value if task else None,
         weights=weights, scale=scale, tile=tile,
         tile_overlap=tile_overlap, device=device, precision=Precision(precision).value, batch_size=batch_size,
         self_ensemble=self_ensemble, suffix=suffix, ext=Extension(ext).value,

@@ -47,6 +47,7 @@ STDOUT = Path("-")  # standard input or output: `restore - -o -`, `--json -`
 class RestoreRequest:
     inputs: list[str]
     output: Path | str = Path("restored")  # a str: a URI
+    output_is_folder: bool = False  # -o ended with a slash: a folder, even if named like a file (photos.jpg/)
     task: str | None = None
     weights: str | None = None
     scale: int | None = None
@@ -151,6 +152,7 @@ def run_restore(request: RestoreRequest, console: Console, err: Console) -> int:
                            USAGE_ERROR)
     with tempfile.TemporaryDirectory(prefix="restormixer-") as scratch:
         inputs = list(request.inputs)
+        labels = {}  # the scratch files, as messages and the report name them
         if "-" in inputs:
             data = sys.stdin.buffer.read()
             try:
@@ -163,6 +165,7 @@ def run_restore(request: RestoreRequest, console: Console, err: Console) -> int:
             stdin_file = Path(scratch) / f"stdin{suffix}"
             stdin_file.write_bytes(data)
             inputs[inputs.index("-")] = str(stdin_file)
+            labels[str(stdin_file)] = "standard input"
         output = request.output
         if output == STDOUT:
             if len(inputs) != 1 or Path(inputs[0]).is_dir():
@@ -172,7 +175,8 @@ def run_restore(request: RestoreRequest, console: Console, err: Console) -> int:
                                         "give an output file", USAGE_ERROR)
             suffix = Path(inputs[0]).suffix.lower() if request.ext == "same" else f".{request.ext}"
             output = Path(scratch) / "out" / f"stdout{suffix if suffix in FORMATS else '.png'}"
-        code = _run(replace(request, inputs=inputs, output=output), err, err)
+            labels[str(output)] = "standard output"
+        code = _run(replace(request, inputs=inputs, output=output), err, err, labels)
         if request.output == STDOUT and code == 0:
             sys.stdout.buffer.write(output.read_bytes())
             sys.stdout.buffer.flush()
@@ -191,7 +195,8 @@ def _plan(request: RestoreRequest, scale: int) -> tuple[OutputOptions, list[Job]
     """The output options and the jobs: local files through the local planner, URIs through the remote one."""
     remote = any(map(is_uri, [request.output, *request.inputs]))
     output = Path() if remote else Path(request.output)
-    to_file = not remote and output.suffix.lower() in MEDIA_EXTENSIONS and not output.is_dir()
+    to_file = (not remote and not request.output_is_folder and output.suffix.lower() in MEDIA_EXTENSIONS
+               and not output.is_dir())
     # super-resolution benchmarks made their inputs from ground truths cropped to a multiple of the scale
     scoring = EvalSettings(request.y_channel, request.crop_border, mod_crop=scale)
     options = OutputOptions(output.parent if to_file else output, request.suffix, request.ext,
@@ -204,7 +209,17 @@ def _plan(request: RestoreRequest, scale: int) -> tuple[OutputOptions, list[Job]
     return options, plan_restore(request.inputs, options, reports)
 
 
-def _run(request: RestoreRequest, console: Console, err: Console) -> int:
+def _relabel(result: FileResult, labels: dict[str, str]) -> None:
+    """Name the scratch files of a piped run in ``result`` as ``labels`` say (standard input and output)."""
+    def said(text: str | None) -> str | None:
+        for path, label in labels.items():
+            text = text and text.replace(path, label)
+        return text
+
+    result.input, result.output, result.error = said(result.input), said(result.output), said(result.error)
+
+
+def _run(request: RestoreRequest, console: Console, err: Console, labels: dict[str, str] | None = None) -> int:
     if request.task is None and request.weights is None:
         request = replace(request, task=default_task())
         if request.task is None:
@@ -230,6 +245,7 @@ def _run(request: RestoreRequest, console: Console, err: Console) -> int:
         overall = progress.add_task("files", total=len(jobs), name="")
 
         def on_result(result: FileResult) -> None:
+            _relabel(result, labels or {})
             progress.advance(overall)
             _print_result(result, request, progress.console)
 
