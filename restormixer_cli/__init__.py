@@ -5,7 +5,8 @@
 """
 
 __version__ = "0.1.0"
-__all__ = ["RestorMixer", "RayOptions", "Restorer", "load_restorer", "restore", "restore_paths", "restore_paths_on_ray"]
+__all__ = ["OutputOptions", "RestorMixer", "RayOptions", "Restorer", "load_restorer", "restore", "restore_paths",
+           "restore_paths_on_ray"]
 
 _LAZY = {  # imported on first use, so that the command line starts without loading PyTorch
     "RestorMixer": "restormixer_cli.model",
@@ -15,6 +16,7 @@ _LAZY = {  # imported on first use, so that the command line starts without load
     "restore_paths": "restormixer_cli.api",
     "restore_paths_on_ray": "restormixer_cli.api",
     "RayOptions": "restormixer_cli.inference.ray_engine",
+    "OutputOptions": "restormixer_cli.inference.files",
 }
 
 

@@ -63,8 +63,9 @@ def restore(image: object, task: str | None = None, weights: str | None = None, 
     """Restore one image with ``task``'s checkpoint (or ``weights``); returns the same kind of image.
 
     ``image`` may be a ``PIL.Image``, a numpy array ((H, W) or (H, W, C); uint8, uint16 or float in
-    [0, 1]), a float tensor ((C, H, W) or (B, C, H, W)) or an image file's path (a ``PIL.Image``
-    comes back). ``options`` are :func:`load_restorer`'s; to restore many images, load once.
+    [0, 1]), a float tensor ((C, H, W) or (B, C, H, W)), an image file's path (a ``PIL.Image``
+    comes back) or the bytes of an image file (the bytes of a file in the same format come back,
+    metadata kept). ``options`` are :func:`load_restorer`'s; to restore many images, load once.
     """
     return load_restorer(task, weights, **options)(image)
 

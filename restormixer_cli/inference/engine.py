@@ -204,9 +204,9 @@ class Restorer:
 
     def __call__(self, image: object) -> object:
         """Restore a ``PIL.Image``, a numpy array ((H, W) or (H, W, C); uint8, uint16 or float in
-        [0, 1]), a float tensor ((C, H, W) or (B, C, H, W)) or an image file's path; returns the
-        same kind and dtype (a ``PIL.Image`` for a path), ``scale`` times larger. Alpha passes through
-        unchanged (upscaled alone)."""
+        [0, 1]), a float tensor ((C, H, W) or (B, C, H, W)), an image file's path or its bytes; returns
+        the same kind and dtype (a ``PIL.Image`` for a path, the bytes of a file in the same format for
+        bytes), ``scale`` times larger. Alpha passes through unchanged (upscaled alone)."""
         return restore_any(image, self.restore_data)
 
     def restore_data(self, image: ImageData, on_tile: TileCallback | None = None) -> ImageData:
