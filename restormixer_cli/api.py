@@ -28,30 +28,40 @@ from .io.storage import is_uri
 def load_restorer(task: str | None = None, weights: str | None = None, device: str = "auto",
                   precision: str = "auto", tile: int | None = None, tile_overlap: int = 32, batch_size: int = 1,
                   self_ensemble: bool = False, compile: bool = False, endpoint: str | None = None,
-                  notice: Callable[[str], None] = lambda message: None, scale: int | None = None) -> Restorer:
+                  notice: Callable[[str], None] = lambda message: None, scale: int | None = None,
+                  outscale: float | None = None) -> Restorer:
     """A ready-to-run restorer for ``task`` (registry checkpoint; with neither it nor ``weights``, the
     default task) or explicit ``weights``; ``scale`` is the upscaling factor of a super-resolution
-    task (default: its first)."""
+    task (default: its first), ``outscale`` any final factor (3.5: the model upscales by ``scale``,
+    by default the task's smallest factor at or above it, then the result is resized)."""
     task = task if task is not None or weights is not None else default_task()
-    scale = upscaling_factor(task, scale)
+    scale = upscaling_factor(task, scale, outscale)
     torch_device = resolve_device(device)
     settings = InferenceSettings(torch_device, resolve_precision(precision, torch_device), tile, tile_overlap, batch_size,
                                  self_ensemble)
     loaded = resolve_weights(task, weights, endpoint, notice=notice)
     model = prepare_model(build_model(loaded), settings, compile=compile)
-    return Restorer(model, settings, on_notice=notice, source=loaded.source, weights_sha256=loaded.sha256, scale=scale)
+    return Restorer(model, settings, on_notice=notice, source=loaded.source, weights_sha256=loaded.sha256, scale=scale,
+                    outscale=outscale)
 
 
-def upscaling_factor(task: str | None, scale: int | None) -> int:
-    """The factor ``task`` restores with: ``scale`` if the task offers it (any with explicit
-    weights), its default if None; ValueError otherwise."""
+def upscaling_factor(task: str | None, scale: int | None, outscale: float | None = None) -> int:
+    """The factor ``task``'s model upscales by: ``scale`` if the task offers it (any with explicit
+    weights); if None, the smallest it offers at or above ``outscale`` (the largest below it), else
+    its default. ValueError otherwise."""
+    if outscale is not None and not outscale > 0:
+        raise ValueError(f"outscale must be positive, not {outscale}")
     if task is None:
         return 1 if scale is None else scale
     scales = get_task(task).scales
     if not scales:
         if scale not in (None, 1):
             raise ValueError(f"task {task!r} does not upscale; --scale is for super-resolution tasks")
+        if outscale is not None:
+            raise ValueError(f"task {task!r} does not upscale; an output scale is for super-resolution tasks")
         return 1
+    if scale is None and outscale is not None:
+        return min((s for s in scales if s >= outscale), default=max(scales))
     if scale is None:
         return scales[0]
     if scale not in scales:

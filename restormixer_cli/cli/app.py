@@ -161,6 +161,8 @@ Examples:
 
   restormixer restore small/ --task sr --scale 4 -o large/
 
+  restormixer restore small.jpg --task sr --outscale 3.5
+
   restormixer restore s3://archive/scans/ -o s3://archive/clean/ --task denoise --engine ray --address auto --workers 8 --gpus-per-worker 1
 """
 
@@ -172,6 +174,7 @@ def restore(
     task: Annotated[Optional[Task], typer.Option(help="Checkpoint to restore with (see `restormixer models`; default: the one marked default there).")] = None,
     weights: Annotated[Optional[str], typer.Option(help="Weights file, hub-layout folder, or hub repo_id\\[@revision].")] = None,
     scale: Annotated[Optional[int], typer.Option(help=f"Super-resolution: how many times larger ({UPSCALING}).", min=1)] = None,
+    outscale: Annotated[Optional[float], typer.Option(help="Super-resolution: any final factor, such as 3.5: the model upscales by --scale (default: its smallest at or above it), then the result is resized (bicubic).")] = None,
     tile: Annotated[Optional[int], typer.Option(help="Tile size in pixels; 0 = whole image; default: fit memory.")] = None,
     tile_overlap: Annotated[int, typer.Option(help="Overlap between tiles in pixels.")] = 32,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N or mps.", autocompletion=_devices)] = "auto",
@@ -210,7 +213,7 @@ def restore(
     request = RestoreRequest(
         inputs=inputs, output=output if is_uri(output) else Path(output), output_is_folder=output.endswith(("/", os.sep)),
         task=task.value if task else None,
-        weights=weights, scale=scale, tile=tile,
+        weights=weights, scale=scale, outscale=outscale, tile=tile,
         tile_overlap=tile_overlap, device=device, precision=Precision(precision).value, batch_size=batch_size,
         self_ensemble=self_ensemble, suffix=suffix, ext=Extension(ext).value,
         existing="skip" if skip_existing else "overwrite" if overwrite else "error",

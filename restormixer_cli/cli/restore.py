@@ -51,6 +51,7 @@ class RestoreRequest:
     task: str | None = None
     weights: str | None = None
     scale: int | None = None
+    outscale: float | None = None
     tile: int | None = None
     tile_overlap: int = 32
     device: str = "auto"
@@ -188,7 +189,7 @@ def _restorer_args(request: RestoreRequest) -> dict:
     return dict(task=request.task, weights=request.weights, device=request.device, precision=request.precision,
                 tile=request.tile, tile_overlap=request.tile_overlap, batch_size=request.batch_size,
                 self_ensemble=request.self_ensemble, compile=request.compile, endpoint=request.endpoint,
-                scale=request.scale)
+                scale=request.scale, outscale=request.outscale)
 
 
 def _plan(request: RestoreRequest, scale: int) -> tuple[OutputOptions, list[Job]]:
@@ -225,7 +226,7 @@ def _run(request: RestoreRequest, console: Console, err: Console, labels: dict[s
         if request.task is None:
             return print_error(err, "give --task (see `restormixer models`) or --weights", USAGE_ERROR)
     try:  # the options' own limits, before any work
-        scale = upscaling_factor(request.task, request.scale)
+        scale = upscaling_factor(request.task, request.scale, request.outscale)
         InferenceSettings(tile=request.tile, overlap=request.tile_overlap, batch_size=request.batch_size)
     except ValueError as exc:
         return print_error(err, exc, USAGE_ERROR)

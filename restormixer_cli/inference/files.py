@@ -284,7 +284,7 @@ class FileRestorer:
         self.restorer = restorer
         self.options = options
         # the pixel limit bounds what is held in memory: the output, which super-resolution enlarges
-        self.input_limit = options.max_pixels // restorer.scale**2 if options.max_pixels else None
+        self.input_limit = int(options.max_pixels // restorer.largest_factor**2) if options.max_pixels else None
         self.clips = ClipRestorer(restorer, options.encoding, self.input_limit)
 
     def run(self, job: FileJob, on_tile: Callable[[int, int], None] | None = None,
