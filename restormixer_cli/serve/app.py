@@ -90,6 +90,7 @@ class Limits(BaseModel):
     max_pixels: int | None
     formats: str  # the image formats restored, for people
     accept: str  # the same for a file picker: media types and extensions
+    extensions: list[str]  # the output formats /restore's ext takes ("same": the input's)
     queue: int
     timeout: float
 
@@ -285,7 +286,8 @@ def create_app(tasks: Sequence[str] | None = None, device: str = "auto", precisi
                   else "degraded" if "ready" in states else "unavailable")
         body = Health(status=status, version=__version__, device=device_name, admitted=queue.admitted,
                       limits=Limits(max_upload_bytes=limits.max_upload_bytes, max_pixels=limits.max_pixels,
-                                    formats=IMAGE_FORMAT_NAMES, accept=IMAGE_ACCEPT, queue=limits.queue,
+                                    formats=IMAGE_FORMAT_NAMES, accept=IMAGE_ACCEPT,
+                                    extensions=list(OUTPUT_EXTENSIONS), queue=limits.queue,
                                     timeout=limits.timeout))
         return JSONResponse(body.model_dump(), status_code=200 if status in ("ok", "degraded") else 503)
 
