@@ -1,10 +1,15 @@
-"""restormixer: image restoration (deraining, desnowing, denoising) with RestorMixer.
+"""restormixer: photo and video restoration with RestorMixer (see :data:`DESCRIPTION`).
 
 >>> import restormixer_cli
+>>> clean = restormixer_cli.restore(image)                 # the all-in-one model, the default
 >>> clean = restormixer_cli.restore(image, task="derain")
 """
 
 __version__ = "0.1.0"
+#: What restormixer is, in one line: the same in pyproject.toml, the README, --help and the HTTP API.
+DESCRIPTION = ("Photo and video restoration from the command line with RestorMixer: an all-in-one model by default "
+               "(haze, low light, rain, snow, noise, JPEG), specialised deraining, desnowing and denoising, and "
+               "super-resolution.")
 __all__ = ["OutputOptions", "RestorMixer", "RayOptions", "Restorer", "load_restorer", "restore", "restore_paths",
            "restore_paths_on_ray"]
 

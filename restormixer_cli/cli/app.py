@@ -16,7 +16,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from .. import __version__
+from .. import DESCRIPTION, __version__
 from ..hub.registry import load_registry
 from ..inference import PRECISIONS
 from ..io import DEFAULT_MAX_PIXELS, DEFAULT_QUALITY
@@ -25,7 +25,7 @@ from .messages import print_error, shown
 
 app = typer.Typer(
     name="restormixer",
-    help="Image restoration (deraining, desnowing, denoising, super-resolution) with RestorMixer.",
+    help=DESCRIPTION,
     no_args_is_help=True,
     add_completion=True,
     pretty_exceptions_enable=False,
@@ -68,7 +68,6 @@ def _version(value: bool) -> None:
 def _root(
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")] = False,
 ) -> None:
-    """Image restoration (deraining, desnowing, denoising, super-resolution) with RestorMixer."""
     # tifffile logs, and Pillow warns of, doubts about files' metadata (corrupt EXIF); what matters
     # reaches the user as a file's one-line error
     logging.getLogger("tifffile").setLevel(logging.ERROR)

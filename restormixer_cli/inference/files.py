@@ -113,6 +113,10 @@ class FileResult:
 
 @dataclass
 class OutputOptions:
+    """How restored files are written: where (``restore_paths`` sets ``output_dir``), under which name
+    and format, what to do with existing outputs, the lossy formats' quality, videos' encoding, the
+    pixel limit, and the ground truth and comparison folders of a scored run."""
+
     output_dir: Path = Path("restored")
     suffix: str = ""
     ext: str = "same"

@@ -31,7 +31,7 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
 from starlette.requests import ClientDisconnect
 
-from .. import __version__
+from .. import DESCRIPTION, __version__
 from ..hub.registry import default_task, load_registry
 from ..inference.engine import DEFAULT_OVERLAP, Restorer
 from ..inference.files import FileRestorer, FileResult, OutputOptions, plan_restore, restore_jobs
@@ -254,8 +254,7 @@ def create_app(tasks: Sequence[str] | None = None, device: str = "auto", precisi
             shutil.rmtree(scratch.pop(), ignore_errors=True)
 
     app = FastAPI(title="restormixer", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
-                  description="Image restoration (denoising, deraining, desnowing) with RestorMixer: "
-                              "the restore command's pipeline over HTTP.")
+                  description=f"{DESCRIPTION} The restore command's pipeline over HTTP.")
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.exception_handler(RequestValidationError)
