@@ -65,9 +65,9 @@ def test_upload_compare_and_download(page, tmp_path):
 def test_the_enlargement_and_the_output_format_are_picked_on_the_page(page, tmp_path):
     source = tmp_path / "small.png"
     Image.fromarray((textured_image(12, 16, seed=3) * 255).round().astype(np.uint8)).save(source)
-    sync_api.expect(page.locator("#scale-picker")).to_be_hidden()  # denoise does not enlarge
+    sync_api.expect(page.locator("#scale")).to_be_disabled()  # denoise keeps the size
     page.select_option("#task", "sr")
-    sync_api.expect(page.locator("#scale-picker")).to_be_visible()
+    sync_api.expect(page.locator("#scale")).to_be_enabled()
     assert page.eval_on_selector_all("#scale option", "options => options.map(o => o.value)") == ["2", "3", "4"]
     page.select_option("#scale", "3")
     page.select_option("#ext", "jpg")

@@ -32,11 +32,12 @@ async function showModels() {
   describe();
 }
 
-// A super-resolution task's factors (GET /models), the first by default; hidden for the other tasks.
+// A super-resolution task's factors (GET /models), the first by default; ×1, disabled, for the other tasks.
 function offerScales(scales) {
   const select = $("scale");
-  select.replaceChildren(...scales.map((scale) => new Option(`×${scale}`, scale)));
-  $("scale-picker").hidden = scales.length === 0;
+  const options = scales.length ? scales.map((scale) => new Option(`×${scale}`, scale)) : [new Option("×1", "")];
+  select.replaceChildren(...options);
+  select.disabled = scales.length === 0;
 }
 
 function offerFormats(extensions) {
@@ -190,7 +191,7 @@ async function drain() {
 // The picks at the time the files are added: changing them later does not change queued files.
 function picked() {
   const options = { task: $("task").value, ext: $("ext").value || "same" };
-  if (!$("scale-picker").hidden) options.scale = $("scale").value;
+  if (!$("scale").disabled) options.scale = $("scale").value;
   return options;
 }
 
