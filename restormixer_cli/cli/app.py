@@ -210,8 +210,8 @@ def restore(
     if Engine(engine).value == "local" and (address is not None or workers != 1 or gpus_per_worker):
         raise fail("--address, --workers and --gpus-per-worker need --engine ray", USAGE_ERROR)
     request = RestoreRequest(
-        inputs=inputs, output=output if is_uri(output) else Path(output), output_is_folder=output.endswith(("/", os.sep)),
-        task=task.value if task else None,
+        inputs=inputs, output=output if is_uri(output) else Path(output),
+        output_is_folder=output.endswith(("/", os.sep)), task=task.value if task else None,
         weights=weights, scale=scale, outscale=outscale, tile=tile,
         tile_overlap=tile_overlap, device=device, precision=Precision(precision).value, batch_size=batch_size,
         self_ensemble=self_ensemble, suffix=suffix, ext=Extension(ext).value,
@@ -305,12 +305,13 @@ def export(
     out: Annotated[Path, typer.Option(help="Output folder in hub layout.")],
     push: Annotated[Optional[str], typer.Option(help="Also upload to this hub repo.")] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace the files of an earlier export in --out.")] = False,
+    fp32: Annotated[bool, typer.Option("--fp32", help="Store the weights in fp32 (default: fp16, half the size; they load as fp32).")] = False,
 ) -> None:
     """Write a run's weights in hub layout: model.safetensors, config.json, README.md."""
     from ..training.export import export_run, push_to_hub
 
     try:
-        folder = export_run(run_dir, out, overwrite=overwrite)
+        folder = export_run(run_dir, out, overwrite=overwrite, fp16=not fp32)
         console.print(f"exported to {shown(folder)}")
         if push:
             console.print(f"uploaded: {shown(push_to_hub(folder, push))}")
