@@ -28,26 +28,30 @@ from .io.storage import is_uri
 def load_restorer(task: str | None = None, weights: str | None = None, device: str = "auto",
                   precision: str = "auto", tile: int | None = None, tile_overlap: int = 32, batch_size: int = 1,
                   self_ensemble: bool = False, compile: bool = False, endpoint: str | None = None,
-                  notice: Callable[[str], None] = lambda message: None, scale: int | None = None) -> Restorer:
+                  notice: Callable[[str], None] = lambda message: None, scale: int | None = None,
+                  outscale: float | None = None) -> Restorer:
     """A ready-to-run restorer for ``task`` (registry checkpoint; with neither it nor ``weights``, the
     default task) or explicit ``weights``; ``scale`` is the upscaling factor of a super-resolution
-    task (default: its first)."""
+    task (default: its first), ``outscale`` any final factor (3.5: the model upscales by ``scale``,
+    by default the task's smallest factor at or above it, then the result is resized)."""
     task = task if task is not None or weights is not None else default_task()
-    scale = upscaling_factor(task, scale)
+    scale = upscaling_factor(task, scale, outscale)
     torch_device = resolve_device(device)
     settings = InferenceSettings(torch_device, resolve_precision(precision, torch_device), tile, tile_overlap, batch_size,
                                  self_ensemble)
     loaded = resolve_weights(task, weights, endpoint, notice=notice)
     model = prepare_model(build_model(loaded), settings, compile=compile)
-    return Restorer(model, settings, on_notice=notice, source=loaded.source, weights_sha256=loaded.sha256, scale=scale)
+    return Restorer(model, settings, on_notice=notice, source=loaded.source, weights_sha256=loaded.sha256, scale=scale,
+                    outscale=outscale)
 
 
 def restore(image: object, task: str | None = None, weights: str | None = None, **options) -> object:
     """Restore one image with ``task``'s checkpoint (or ``weights``); returns the same kind of image.
 
     ``image`` may be a ``PIL.Image``, a numpy array ((H, W) or (H, W, C); uint8, uint16 or float in
-    [0, 1]), a float tensor ((C, H, W) or (B, C, H, W)) or an image file's path (a ``PIL.Image``
-    comes back). ``options`` are :func:`load_restorer`'s; to restore many images, load once.
+    [0, 1]), a float tensor ((C, H, W) or (B, C, H, W)), an image file's path (a ``PIL.Image``
+    comes back) or the bytes of an image file (the bytes of a file in the same format come back,
+    metadata kept). ``options`` are :func:`load_restorer`'s; to restore many images, load once.
     """
     return load_restorer(task, weights, **options)(image)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import pytest
 import torch
@@ -112,6 +114,24 @@ def test_paths_and_refusals(restorer, tmp_path):
         restorer(tmp_path / "missing.png")
 
 
+def test_the_bytes_of_an_image_file_come_back_as_a_file_of_the_same_format(restorer, reference):
+    """As rembg's remove(bytes): an encoded image in, the restored file's bytes out, metadata kept."""
+    photo = Image.fromarray(np.round(textured_image(24, 32) * 255).astype(np.uint8))
+    exif = Image.Exif()
+    exif[0x010F] = "Camera maker"
+    for fmt in ("PNG", "JPEG", "WEBP"):
+        encoded = io.BytesIO()
+        photo.save(encoded, format=fmt, exif=exif.tobytes(), **({"quality": 100} if fmt != "PNG" else {}))
+        restored = restorer(bytearray(encoded.getvalue()) if fmt == "WEBP" else encoded.getvalue())
+        assert isinstance(restored, bytes)
+        with Image.open(io.BytesIO(restored)) as out:
+            assert out.format == fmt and out.size == (32, 24) and out.getexif()[0x010F] == "Camera maker"
+            if fmt == "PNG":
+                np.testing.assert_allclose(np.asarray(out) / 255, reference, atol=1 / 255)
+    with pytest.raises(ImageReadError, match="not an image"):
+        restorer(b"not an image")
+
+
 @pytest.mark.parametrize("image, words", [
     (np.full((8, 8, 3), 200.0, np.float32), "must lie in \\[0, 1\\], not 200..200 \\(0-255 values: divide by 255\\)"),
     (torch.full((3, 8, 8), -1.0), "must lie in \\[0, 1\\], not -1..-1"),
@@ -146,6 +166,7 @@ def test_top_level_entry_points(tiny_weights, tmp_path):
     results = restormixer_cli.restore_paths(tmp_path / "in" / "one.png", tmp_path / "out", restorer)
     assert [r.status for r in results] == ["done"] and (tmp_path / "out" / "one.png").exists()
     assert set(restormixer_cli.__all__) <= set(dir(restormixer_cli)) | set(restormixer_cli._LAZY)
+    assert restormixer_cli.OutputOptions is OutputOptions  # restore_paths' options, from the top level
 
 
 def test_restore_paths_shares_the_command_lines_pipeline(restorer, tmp_path, monkeypatch):

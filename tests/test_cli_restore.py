@@ -315,6 +315,12 @@ def test_output_file_for_a_single_input(photos, tiny_weights, tmp_path):
     assert result.exit_code == 1 and "exactly one input" in result.output
 
 
+def test_an_output_ending_in_a_slash_is_a_folder_whatever_its_name(photos, tiny_weights, tmp_path):
+    result = restore(str(photos / "a.png"), "-o", f"{tmp_path / 'best.jpg'}/", "--weights", str(tiny_weights))
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "best.jpg" / "a.png").is_file()
+
+
 def test_json_report_to_stdout(photos, tiny_weights, tmp_path):
     done = subprocess.run([sys.executable, "-m", "restormixer_cli", "restore", str(photos / "a.png"), "-o",
                            str(tmp_path / "out"), "--weights", str(tiny_weights), "--json", "-"],
@@ -397,6 +403,8 @@ def test_standard_input_to_standard_output(photos, tiny_weights):
     assert done.returncode == 0, done.stderr.decode()
     with Image.open(io.BytesIO(done.stdout)) as img:
         assert img.format == "PNG" and img.size == (48, 40)
+    said = done.stderr.decode()
+    assert "standard input -> standard output" in said and "restormixer-" not in said  # no scratch folder
     bad = subprocess.run([sys.executable, "-m", "restormixer_cli", "restore", "-", "--weights", str(tiny_weights),
                           "-o", "-"], input=b"not an image", env=SUBPROCESS_ENV, capture_output=True, timeout=300)
     assert bad.returncode == 1 and b"not a PNG" in bad.stderr and bad.stdout == b""

@@ -14,15 +14,16 @@ from pathlib import Path
 import pytest
 import torch
 from huggingface_hub import constants as hub_constants
-from safetensors.torch import save_file
+from safetensors.torch import load_file, save_file
 from typer.testing import CliRunner
 
 from restormixer_cli.cli import app
 from restormixer_cli.hub import download
 from restormixer_cli.hub.catalog import download_tasks, registry_rows
 from restormixer_cli.hub.download import HubError, download_checkpoint
-from restormixer_cli.hub.loading import WeightsError, build_model, canonicalize_state_dict, load_weights_file
-from restormixer_cli.hub.registry import Task
+from restormixer_cli.hub.loading import (WeightsError, build_model, canonicalize_state_dict, load_weights_file,
+                                        sha256_of)
+from restormixer_cli.hub.registry import Task, load_registry
 from restormixer_cli.hub.resolve import parse_repo_spec, resolve_weights
 
 from .conftest import TINY_CONFIG, make_tiny_model
@@ -152,6 +153,27 @@ def test_download_weights_command(hub, cache, monkeypatch, weights_bytes):
     rows = {r.task: r for r in registry_rows(registry_for(sha))}
     assert rows["tiny"].status == "downloaded"
     assert download_tasks(["tiny"], False, None, "model.safetensors", "main", hub.url, registry_for(sha))
+
+
+def test_the_registry_records_each_embedded_checkpoint_as_stored():
+    """Its sha256 (restore's report names the weights by it) and size, for files stored in fp16 (half
+    the size of fp32; export stores every checkpoint so)."""
+    embedded = [entry for entry in load_registry().values() if entry.embedded_path is not None]
+    assert len(embedded) == 5
+    for entry in embedded:
+        weights = entry.embedded_path / entry.filename
+        assert (sha256_of(weights), weights.stat().st_size) == (entry.sha256, entry.size_bytes), entry.task
+        assert {t.dtype for t in load_file(weights).values() if t.is_floating_point()} == {torch.float16}
+
+
+def test_download_weights_of_an_unpublished_task_names_the_embedded_copy(cache):
+    """The registry's hub repositories are not published yet: nothing is fetched, and the message says
+    so instead of blaming the network."""
+    result = runner.invoke(app, ["download-weights", "derain", "--endpoint", free_port_url()])
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.output.split())
+    assert "derain: not published on the hub yet; the embedded copy is used:" in said
+    assert "weights/derain" in said.replace(" ", "") and "cannot reach" not in said
 
 
 def test_unusable_cache_is_named_not_blamed_on_the_network(hub, cache, monkeypatch, tmp_path):

@@ -34,9 +34,11 @@ STDOUT = Path("-")  # standard input or output: `restore - -o -`, `--json -`
 class RestoreRequest:
     inputs: list[str]
     output: Path | str = Path("restored")  # a str: a URI
+    output_is_folder: bool = False  # -o ended with a slash: a folder, even if named like a file (photos.jpg/)
     task: str | None = None
     weights: str | None = None
     scale: int | None = None
+    outscale: float | None = None
     tile: int | None = None
     tile_overlap: int = 32
     device: str = "auto"
@@ -75,7 +77,7 @@ def checked_request(request: RestoreRequest) -> RestoreRequest:
         raise ValueError("-o - and --json - both write to standard output: give the report a file name")
     if request.gt is None and (request.y_channel or request.crop_border):
         raise ValueError("--y-channel and --crop-border say how to score against --gt: give --gt, or leave them out")
-    upscaling_factor(request.task, request.scale)
+    upscaling_factor(request.task, request.scale, request.outscale)
     check_tiling(request.tile, request.tile_overlap, request.batch_size)
     check_device_and_precision(request.device, request.precision)
     return request
@@ -95,6 +97,7 @@ def run_restore(request: RestoreRequest, console: Console, err: Console) -> int:
             return run_files(request, console, err, stops)
     with tempfile.TemporaryDirectory(prefix="restormixer-") as scratch:
         inputs = list(request.inputs)
+        labels = {}  # the scratch files, as messages and the report name them
         if "-" in inputs:
             data = sys.stdin.buffer.read()
             try:
@@ -107,6 +110,7 @@ def run_restore(request: RestoreRequest, console: Console, err: Console) -> int:
             stdin_file = Path(scratch) / f"stdin{suffix}"
             stdin_file.write_bytes(data)
             inputs[inputs.index("-")] = str(stdin_file)
+            labels[str(stdin_file)] = "standard input"
         output = request.output
         if output == STDOUT:
             if len(inputs) != 1 or Path(inputs[0]).is_dir():
@@ -116,8 +120,9 @@ def run_restore(request: RestoreRequest, console: Console, err: Console) -> int:
                                         "give an output file", USAGE_ERROR)
             suffix = Path(inputs[0]).suffix.lower() if request.ext == "same" else f".{request.ext}"
             output = Path(scratch) / "out" / f"stdout{suffix if suffix in FORMATS else '.png'}"
+            labels[str(output)] = "standard output"
         with StopSignals() as stops:  # the restored image goes out whole, or not at all
-            code = run_files(replace(request, inputs=inputs, output=output), err, err, stops)
+            code = run_files(replace(request, inputs=inputs, output=output), err, err, stops, labels)
             if request.output == STDOUT and code == 0:
                 sys.stdout.buffer.write(output.read_bytes())
                 sys.stdout.buffer.flush()

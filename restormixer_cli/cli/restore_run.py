@@ -117,14 +117,15 @@ def _restorer_args(request: RestoreRequest) -> dict:
     return dict(task=request.task, weights=request.weights, device=request.device, precision=request.precision,
                 tile=request.tile, tile_overlap=request.tile_overlap, batch_size=request.batch_size,
                 self_ensemble=request.self_ensemble, compile=request.compile, endpoint=request.endpoint,
-                scale=request.scale)
+                scale=request.scale, outscale=request.outscale)
 
 
 def _plan(request: RestoreRequest, scale: int) -> tuple[OutputOptions, list[Job]]:
     """The output options and the jobs: local files through the local planner, URIs through the remote one."""
     remote = any(map(is_uri, [request.output, *request.inputs]))
     output = Path() if remote else Path(request.output)
-    to_file = not remote and output.suffix.lower() in MEDIA_EXTENSIONS and not output.is_dir()
+    to_file = (not remote and not request.output_is_folder and output.suffix.lower() in MEDIA_EXTENSIONS
+               and not output.is_dir())
     # super-resolution benchmarks made their inputs from ground truths cropped to a multiple of the scale
     scoring = EvalSettings(request.y_channel, request.crop_border, mod_crop=scale)
     options = OutputOptions(output.parent if to_file else output, request.suffix, request.ext,
@@ -137,10 +138,12 @@ def _plan(request: RestoreRequest, scale: int) -> tuple[OutputOptions, list[Job]
     return options, plan_restore(request.inputs, options, reports)
 
 
-def run_files(request: RestoreRequest, console: Console, err: Console, stops: StopSignals) -> int:
+def run_files(request: RestoreRequest, console: Console, err: Console, stops: StopSignals,
+              labels: dict[str, str] | None = None) -> int:
     """Restore the files of a checked request; returns the exit code. ``stops``, entered by the
     caller, holds Ctrl-C and SIGTERM until the current file is done, the summary shown and the
-    report written."""
+    report written. ``labels`` name a piped run's scratch files (standard input and output) in its
+    results."""
     if request.engine == "local":  # Ray workers pick their own devices
         try:
             resolve_precision(request.precision, resolve_device(request.device))
@@ -160,7 +163,7 @@ def run_files(request: RestoreRequest, console: Console, err: Console, stops: St
         err.print(f"restoring {len(jobs)} file(s) with {shown(restorer.source)} on {where}", highlight=False)
     started = time.perf_counter()
     try:
-        run = _restore(request, jobs, restorer, restorer_args, options, err, stops)
+        run = _restore(request, jobs, restorer, restorer_args, options, err, stops, labels or {})
     except (ValueError, RuntimeError, ConnectionError) as exc:
         if request.engine != "ray":  # a bug here, not a Ray cluster that cannot be reached or used
             raise
@@ -172,23 +175,34 @@ def _load(request: RestoreRequest, restorer_args: dict, err: Console) -> tuple[O
     """The output options, the planned jobs and the restorer."""
     # The Ray driver only checks the weights (and names them in the report): workers pick their devices.
     checked = {**restorer_args, "device": "cpu", "precision": "fp32"} if request.engine == "ray" else restorer_args
-    options, jobs = _plan(request, upscaling_factor(request.task, request.scale))
+    options, jobs = _plan(request, upscaling_factor(request.task, request.scale, request.outscale))
     return options, jobs, load_restorer(**checked, notice=lambda message: print_note(err, message))
 
 
 def _restore(request: RestoreRequest, jobs: list[Job], restorer: Restorer, restorer_args: dict,
-             options: OutputOptions, err: Console, stops: StopSignals) -> RestoreRun:
+             options: OutputOptions, err: Console, stops: StopSignals, labels: dict[str, str]) -> RestoreRun:
     """Run the jobs here or on Ray, showing their progress and each result."""
     with _progress(err, request.quiet) as progress:
         overall = progress.add_task("files", total=len(jobs), name="")
 
         def on_result(result: FileResult) -> None:
+            _relabel(result, labels)
             progress.advance(overall)
             _print_result(result, request, progress.console)
 
         if request.engine == "ray":
             return _run_on_ray(request, jobs, restorer_args, options, on_result, stops)
         return _run_locally(jobs, FileRestorer(restorer, options, stops), progress, overall, on_result)
+
+
+def _relabel(result: FileResult, labels: dict[str, str]) -> None:
+    """Name the scratch files of a piped run in ``result`` as ``labels`` say (standard input and output)."""
+    def said(text: str | None) -> str | None:
+        for path, label in labels.items():
+            text = text and text.replace(path, label)
+        return text
+
+    result.input, result.output, result.error = said(result.input), said(result.output), said(result.error)
 
 
 def _finish(request: RestoreRequest, run: RestoreRun, planned: int, restorer: Restorer, elapsed: float,

@@ -204,7 +204,13 @@ def load_weights_file(path: Path) -> LoadedWeights:
         raise WeightsError(f"{path}: {_refusal(exc)}") from None
     except Exception as exc:  # what unpickling arbitrary bytes raises (KeyError, IndexError, ...)
         raise WeightsError(f"{path}: not a PyTorch checkpoint, or a damaged one ({type(exc).__name__})") from None
-    return LoadedWeights(canonicalize_state_dict(state), _read_config(path.parent), str(path), sha256_of(path))
+    return LoadedWeights(_in_fp32(canonicalize_state_dict(state)), _read_config(path.parent), str(path), sha256_of(path))
+
+
+def _in_fp32(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Weights stored in half precision (the shipped checkpoints are fp16, half the size) as fp32,
+    the precision models are built in."""
+    return {k: v.float() if v.dtype in (torch.float16, torch.bfloat16) else v for k, v in state.items()}
 
 
 def _mismatch_message(model: RestorMixer, state: Mapping[str, torch.Tensor]) -> str | None:

@@ -114,6 +114,10 @@ class FileResult:
 
 @dataclass
 class OutputOptions:
+    """How restored files are written: where (``restore_paths`` sets ``output_dir``), under which name
+    and format, what to do with existing outputs, the lossy formats' quality, videos' encoding, the
+    pixel limit, and the ground truth and comparison folders of a scored run."""
+
     output_dir: Path = Path("restored")
     suffix: str = ""
     ext: str = "same"
@@ -325,7 +329,7 @@ class FileRestorer:
         self.options = options
         self.stops = stops or StopSignals()  # not entered: a Ctrl-C between files raises where it lands
         # the pixel limit bounds what is held in memory: the output, which super-resolution enlarges
-        self.input_limit = options.max_pixels // restorer.scale**2 if options.max_pixels else None
+        self.input_limit = int(options.max_pixels // restorer.largest_factor**2) if options.max_pixels else None
         self.clips = ClipRestorer(restorer, options.encoding, self.input_limit)
 
     def run(self, job: FileJob, on_tile: Callable[[int, int], None] | None = None,

@@ -46,8 +46,8 @@ class ClipRestorer:
         written and read back); returns notes on what the output could not keep. Raises
         ClipReadError, ClipWriteError, NonFiniteOutput or OSError, and leaves no partial file."""
         output.parent.mkdir(parents=True, exist_ok=True)
-        scale = self.restorer.scale
-        restored = dataclasses.replace(info, width=info.width * scale, height=info.height * scale)
+        width, height = self.restorer.output_size(info.width, info.height)
+        restored = dataclasses.replace(info, width=width, height=height)
         with atomic_path(output) as tmp, closing(self._restored(source, info, on_frame)) as frames:
             return write_clip(tmp, restored, frames, self.encoding, source)
 

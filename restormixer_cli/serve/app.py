@@ -31,7 +31,7 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 from starlette.requests import ClientDisconnect
 
-from .. import __version__
+from .. import DESCRIPTION, __version__
 from ..hub.registry import default_task, load_registry, upscaling_factor
 from ..inference.engine import DEFAULT_OVERLAP, Restorer
 from ..inference.files import FileRestorer, FileResult, OutputOptions, plan_restore, restore_jobs
@@ -90,6 +90,7 @@ class Limits(BaseModel):
     max_pixels: int | None
     formats: str  # the image formats restored, for people
     accept: str  # the same for a file picker: media types and extensions
+    extensions: list[str]  # the output formats /restore's ext takes ("same": the input's)
     queue: int = Field(description="Requests admitted at once: the one running and those waiting their turn; "
                                    "more get 429")
     timeout: float
@@ -143,9 +144,10 @@ def _load(model: ServedModel, loader: Callable[[str], Restorer]) -> None:
         model.state, model.error = "failed", f"the {model.task} model could not be loaded: {exc}"
 
 
-def _restore_file(model: ServedModel, scale: int, source: Path, options: OutputOptions,
+def _restore_file(model: ServedModel, scale: int, outscale: float | None, source: Path, options: OutputOptions,
                   cancel: threading.Event) -> FileResult:
-    """Restore ``source`` with the CLI's pipeline, upscaling ``scale`` times; runs on the queue's worker thread."""
+    """Restore ``source`` with the CLI's pipeline, upscaling ``scale`` times (then to ``outscale``, if
+    given); runs on the queue's worker thread."""
     if model.restorer is None:
         raise HTTPException(503, model.error or f"the {model.task} model is not loaded")
 
@@ -153,7 +155,7 @@ def _restore_file(model: ServedModel, scale: int, source: Path, options: OutputO
         if cancel.is_set():
             raise Cancelled
 
-    run = restore_jobs(plan_restore([source], options), FileRestorer(model.restorer.at_scale(scale), options),
+    run = restore_jobs(plan_restore([source], options), FileRestorer(model.restorer.at_scale(scale, outscale), options),
                        on_tile=on_tile)
     if run.disk_full is not None:
         raise HTTPException(503, "the server's disk is full")
@@ -253,8 +255,7 @@ def create_app(tasks: Sequence[str] | None = None, device: str = "auto", precisi
             shutil.rmtree(scratch.pop(), ignore_errors=True)
 
     app = FastAPI(title="restormixer", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
-                  description="Image restoration (denoising, deraining, desnowing) with RestorMixer: "
-                              "the restore command's pipeline over HTTP.")
+                  description=f"{DESCRIPTION} The restore command's pipeline over HTTP.")
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.exception_handler(RequestValidationError)
@@ -285,7 +286,8 @@ def create_app(tasks: Sequence[str] | None = None, device: str = "auto", precisi
                   else "degraded" if "ready" in states else "unavailable")
         body = Health(status=status, version=__version__, device=device_name, admitted=queue.admitted,
                       limits=Limits(max_upload_bytes=limits.max_upload_bytes, max_pixels=limits.max_pixels,
-                                    formats=IMAGE_FORMAT_NAMES, accept=IMAGE_ACCEPT, queue=limits.queue,
+                                    formats=IMAGE_FORMAT_NAMES, accept=IMAGE_ACCEPT,
+                                    extensions=list(OUTPUT_EXTENSIONS), queue=limits.queue,
                                     timeout=limits.timeout))
         return JSONResponse(body.model_dump(), status_code=200 if status in ("ok", "degraded") else 503)
 
@@ -302,12 +304,15 @@ def create_app(tasks: Sequence[str] | None = None, device: str = "auto", precisi
         filename: Annotated[str | None, Query(max_length=255, description="The image's file name, for a raw body")] = None,
         scale: Annotated[int | None, Query(description="Upscaling factor of a super-resolution task (GET /models "
                                                        "lists them); default: its first")] = None,
+        outscale: Annotated[float | None, Query(gt=0, description="A super-resolution task's final factor, "
+                                                "any number (3.5): the model upscales by scale (default: its "
+                                                "smallest at or above it), then the result is resized")] = None,
     ) -> Response:
         model = models.get(task or next(iter(models)))
         if model is None:
             raise HTTPException(422, f"task {task!r} is not served here; served: {', '.join(models)}")
         try:
-            factor = upscaling_factor(model.task, scale)
+            factor = upscaling_factor(model.task, scale, outscale)
         except ValueError as exc:
             raise HTTPException(422, str(exc)) from None
         if model.state == "failed":
@@ -317,7 +322,7 @@ def create_app(tasks: Sequence[str] | None = None, device: str = "auto", precisi
                                     max_pixels=limits.max_pixels)
         except ValueError as exc:
             raise HTTPException(422, str(exc)) from None
-        return await _admitted(lambda job: _serve(request, job, model, factor, options, filename))
+        return await _admitted(lambda job: _serve(request, job, model, factor, outscale, options, filename))
 
     @app.post("/preview", response_class=Response, openapi_extra={"requestBody": UPLOAD_BODY},
               summary="An image as an 8-bit PNG of the same size, to show where a browser cannot decode its "
@@ -346,11 +351,11 @@ def create_app(tasks: Sequence[str] | None = None, device: str = "auto", precisi
         finally:
             job.finish()
 
-    async def _serve(request: Request, job: _Request, model: ServedModel, scale: int, options: OutputOptions,
-                     filename: str | None) -> Response:
+    async def _serve(request: Request, job: _Request, model: ServedModel, scale: int, outscale: float | None,
+                     options: OutputOptions, filename: str | None) -> Response:
         upload = await receive_upload(request, job.folder, limits.max_upload_bytes, limits.max_pixels, filename)
         options.output_dir = job.folder / "out"
-        job.run = queue.submit(_restore_file, model, scale, upload.path, options, job.cancel)
+        job.run = queue.submit(_restore_file, model, scale, outscale, upload.path, options, job.cancel)
         result = await asyncio.wrap_future(job.run)
         return _result_response(result, job.folder, model.task, upload.name, options.suffix)
 
