@@ -1,11 +1,17 @@
-"""restormixer: image restoration (deraining, desnowing, denoising) with RestorMixer.
+"""restormixer: photo and video restoration with RestorMixer (see :data:`DESCRIPTION`).
 
 >>> import restormixer_cli
+>>> clean = restormixer_cli.restore(image)                 # the all-in-one model, the default
 >>> clean = restormixer_cli.restore(image, task="derain")
 """
 
 __version__ = "0.1.0"
-__all__ = ["RestorMixer", "RayOptions", "Restorer", "load_restorer", "restore", "restore_paths", "restore_paths_on_ray"]
+#: What restormixer is, in one line: the same in pyproject.toml, the README, --help and the HTTP API.
+DESCRIPTION = ("Photo and video restoration from the command line with RestorMixer: an all-in-one model by default "
+               "(haze, low light, rain, snow, noise, JPEG), specialised deraining, desnowing and denoising, and "
+               "super-resolution.")
+__all__ = ["OutputOptions", "RestorMixer", "RayOptions", "Restorer", "load_restorer", "restore", "restore_paths",
+           "restore_paths_on_ray"]
 
 _LAZY = {  # imported on first use, so that the command line starts without loading PyTorch
     "RestorMixer": "restormixer_cli.model",
@@ -15,6 +21,7 @@ _LAZY = {  # imported on first use, so that the command line starts without load
     "restore_paths": "restormixer_cli.api",
     "restore_paths_on_ray": "restormixer_cli.api",
     "RayOptions": "restormixer_cli.inference.ray_engine",
+    "OutputOptions": "restormixer_cli.inference.files",
 }
 
 

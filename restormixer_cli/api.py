@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from .hub.loading import build_model
-from .hub.registry import default_task, get_task
+from .hub.registry import default_task, get_task, upscaling_factor
 from .hub.resolve import resolve_weights
 from .inference.devices import resolve_device, resolve_precision
 from .inference.engine import InferenceSettings, Restorer, prepare_model
@@ -29,12 +29,15 @@ from .io.storage import is_uri
 def load_restorer(task: str | None = None, weights: str | None = None, device: str = "auto",
                   precision: str = "auto", tile: int | None = None, tile_overlap: int = 32, batch_size: int = 1,
                   self_ensemble: bool = False, compile: bool = False, endpoint: str | None = None,
-                  notice: Callable[[str], None] = lambda message: None, scale: int | None = None) -> Restorer:
+                  notice: Callable[[str], None] = lambda message: None, scale: int | None = None,
+                  outscale: float | None = None) -> Restorer:
     """A ready-to-run restorer for ``task`` (registry checkpoint; with neither it nor ``weights``, the
     default task) or explicit ``weights``; ``scale`` is the upscaling factor of a super-resolution
-    task or of weights that enlarge (default: their first)."""
+    task or of weights that enlarge (default: their first), ``outscale`` any final factor (3.5: the
+    model upscales by ``scale``, by default the task's smallest factor at or above it, then the result
+    is resized)."""
     task = task if task is not None or weights is not None else default_task()
-    scale = upscaling_factor(task, scale)
+    scale = upscaling_factor(task, scale, outscale)
     torch_device = resolve_device(device)
     settings = InferenceSettings(torch_device, resolve_precision(precision, torch_device), tile, tile_overlap, batch_size,
                                  self_ensemble)
@@ -52,34 +55,19 @@ def load_restorer(task: str | None = None, weights: str | None = None, device: s
         if task is not None or scale != 1:
             served = ", ".join(map(str, model.upscales))
             raise ValueError(f"{loaded.source or 'these weights'} enlarge by {served}, not by {scale}")
-        scale = model.upscales[0]
+        scale = min((s for s in model.upscales if s >= (outscale or 0)), default=max(model.upscales))
     model = prepare_model(model, settings, compile=compile)
-    return Restorer(model, settings, on_notice=notice, source=loaded.source, weights_sha256=loaded.sha256, scale=scale)
-
-
-def upscaling_factor(task: str | None, scale: int | None) -> int:
-    """The factor ``task`` restores with: ``scale`` if the task offers it (any with explicit
-    weights), its default if None; ValueError otherwise."""
-    if task is None:
-        return 1 if scale is None else scale
-    scales = get_task(task).scales
-    if not scales:
-        if scale not in (None, 1):
-            raise ValueError(f"task {task!r} does not upscale; --scale is for super-resolution tasks")
-        return 1
-    if scale is None:
-        return scales[0]
-    if scale not in scales:
-        raise ValueError(f"task {task!r} upscales by {', '.join(map(str, scales))}, not {scale}")
-    return scale
+    return Restorer(model, settings, on_notice=notice, source=loaded.source, weights_sha256=loaded.sha256, scale=scale,
+                    outscale=outscale)
 
 
 def restore(image: object, task: str | None = None, weights: str | None = None, **options) -> object:
     """Restore one image with ``task``'s checkpoint (or ``weights``); returns the same kind of image.
 
     ``image`` may be a ``PIL.Image``, a numpy array ((H, W) or (H, W, C); uint8, uint16 or float in
-    [0, 1]), a float tensor ((C, H, W) or (B, C, H, W)) or an image file's path (a ``PIL.Image``
-    comes back). ``options`` are :func:`load_restorer`'s; to restore many images, load once.
+    [0, 1]), a float tensor ((C, H, W) or (B, C, H, W)), an image file's path (a ``PIL.Image``
+    comes back) or the bytes of an image file (the bytes of a file in the same format come back,
+    metadata kept). ``options`` are :func:`load_restorer`'s; to restore many images, load once.
     """
     return load_restorer(task, weights, **options)(image)
 

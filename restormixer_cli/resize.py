@@ -59,9 +59,20 @@ def imresize(image: torch.Tensor | np.ndarray, scale: float, antialias: bool = T
     if scale <= 0:
         raise ValueError(f"scale must be positive, not {scale}")
     height, width = image.shape[-2:]
-    x = image.float()
-    x = _resize_last_axis(x.transpose(-1, -2), math.ceil(height * scale - 1e-9), scale, antialias).transpose(-1, -2)
-    return _resize_last_axis(x, math.ceil(width * scale - 1e-9), scale, antialias)
+    size = (math.ceil(height * scale - 1e-9), math.ceil(width * scale - 1e-9))
+    return _resize(image, size, (scale, scale), antialias)
+
+
+def resize_to(image: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """The last two axes of a float tensor (..., H, W) resized to ``height`` x ``width``, as MATLAB's
+    ``imresize(image, [height width])`` does (each axis by its own factor; antialiased when shrinking).
+    Values are not clipped."""
+    return _resize(image, (height, width), (height / image.shape[-2], width / image.shape[-1]), antialias=True)
+
+
+def _resize(image: torch.Tensor, size: tuple[int, int], scales: tuple[float, float], antialias: bool) -> torch.Tensor:
+    x = _resize_last_axis(image.float().transpose(-1, -2), size[0], scales[0], antialias).transpose(-1, -2)
+    return _resize_last_axis(x, size[1], scales[1], antialias)
 
 
 def upscale(image: torch.Tensor, scale: int) -> torch.Tensor:

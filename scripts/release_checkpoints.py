@@ -1,6 +1,6 @@
 """Validate the project's checkpoints on the development data and (optionally) package them.
 
-    # score the embedded checkpoints (what the README quotes):
+    # score the embedded checkpoints (what docs/checkpoints.md quotes):
     python scripts/release_checkpoints.py --data DATA
 
     # package training runs as the embedded checkpoints and record their scores in the registry:

@@ -2,9 +2,10 @@
 
     python scripts/serve_screenshot.py [--out docs/serve.png]
 
-Serves the shipped denoise checkpoint on 127.0.0.1, opens the page in Debian's headless Chromium,
-uploads a scikit-image sample photo (a cat, CC0) under Gaussian noise (sigma 25, seed 0), waits for
-the result, sets the before/after slider and saves a screenshot in 256 colours (under 300 KB). Needs the test extra (Playwright) and Chromium (`apt-get install chromium`).
+Serves every shipped checkpoint on 127.0.0.1, opens the page in Debian's headless Chromium, picks
+the denoise task and WebP output, uploads a scikit-image sample photo (a cat, CC0) under Gaussian
+noise (sigma 25, seed 0), waits for the result, sets the before/after slider and saves a
+screenshot in 256 colours (under 300 KB). Needs the test extra (Playwright) and Chromium (`apt-get install chromium`).
 """
 
 from __future__ import annotations
@@ -37,14 +38,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "serve.png")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as scratch, LiveServer(create_app(["denoise", "derain", "desnow"])) as live, \
+    with tempfile.TemporaryDirectory() as scratch, LiveServer(create_app()) as live, \
             sync_playwright() as playwright:
         photo = Path(scratch) / "chelsea_noisy.png"
         noisy_photo(photo)
         browser = launch_chromium(playwright)
         page = browser.new_page(viewport={"width": 820, "height": 700})
         page.goto(live.url)
-        expect(page.locator("#task")).to_have_value("denoise")
+        page.select_option("#task", "denoise")
+        page.select_option("#ext", "webp")
         page.set_input_files("#files", str(photo))
         expect(page.locator("#results a.download")).to_be_visible(timeout=120_000)
         page.locator("#slider").fill("40")

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -110,3 +112,36 @@ def interrupt_when(cmd: list[str], ready, timeout: float = 180, sig: int = signa
     proc.send_signal(sig)
     output, _ = proc.communicate(timeout=120)
     return proc.returncode, output
+
+
+_PR_CAPBSET_DROP = 24
+_ROOT_FILE_ACCESS = (1, 2)  # CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH: root reads whatever the permissions say
+
+
+def _without_root_file_access() -> None:
+    """In a child about to start a program: give up the capabilities that let root ignore permission
+    bits, so that they hold for it as for anyone (the files stay root's, so owner bits apply)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    for capability in _ROOT_FILE_ACCESS:
+        if libc.prctl(_PR_CAPBSET_DROP, capability, 0, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP)")
+
+
+@pytest.fixture
+def permissions_hold(tmp_path) -> dict:
+    """Keyword arguments for ``subprocess.run`` under which a file without read permission cannot be
+    read, even by root (who gives up the capabilities to read it anyway); skips where that cannot be."""
+    options = {"preexec_fn": _without_root_file_access} if os.geteuid() == 0 else {}
+    locked = tmp_path / "permission_probe"
+    locked.write_bytes(b"x")
+    locked.chmod(0)
+    try:
+        probe = subprocess.run([sys.executable, "-c", f"open({str(locked)!r}).close()"], capture_output=True,
+                               **options)
+    except (OSError, subprocess.SubprocessError):
+        pytest.skip("cannot give up root's access to every file here")
+    finally:
+        locked.unlink()
+    if probe.returncode == 0:
+        pytest.skip("permission bits do not stop reads here")
+    return options

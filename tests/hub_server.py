@@ -17,6 +17,8 @@ class HubState:
     files: dict[tuple[str, str], bytes] = field(default_factory=dict)  # (repo, filename) -> content
     truncate: set[str] = field(default_factory=set)  # filenames whose transfers break off midway
     requests: list[tuple[str, str]] = field(default_factory=list)
+    silent: bool = False  # accept every request and answer none (until the server stops)
+    stopping: threading.Event = field(default_factory=threading.Event)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -52,14 +54,24 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", "application/octet-stream")
         self.end_headers()
 
+    def _answers(self, method: str) -> bool:
+        """Record the request; a silent hub holds it, unanswered, until the server stops."""
+        self.state.requests.append((method, self.path))
+        if self.state.silent:
+            self.state.stopping.wait()
+            self.close_connection = True
+        return not self.state.silent
+
     def do_HEAD(self):
-        self.state.requests.append(("HEAD", self.path))
+        if not self._answers("HEAD"):
+            return
         found = self._lookup()
         if found:
             self._headers(*found)
 
     def do_GET(self):
-        self.state.requests.append(("GET", self.path))
+        if not self._answers("GET"):
+            return
         found = self._lookup()
         if not found:
             return
@@ -90,5 +102,6 @@ class HubServer:
         return self
 
     def __exit__(self, *exc) -> None:
+        self.state.stopping.set()
         self.httpd.shutdown()
         self.httpd.server_close()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import pytest
 import torch
@@ -76,6 +78,17 @@ def test_gray_and_alpha_arrays(restorer):
     assert out.shape == (24, 32, 4) and np.allclose(out[..., 3], 0.25)
 
 
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32, np.float16])
+def test_float_alpha_comes_back_exactly(restorer, dtype):
+    """Alpha passes through unchanged in the array's own dtype (float64 alpha lost up to 3e-8 in float32)."""
+    rng = np.random.default_rng(0)
+    rgba = np.dstack([textured_image(24, 32), rng.random((24, 32))]).astype(dtype)
+    out = restorer(rgba)
+    assert out.dtype == dtype and out.shape == rgba.shape
+    np.testing.assert_array_equal(out[..., 3], rgba[..., 3])
+    np.testing.assert_allclose(out[..., :3], restorer(rgba[..., :3]), atol=1e-3)
+
 def test_tensors_single_and_batched(restorer, reference):
     chw = torch.from_numpy(textured_image(24, 32)).permute(2, 0, 1)
     out = restorer(chw)
@@ -99,6 +112,24 @@ def test_paths_and_refusals(restorer, tmp_path):
         restorer(torch.zeros(3, 8, 8, dtype=torch.uint8))
     with pytest.raises(ImageReadError, match="no such file"):
         restorer(tmp_path / "missing.png")
+
+
+def test_the_bytes_of_an_image_file_come_back_as_a_file_of_the_same_format(restorer, reference):
+    """As rembg's remove(bytes): an encoded image in, the restored file's bytes out, metadata kept."""
+    photo = Image.fromarray(np.round(textured_image(24, 32) * 255).astype(np.uint8))
+    exif = Image.Exif()
+    exif[0x010F] = "Camera maker"
+    for fmt in ("PNG", "JPEG", "WEBP"):
+        encoded = io.BytesIO()
+        photo.save(encoded, format=fmt, exif=exif.tobytes(), **({"quality": 100} if fmt != "PNG" else {}))
+        restored = restorer(bytearray(encoded.getvalue()) if fmt == "WEBP" else encoded.getvalue())
+        assert isinstance(restored, bytes)
+        with Image.open(io.BytesIO(restored)) as out:
+            assert out.format == fmt and out.size == (32, 24) and out.getexif()[0x010F] == "Camera maker"
+            if fmt == "PNG":
+                np.testing.assert_allclose(np.asarray(out) / 255, reference, atol=1 / 255)
+    with pytest.raises(ImageReadError, match="not an image"):
+        restorer(b"not an image")
 
 
 @pytest.mark.parametrize("image, words", [
@@ -135,6 +166,7 @@ def test_top_level_entry_points(tiny_weights, tmp_path):
     results = restormixer_cli.restore_paths(tmp_path / "in" / "one.png", tmp_path / "out", restorer)
     assert [r.status for r in results] == ["done"] and (tmp_path / "out" / "one.png").exists()
     assert set(restormixer_cli.__all__) <= set(dir(restormixer_cli)) | set(restormixer_cli._LAZY)
+    assert restormixer_cli.OutputOptions is OutputOptions  # restore_paths' options, from the top level
 
 
 def test_restore_paths_shares_the_command_lines_pipeline(restorer, tmp_path, monkeypatch):

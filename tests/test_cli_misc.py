@@ -4,22 +4,28 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import torch
+import typer
 from PIL import Image
 from typer.testing import CliRunner
 
+import restormixer_cli
 from restormixer_cli import __version__
 from restormixer_cli.cli import app
+from restormixer_cli.io.formats import OUTPUT_EXTENSIONS
+from restormixer_cli.serve import create_app
 from restormixer_cli.inference.engine import InferenceSettings, Restorer
 
 from .conftest import SUBPROCESS_ENV, textured_image
 
 runner = CliRunner()
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_info_reports_versions_devices_and_scan_backend(monkeypatch):
@@ -43,6 +49,34 @@ def test_models_lists_every_task():
     assert result.exit_code == 0, result.output
     for task in ("denoise", "derain", "desnow"):
         assert task in result.output
+
+
+def test_help_prints_every_option_text_as_written():
+    """Square brackets in option help (`restormixer-cli[ray]`, `repo_id[@revision]`) are text, not Rich markup."""
+    for name, command in typer.main.get_command(app).commands.items():
+        shown = re.sub(r"[\s│]+", "", runner.invoke(app, [name, "--help"], env={"COLUMNS": "2000"}).output)
+        for param in command.params:
+            if param.help:
+                assert re.sub(r"\s+", "", param.help.replace("\\[", "[")) in shown, (name, param.name)
+
+
+def test_one_description_in_pyproject_readme_help_and_the_http_api():
+    description = restormixer_cli.DESCRIPTION
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    assert re.search(r'^description = "(.*)"$', pyproject, re.MULTILINE).group(1) == description
+    assert description in " ".join((ROOT / "README.md").read_text().split())
+    assert description in " ".join(runner.invoke(app, ["--help"], env={"COLUMNS": "2000"}).output.split())
+    assert create_app(["denoise"], device="cpu").description.startswith(description)
+
+
+def test_the_restore_synopsis_names_every_option_and_output_format():
+    text = (ROOT / "docs" / "restoring.md").read_text()
+    synopsis = text[text.index("    restormixer restore INPUT...") :].split("\n\n")[0]
+    restore = typer.main.get_command(app).commands["restore"]
+    missing = [p.opts[0] for p in restore.params if p.opts[0].startswith("--") and p.name != "help"
+               and not any(re.search(rf"{re.escape(opt)}\b", synopsis) for opt in p.opts)]
+    assert missing == []
+    assert re.search(r"--ext ([a-z|]+)", synopsis).group(1).split("|") == list(OUTPUT_EXTENSIONS)
 
 
 def test_version_and_module_entry_point():

@@ -15,6 +15,7 @@ import numpy as np
 import pillow_heif
 import pytest
 import tifffile
+import torch
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -67,7 +68,7 @@ def test_files_globs_and_extension_choice(photos, tiny_weights, tmp_path):
 def test_never_overwrites_inputs(photos, tiny_weights):
     result = restore(str(photos), "-o", str(photos), "--weights", str(tiny_weights))
     assert result.exit_code == 1
-    assert "would overwrite an input" in result.output
+    assert "would overwrite the input" in result.output
     result = restore(str(photos), "-o", str(photos), "--weights", str(tiny_weights), "--suffix", "_clean")
     assert result.exit_code == 0, result.output
     assert (photos / "a_clean.png").exists()
@@ -242,6 +243,28 @@ def test_interrupt_leaves_no_partial_files_and_resumes(tmp_path, tiny_weights, s
     assert json.loads(report.read_text())["summary"]["skipped"] == len(done)
 
 
+
+def test_a_signal_right_after_the_first_output_always_ends_with_summary_and_report(tmp_path, tiny_weights):
+    """Ctrl-C or SIGTERM sent the instant the first output appears, 16 times: every run stops with
+    its own status (130, 143), prints its summary, writes its report (to a file or standard output)
+    naming every output it wrote, and leaves complete outputs only. The signal used to escape the
+    run now and then, losing the report, and SIGTERM then ended with 130."""
+    src, runs = tmp_path / "src", 16
+    for i in range(8):
+        save_rgb(src / f"img{i}.png", 96, 96, seed=i)
+    done = subprocess.run([sys.executable, str(Path(__file__).parent / "signal_runs.py"), str(runs), str(src),
+                           str(tiny_weights), str(tmp_path)], env=SUBPROCESS_ENV, capture_output=True, text=True,
+                          timeout=600)
+    outcomes = [json.loads(line) for line in done.stdout.splitlines()]
+    assert len(outcomes) == runs, done.stderr[-3000:]
+    for outcome in outcomes:
+        assert outcome["code"] == {signal.SIGINT: 130, signal.SIGTERM: 143}[outcome["signal"]], outcome
+        assert outcome["report"] is not None and "restore summary" in outcome["printed"], outcome
+        assert "interrupted after" in outcome["printed"], outcome
+        assert not [name for name in outcome["files"] if name.startswith(".")], outcome  # no partial file
+        reported = [Path(f["output"]).name for f in outcome["report"]["files"] if f["status"] == "done"]
+        assert sorted(reported) == outcome["files"] and reported, outcome  # every output written is reported
+
 def test_stale_temporary_files_are_removed_by_the_next_run(tmp_path, tiny_weights):
     save_rgb(tmp_path / "in" / "a.png")
     out = tmp_path / "out"
@@ -292,6 +315,12 @@ def test_output_file_for_a_single_input(photos, tiny_weights, tmp_path):
     assert result.exit_code == 1 and "exactly one input" in result.output
 
 
+def test_an_output_ending_in_a_slash_is_a_folder_whatever_its_name(photos, tiny_weights, tmp_path):
+    result = restore(str(photos / "a.png"), "-o", f"{tmp_path / 'best.jpg'}/", "--weights", str(tiny_weights))
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "best.jpg" / "a.png").is_file()
+
+
 def test_json_report_to_stdout(photos, tiny_weights, tmp_path):
     done = subprocess.run([sys.executable, "-m", "restormixer_cli", "restore", str(photos / "a.png"), "-o",
                            str(tmp_path / "out"), "--weights", str(tiny_weights), "--json", "-"],
@@ -318,7 +347,44 @@ def test_usage_errors_exit_2(photos, tiny_weights, tmp_path):
     assert restore(str(photos), "--weights", str(tiny_weights), "--ext", "gif").exit_code == 2
     assert restore(str(photos), "--weights", str(tiny_weights), "--precision", "fp8").exit_code == 2
     assert restore(str(photos), "--weights", str(tiny_weights), "--gt", str(photos), "--crop-border", "-1").exit_code == 2
+    if not torch.cuda.is_available():  # a device this machine lacks: the command line is wrong here
+        lacking = restore(str(photos), "--weights", str(tiny_weights), "--device", "cuda")
+        assert lacking.exit_code == 2 and "CUDA is not available" in lacking.output
 
+
+
+USAGE_ERRORS = [  # INPUT stands for an image that exists
+    ["restore", "INPUT", "--tile", "-1"], ["restore", "INPUT", "--batch-size", "0"],
+    ["restore", "INPUT", "--task", "sr", "--scale", "5"], ["restore", "INPUT", "--task", "derain", "--scale", "2"],
+    ["restore", "INPUT", "--device", "banana"], ["restore", "INPUT", "--device", "cpu", "--precision", "fp16"],
+    ["restore", "INPUT", "--y-channel"], ["restore", "INPUT", "--crop-border", "4"],
+    ["serve", "--device", "banana"], ["serve", "--tile", "-1"],
+]
+_RUN_EACH = """
+import json, sys
+from restormixer_cli.cli import main
+codes = []
+for argv in json.loads(sys.argv[1]):
+    sys.argv = ["restormixer", *argv]
+    try:
+        main()
+    except SystemExit as exc:
+        codes.append(exc.code)
+print(json.dumps({"codes": codes, "pytorch loaded": "torch" in sys.modules}))
+"""
+
+
+def test_usage_errors_answer_before_pytorch_loads(tmp_path):
+    """A bad device, precision, tile, batch size or scale, and scoring options without --gt: each is a
+    usage error (2) in one line, found before PyTorch is imported (which took 4-10 s first)."""
+    save_rgb(tmp_path / "a.png")
+    cases = [[str(tmp_path / "a.png") if arg == "INPUT" else arg for arg in case] for case in USAGE_ERRORS]
+    done = subprocess.run([sys.executable, "-c", _RUN_EACH, json.dumps(cases)], env=SUBPROCESS_ENV, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=600)
+    assert json.loads(done.stdout.splitlines()[-1]) == {"codes": [2] * len(cases), "pytorch loaded": False}, done.stderr
+    errors = done.stderr.strip().splitlines()
+    assert len(errors) == len(cases) and all(line.startswith("error: ") for line in errors), errors
+    assert "--gt" in errors[6] and "--gt" in errors[7] and "banana" in errors[4] and "fp16" in errors[5]
 
 def test_an_output_file_and_ext_that_disagree_are_refused(photos, tiny_weights, tmp_path):
     conflict = restore(str(photos / "a.png"), "--weights", str(tiny_weights), "-o", str(tmp_path / "x.png"),
@@ -337,6 +403,8 @@ def test_standard_input_to_standard_output(photos, tiny_weights):
     assert done.returncode == 0, done.stderr.decode()
     with Image.open(io.BytesIO(done.stdout)) as img:
         assert img.format == "PNG" and img.size == (48, 40)
+    said = done.stderr.decode()
+    assert "standard input -> standard output" in said and "restormixer-" not in said  # no scratch folder
     bad = subprocess.run([sys.executable, "-m", "restormixer_cli", "restore", "-", "--weights", str(tiny_weights),
                           "-o", "-"], input=b"not an image", env=SUBPROCESS_ENV, capture_output=True, timeout=300)
     assert bad.returncode == 1 and b"not a PNG" in bad.stderr and bad.stdout == b""

@@ -5,6 +5,7 @@ unreadable training files, tifffile's metadata, newlines in file names."""
 from __future__ import annotations
 
 import io
+import json
 import struct
 import subprocess
 import sys
@@ -98,6 +99,33 @@ def test_unreadable_training_image_is_named(tmp_path):
     (tmp_path / "clean" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really")
     with pytest.raises(ValueError, match="broken.png"):
         load_training_images([tmp_path / "clean"])
+
+
+def test_inputs_that_cannot_be_listed_or_read_are_each_named(tmp_path, tiny_weights, permissions_hold):
+    """A folder without permission (below an input folder, or where a pattern looks) and a file
+    without permission: each is a failed line saying so, the rest is restored, the run exits 1."""
+    src, more, out = tmp_path / "in", tmp_path / "more", tmp_path / "out"
+    for path in (src / "a.png", src / "private" / "b.png", src / "locked.png", more / "c.png", more / "secret" / "d.png"):
+        save_rgb(path)
+    (src / "clip.mp4").write_bytes(b"never read")
+    closed = [src / "private", src / "locked.png", src / "clip.mp4", more / "secret"]
+    for path in closed:
+        path.chmod(0)
+    try:
+        done = subprocess.run([sys.executable, "-m", "restormixer_cli", "restore", str(src), str(more / "**" / "*.png"),
+                               "-o", str(out), "--weights", str(tiny_weights), "--json", str(tmp_path / "r.json")],
+                              env=SUBPROCESS_ENV, capture_output=True, text=True, timeout=300, **permissions_hold)
+    finally:
+        for path in closed:
+            path.chmod(0o755)
+    assert done.returncode == 1, done.stderr
+    failed = sorted(line for line in done.stderr.splitlines() if line.startswith("failed "))
+    assert failed == [f"failed {src / 'clip.mp4'}: cannot read the file (permission denied)",
+                      f"failed {src / 'locked.png'}: cannot read the file (permission denied)",
+                      f"failed {src / 'private'}: cannot list the folder (permission denied)",
+                      f"failed {more / 'secret'}: cannot list the folder (permission denied)"]
+    assert sorted(p.name for p in out.iterdir()) == ["a.png", "c.png"]
+    assert json.loads((tmp_path / "r.json").read_text())["summary"] == {"done": 2, "skipped": 0, "failed": 4}
 
 
 def test_floating_point_tiffs_are_refused_by_name(tmp_path, tiny_weights):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 import os
@@ -13,14 +14,16 @@ from pathlib import Path
 import pytest
 import torch
 from huggingface_hub import constants as hub_constants
-from safetensors.torch import save_file
+from safetensors.torch import load_file, save_file
 from typer.testing import CliRunner
 
 from restormixer_cli.cli import app
+from restormixer_cli.hub import download
 from restormixer_cli.hub.catalog import download_tasks, registry_rows
 from restormixer_cli.hub.download import HubError, download_checkpoint
-from restormixer_cli.hub.loading import WeightsError, build_model, canonicalize_state_dict, load_weights_file
-from restormixer_cli.hub.registry import Task
+from restormixer_cli.hub.loading import (WeightsError, build_model, canonicalize_state_dict, load_weights_file,
+                                        sha256_of)
+from restormixer_cli.hub.registry import Task, load_registry
 from restormixer_cli.hub.resolve import parse_repo_spec, resolve_weights
 
 from .conftest import TINY_CONFIG, make_tiny_model
@@ -152,6 +155,27 @@ def test_download_weights_command(hub, cache, monkeypatch, weights_bytes):
     assert download_tasks(["tiny"], False, None, "model.safetensors", "main", hub.url, registry_for(sha))
 
 
+def test_the_registry_records_each_embedded_checkpoint_as_stored():
+    """Its sha256 (restore's report names the weights by it) and size, for files stored in fp16 (half
+    the size of fp32; export stores every checkpoint so)."""
+    embedded = [entry for entry in load_registry().values() if entry.embedded_path is not None]
+    assert len(embedded) == 5
+    for entry in embedded:
+        weights = entry.embedded_path / entry.filename
+        assert (sha256_of(weights), weights.stat().st_size) == (entry.sha256, entry.size_bytes), entry.task
+        assert {t.dtype for t in load_file(weights).values() if t.is_floating_point()} == {torch.float16}
+
+
+def test_download_weights_of_an_unpublished_task_names_the_embedded_copy(cache):
+    """The registry's hub repositories are not published yet: nothing is fetched, and the message says
+    so instead of blaming the network."""
+    result = runner.invoke(app, ["download-weights", "derain", "--endpoint", free_port_url()])
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.output.split())
+    assert "derain: not published on the hub yet; the embedded copy is used:" in said
+    assert "weights/derain" in said.replace(" ", "") and "cannot reach" not in said
+
+
 def test_unusable_cache_is_named_not_blamed_on_the_network(hub, cache, monkeypatch, tmp_path):
     """A cache that cannot be written (read-only, or under a file) says so and how to choose another."""
     (tmp_path / "file").write_text("x")
@@ -206,6 +230,19 @@ def test_arbitrary_pickles_are_refused(tmp_path):
     (tmp_path / "junk.pth").write_bytes(b"junk\n")  # text unpickles into a KeyError
     with pytest.raises(WeightsError, match="not a PyTorch checkpoint, or a damaged one"):
         load_weights_file(tmp_path / "junk.pth")
+
+
+def test_a_refused_pickle_says_how_to_convert_it_never_to_load_it_unsafely(tmp_path):
+    """A training checkpoint with an object besides its tensors is refused, and the message names the
+    object and the way to safetensors, not PyTorch's advice to turn the protection off."""
+    torch.save({"params": make_tiny_model().state_dict(), "args": argparse.Namespace(lr=1e-3)}, tmp_path / "run.pth")
+    (tmp_path / "junk.pt").write_bytes(b"\x80\x05garbage")  # a pickle opcode the safe loader refuses
+    for name, holds in (("run.pth", "argparse.Namespace"), ("junk.pt", "something other than tensors")):
+        with pytest.raises(WeightsError) as info:
+            load_weights_file(tmp_path / name)
+        message = str(info.value)
+        assert holds in message and "safetensors.torch.save_file" in message
+        assert "weights_only" not in message and "\n" not in message
 
 
 def test_mismatched_checkpoint_names_keys(tmp_path):
@@ -346,3 +383,16 @@ def test_unreachable_hub_fails_after_one_short_retry(cache):
     assert result.exit_code == 1 and "cannot reach the hub" in result.output
     assert len(result.output.strip().splitlines()) == 1
     assert 1 <= len(accepted) <= 2
+
+
+def test_a_hub_that_never_answers_is_asked_once(cache, monkeypatch):
+    """A hub that accepts the connection and never answers: one request, given up after the answer
+    timeout, in one line that says so (it was asked twice, 5 s each, where the README promised a short wait)."""
+    monkeypatch.setattr(download, "ANSWER_TIMEOUT_S", 0.5, raising=False)  # the real 3 s would slow the suite
+    with HubServer() as silent:
+        silent.state.silent = True
+        result = runner.invoke(app, ["download-weights", "--repo", REPO, "--endpoint", silent.url])
+        asked = list(silent.state.requests)
+    assert result.exit_code == 1 and "cannot reach the hub" in result.output and "no answer within 0.5 s" in result.output
+    assert len(result.output.strip().splitlines()) == 1
+    assert asked == [("HEAD", "/")]

@@ -163,6 +163,19 @@ def test_expand_inputs_mixes_files_folders_and_globs(tmp_path):
         expand_inputs([str(tmp_path / "empty")])
 
 
+
+def test_glob_patterns_match_folder_by_folder(tmp_path):
+    for rel in ("a1/x.png", "a1/deep/z.png", "b/y.png", "a2/.hidden/h.png", "a2/w.png"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_bytes(b"x")
+    def names(pattern: str) -> list[str]:
+        return sorted(f.path.relative_to(tmp_path).as_posix() for f in expand_inputs([str(tmp_path / pattern)]))
+    assert names("a*/*.png") == ["a1/x.png", "a2/w.png"]
+    assert names("**/*.png") == ["a1/deep/z.png", "a1/x.png", "a2/w.png", "b/y.png"]
+    assert names("a1/**/z.png") == ["a1/deep/z.png"]
+    with pytest.raises(FileNotFoundError, match="matches no image"):
+        expand_inputs([str(tmp_path / "c*/*.png")])
+
 def test_atomic_outputs_get_ordinary_permissions(tmp_path):
     with atomic_path(tmp_path / "x.txt") as tmp:
         tmp.write_text("done")

@@ -83,6 +83,14 @@ def test_task_name_loads_what_load_restorer_uses(cache, tmp_path, monkeypatch): 
         (embedded / "config.json").read_text())
 
 
+def test_a_super_resolution_task_warns_that_its_network_keeps_the_size(cache, monkeypatch):  # noqa: F811
+    """The sr network restores a bicubic enlargement; loaded alone, it does not upscale: it says so."""
+    monkeypatch.setattr(hub_constants, "HF_HUB_OFFLINE", True)
+    with pytest.warns(UserWarning, match=r"keeps x's size.*load_restorer\(task='sr', scale=2\)"):
+        model = RestorMixer.from_pretrained("sr")
+    assert outputs(model).shape == (1, 3, 16, 24)
+
+
 def test_task_name_downloads_from_the_registry_repo(cache, tiny_weights):  # noqa: F811
     weights = (tiny_weights / "model.safetensors").read_bytes()
     with HubServer() as hub:

@@ -186,7 +186,7 @@ def test_s3_in_local_out_with_the_local_engine(bucket, tiny_weights, tmp_path):
 def test_uri_runs_refuse_local_only_options(bucket, tiny_weights, tmp_path):
     bucket.put_object(Bucket=BUCKET, Key="in/a.png", Body=png_bytes(0))
     result = restore(f"s3://{BUCKET}/in/", "-o", f"s3://{BUCKET}/in/", "--weights", str(tiny_weights))
-    assert result.exit_code == 1 and "would overwrite an input" in result.output
+    assert result.exit_code == 1 and "would overwrite the input" in result.output
     result = restore(f"s3://{BUCKET}/in/", "-o", f"s3://{BUCKET}/out/", "--weights", str(tiny_weights),
                      "--compare", str(tmp_path / "cmp"))
     assert result.exit_code == 1 and "--compare" in result.output

@@ -167,12 +167,12 @@ def test_super_resolution_scale_is_chosen_per_request(scratch_root):
     with LiveServer(create_app(["sr"], device="cpu", limits=LIMITS)) as live:
         assert httpx.get(f"{live.url}/models").json()["models"][0]["scales"] == [2, 3, 4]
         sizes = {}
-        for scale in (None, 3, 4):
-            params = {"scale": scale} if scale else {}
+        for params in ({}, {"scale": 3}, {"scale": 4}, {"outscale": 3.5}):
             done = httpx.post(f"{live.url}/restore", content=encode(size=(16, 12)), params=params, timeout=120)
             assert done.status_code == 200, done.text
-            sizes[scale] = Image.open(io.BytesIO(done.content)).size
-        assert sizes == {None: (32, 24), 3: (48, 36), 4: (64, 48)}
+            sizes[str(params)] = Image.open(io.BytesIO(done.content)).size
+        assert list(sizes.values()) == [(32, 24), (48, 36), (64, 48), (56, 42)]
+        assert_json_error(httpx.post(f"{live.url}/restore", content=encode(), params={"outscale": 0}), 422, "outscale")
         assert_json_error(httpx.post(f"{live.url}/restore", content=encode(), params={"scale": 5}), 422, "not 5")
     denoise = create_app(["denoise"], device="cpu", limits=LIMITS)
     with LiveServer(denoise) as live:
@@ -191,7 +191,8 @@ def test_models_health_openapi_and_page(server):
     restore = spec["paths"]["/restore"]["post"]
     assert {"multipart/form-data", "image/png", "application/octet-stream"} <= restore["requestBody"]["content"].keys()
     assert {"200", "413", "415", "429", "503"} <= restore["responses"].keys()
-    assert {p["name"] for p in restore["parameters"]} == {"task", "ext", "quality", "suffix", "filename", "scale"}
+    assert {p["name"] for p in restore["parameters"]} == {"task", "ext", "quality", "suffix", "filename", "scale",
+                                                            "outscale"}
     assert {"/models", "/health"} <= spec["paths"].keys()
     preview = spec["paths"]["/preview"]["post"]
     assert preview["requestBody"] == restore["requestBody"] and "parameters" not in preview
@@ -236,6 +237,32 @@ def test_a_full_queue_answers_429_at_once(server, scratch_root):
     assert refused.headers["retry-after"] == "1" and waited < 5
     assert [r.status_code for r in held] == [200] * LIMITS.queue
     assert left_behind(scratch_root) == []
+
+
+def test_a_burst_of_eight_waits_its_turn_with_the_default_queue(scratch_root):
+    """Eight requests at once, as a page with several images or a small team sends them: the default
+    queue admits them all (one running, the others waiting), /health says how many it takes, and
+    every one is restored (the default of 4 refused half of them)."""
+    burst = 8
+    limits = dataclasses.replace(LIMITS, queue=ServeLimits().queue)
+
+    async def scenario(url: str):
+        release = asyncio.Event()
+        holders = [asyncio.create_task(_stalled_upload(url, release)) for _ in range(burst)]
+        async with httpx.AsyncClient(timeout=60) as client:
+            deadline = time.monotonic() + 30
+            while (health := (await client.get(f"{url}/health")).json())["admitted"] < burst:
+                if time.monotonic() > deadline:  # refused ones never count: go on and see their answers
+                    break
+                await asyncio.sleep(0.05)
+        release.set()
+        return health, await asyncio.gather(*holders, return_exceptions=True)
+
+    with LiveServer(create_app(["denoise"], device="cpu", limits=limits)) as live:
+        health, answers = asyncio.run(scenario(live.url))
+    # a refused upload may see its connection closed before it has sent its body
+    assert [getattr(r, "status_code", type(r).__name__) for r in answers] == [200] * burst
+    assert health["admitted"] == burst and health["limits"]["queue"] >= burst
 
 
 def test_a_burst_gets_images_or_clean_refusals(server, scratch_root):

@@ -1,5 +1,6 @@
 """`restormixer serve`'s web page in a real headless browser (Debian's Chromium, driven by Playwright):
-upload an image, wait for the result, compare with the slider, download it; nothing loaded from elsewhere."""
+pick the task, enlargement and format, upload an image, wait for the result, compare with the slider,
+download it; nothing loaded from elsewhere."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Chrom
 
 @pytest.fixture(scope="module")
 def page_url():
-    with LiveServer(create_app(["denoise"], device="cpu", limits=ServeLimits(queue=2, timeout=60))) as live:
+    with LiveServer(create_app(["denoise", "sr"], device="cpu", limits=ServeLimits(queue=2, timeout=60))) as live:
         yield live.url
 
 
@@ -59,6 +60,24 @@ def test_upload_compare_and_download(page, tmp_path):
     assert download.value.suggested_filename == "noisy_restored.png"
     with Image.open(io.BytesIO(Path(download.value.path()).read_bytes())) as restored:
         assert restored.format == "PNG" and restored.size == (48, 40)
+
+
+def test_the_enlargement_and_the_output_format_are_picked_on_the_page(page, tmp_path):
+    source = tmp_path / "small.png"
+    Image.fromarray((textured_image(12, 16, seed=3) * 255).round().astype(np.uint8)).save(source)
+    sync_api.expect(page.locator("#scale")).to_be_disabled()  # denoise keeps the size
+    page.select_option("#task", "sr")
+    sync_api.expect(page.locator("#scale")).to_be_enabled()
+    assert page.eval_on_selector_all("#scale option", "options => options.map(o => o.value)") == ["2", "3", "4"]
+    page.select_option("#scale", "3")
+    page.select_option("#ext", "jpg")
+    page.set_input_files("#files", str(source))
+    download_link = page.locator("#results a.download")
+    sync_api.expect(download_link).to_have_text("download small_restored.jpg", timeout=60_000)
+    with page.expect_download() as download:
+        download_link.click()
+    with Image.open(io.BytesIO(Path(download.value.path()).read_bytes())) as restored:
+        assert restored.format == "JPEG" and restored.size == (48, 36)
 
 
 def test_a_tiff_is_compared_through_png_previews_and_downloaded_as_a_tiff(page, tmp_path):

@@ -16,7 +16,7 @@ from restormixer_cli.api import load_restorer, upscaling_factor
 from restormixer_cli.cli import app
 from restormixer_cli.inference.engine import InferenceSettings, Restorer, prepare_model
 from restormixer_cli.metrics import psnr
-from restormixer_cli.resize import contributions, imresize, upscale, upscaled_region
+from restormixer_cli.resize import contributions, imresize, resize_to, upscale, upscaled_region
 from restormixer_cli.training.degradations import crop_to_scale, make_degradation
 
 from .conftest import TINY_CONFIG, make_tiny_model, textured_image
@@ -176,6 +176,43 @@ def test_python_kinds_come_back_larger(model):
     assert restorer(np.zeros((16, 20, 3), np.uint8)).shape == (32, 40, 3)
     assert restorer(torch.rand(2, 3, 16, 20)).shape == (2, 3, 32, 40)
     assert restorer(Image.new("LA", (20, 16))).size == (40, 32)
+
+
+def test_outscale_resizes_the_models_output_to_any_factor(model):
+    """As Real-ESRGAN's --outscale: the model upscales by its integer scale, then the result is resized."""
+    image = torch.from_numpy(textured_image(20, 30)).permute(2, 0, 1)
+    at_four = Restorer(model, InferenceSettings(tile=0), scale=4).restore(image)
+    out = Restorer(model, InferenceSettings(tile=0), scale=4, outscale=3.5).restore(image)
+    assert out.shape == (3, 70, 105)
+    assert torch.allclose(out, resize_to(at_four, 70, 105).clamp(0, 1))
+    restorer = Restorer(model, InferenceSettings(tile=0), scale=4, outscale=3.5)
+    rgba = restorer(Image.new("RGBA", (30, 20), (10, 20, 30, 90)))
+    assert rgba.size == (105, 70) and np.all(np.asarray(rgba)[..., 3] == 90)  # alpha resized alone
+    assert Restorer(model, InferenceSettings(tile=0), scale=2, outscale=2.0).restore(image).shape == (3, 40, 60)
+
+
+def test_outscale_picks_the_smallest_model_scale_that_reaches_it():
+    assert upscaling_factor("sr", None, 3.5) == 4 and upscaling_factor("sr", None, 2.5) == 3
+    assert upscaling_factor("sr", None, 1.5) == 2 and upscaling_factor("sr", None, 6) == 4
+    assert upscaling_factor("sr", 2, 3.5) == 2  # the model's scale, if given
+    with pytest.raises(ValueError, match="does not upscale"):
+        upscaling_factor("derain", None, 2.0)
+    with pytest.raises(ValueError, match="outscale must be positive"):
+        upscaling_factor("sr", None, 0)
+
+
+def test_outscale_files_and_videos(tmp_path, tiny_weights):
+    src = tmp_path / "src"
+    Image.fromarray((textured_image(20, 30) * 255).astype(np.uint8)).save(src.mkdir() or src / "a.png")
+    encode(src / "clip.mkv", rainy_frames(2, 20, 30), output_args=("-c:v", "ffv1"))
+    result = runner.invoke(app, ["restore", str(src), "-o", str(tmp_path / "out"), "--weights", str(tiny_weights),
+                                 "--scale", "2", "--outscale", "1.5"])
+    assert result.exit_code == 0, result.output
+    with Image.open(tmp_path / "out" / "a.png") as out:
+        assert out.size == (45, 30)
+    assert decode(tmp_path / "out" / "clip.mkv").shape == (2, 30, 45, 3)
+    refused = runner.invoke(app, ["restore", str(src), "--task", "derain", "--outscale", "2"])
+    assert refused.exit_code == 2 and "does not upscale" in refused.output
 
 
 def test_scale_belongs_to_super_resolution_tasks():

@@ -12,12 +12,13 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from safetensors.torch import load_file
 
 from restormixer_cli.hub.loading import build_model, load_weights_file
 from restormixer_cli.training.config import TrainConfig
 from restormixer_cli.training.data import PatchSampler, load_training_images
 from restormixer_cli.training.degradations import make_degradation
-from restormixer_cli.training.export import dataset_name, export_run
+from restormixer_cli.training.export import dataset_name, export_run, half_precision
 from restormixer_cli.training.losses import MultiScaleDualDomainLoss, downscaled_targets
 from restormixer_cli.training.trainer import learning_rate, read_metrics, train
 
@@ -317,6 +318,27 @@ def test_a_run_that_enlarges_trains_its_tails_from_same_size_weights(image_folde
         TrainConfig(task="sr", train=["x"], degradation="sr", **tiny_run_args(upscales=[2]))
 
 
+def test_export_stores_the_weights_in_fp16_and_loading_reads_them_as_fp32(image_folders, tmp_path):
+    run = tmp_path / "run"
+    train(TrainConfig(task="denoise", train=[str(image_folders["clean"])], **tiny_run_args(steps=1)), run,
+          torch.device("cpu"))
+    half, full = export_run(run, tmp_path / "half"), export_run(run, tmp_path / "full", fp16=False)
+    assert {t.dtype for t in load_file(half / "model.safetensors").values() if t.is_floating_point()} == {torch.float16}
+    assert {t.dtype for t in load_file(full / "model.safetensors").values() if t.is_floating_point()} == {torch.float32}
+    assert (half / "model.safetensors").stat().st_size < 0.6 * (full / "model.safetensors").stat().st_size
+    assert "stored in fp16" in (half / "README.md").read_text()
+    loaded, exact = load_weights_file(half).state_dict, load_weights_file(full).state_dict
+    assert all(loaded[k].dtype == v.dtype and torch.equal(loaded[k], v.half().float()) if v.is_floating_point()
+               else torch.equal(loaded[k], v) for k, v in exact.items())
+
+
+def test_only_weights_within_fp16_range_are_stored_in_fp16():
+    state = {"weight": torch.full((2,), 0.5), "large": torch.tensor([1e6]), "count": torch.tensor(3),
+             "empty": torch.zeros(0)}
+    stored = half_precision(state)
+    assert [stored[k].dtype for k in state] == [torch.float16, torch.float32, torch.int64, torch.float16]
+
+
 def test_validation_images_get_their_own_degradation(image_folders, tmp_path):
     def input_psnr(val_degradation: str | None) -> float:
         config = TrainConfig(task="denoise", train=[str(image_folders["clean"])], val=str(image_folders["val"]),
@@ -434,7 +456,7 @@ def test_training_checkpoint_as_weights_gives_the_ema(image_folders, tmp_path):
     key = next(k for k, v in state["model"].items() if v.is_floating_point() and not torch.equal(v, state["ema"][k]))
     assert torch.equal(loaded[key], state["ema"][key])
     exported = load_weights_file(export_run(run, tmp_path / "export")).state_dict
-    assert torch.equal(exported[key], loaded[key])
+    assert torch.equal(exported[key], loaded[key].half().float())  # stored in fp16, read back as fp32
 
 
 def test_each_ddp_process_trains_on_its_own_gpu():

@@ -109,6 +109,24 @@ def test_frames_are_restored_upright_and_rotation_colour_and_ten_bits_are_kept(t
     assert (result.width, result.height) == (64, 96) and not result.notes
 
 
+def test_anamorphic_pixels_keep_their_aspect_ratio(tmp_path, tiny_weights):
+    """DV and HDV footage stores wide pictures in narrow frames: the sample aspect ratio (SAR) must
+    travel, or players show the restored video squeezed. A quarter turn of the frames swaps it."""
+    source = tmp_path / "src"
+    source.mkdir()
+    encode(source / "wide.mp4", rainy_frames(2, 48, 64), output_args=("-vf", "setsar=4/3", "-c:v", "libx264"))
+    encode(source / "phone.mov", rainy_frames(2, 48, 64), input_args=("-noautorotate", "-display_rotation", "90"),
+           output_args=("-vf", "setsar=4/3", "-c:v", "libx264"))
+    assert "SAR 4:3" in video_stream(source / "wide.mp4")
+    result = restore(str(source), "-o", str(tmp_path / "out"), "--weights", str(tiny_weights), "--scale", "2")
+    assert result.exit_code == 0, result.output
+    assert "128x96 [SAR 4:3 DAR 16:9]" in video_stream(tmp_path / "out" / "wide.mp4")
+    assert "[SAR 4:3" in video_stream(tmp_path / "out" / "phone.mov")  # stored turned, as the input was
+    upright = restore(str(source / "phone.mov"), "-o", str(tmp_path / "upright.avi"), "--weights", str(tiny_weights))
+    assert upright.exit_code == 0, upright.output
+    assert "SAR 3:4" in video_stream(tmp_path / "upright.avi")  # AVI has no rotation: frames stored upright
+
+
 def test_corrupt_truncated_and_variable_rate_videos_fail_in_one_line_and_skip_existing_resumes(tmp_path, tiny_weights):
     folder = tmp_path / "clips"
     folder.mkdir()

@@ -39,6 +39,26 @@ def restore(*args: str):
     return runner.invoke(app, ["restore", *args])
 
 
+def test_refusals_name_each_file_once_in_a_sentence(photos, tiny_weights, tmp_path):
+    """An output that would replace its own input, one existing output, several: each a sentence."""
+    a = photos / "a.png"
+    result = restore(str(a), "-o", str(photos), "--weights", str(tiny_weights))
+    assert result.exit_code == 1
+    assert result.output.strip() == f"error: the output of {a} would overwrite the input {a}; choose another path"
+    out = tmp_path / "out"
+    assert restore(str(photos), "-o", str(out), "--weights", str(tiny_weights), "--quiet").exit_code == 0
+    result = restore(str(a), "-o", str(out), "--weights", str(tiny_weights))
+    assert result.output.strip() == (f"error: {out / 'a.png'} already exists; pass --skip-existing to resume "
+                                     "or --overwrite to replace it")
+    result = restore(str(photos), "-o", str(out), "--weights", str(tiny_weights))
+    assert f"{out / 'a.png'} and 1 more already exist;" in result.output
+    compare = tmp_path / "cmp"
+    (compare / "a.png").parent.mkdir()
+    (compare / "a.png").write_bytes(b"mine")
+    result = restore(str(a), "-o", str(tmp_path / "out2"), "--weights", str(tiny_weights), "--compare", str(compare))
+    assert f"the comparison picture of {a} ({compare / 'a.png'}) already exists;" in result.output
+
+
 @pytest.mark.parametrize("where", ["inputs", "outputs"])
 def test_compare_folder_never_replaces_inputs_or_outputs(photos, tiny_weights, tmp_path, where):
     out = tmp_path / "out"
@@ -58,7 +78,7 @@ def test_report_named_like_an_input_is_refused(photos, tiny_weights, tmp_path):
     assert result.exit_code == 1 and "already exists" in result.output
     result = restore(str(photos), "-o", str(tmp_path / "out"), "--weights", str(tiny_weights),
                      "--json", str(photos / "b.png"), "--overwrite")
-    assert result.exit_code == 1 and "would overwrite an input" in result.output
+    assert result.exit_code == 1 and "would overwrite the input" in result.output
     assert digest(photos) == before
 
 
@@ -85,7 +105,7 @@ def test_eval_reports_never_replace_images(photos, tmp_path):
         assert result.exit_code == 1, result.output
     result = runner.invoke(app, ["eval", "--pred", str(photos), "--gt", str(photos), "--json", str(photos / "a.png"),
                                  "--overwrite"])
-    assert result.exit_code == 1 and "would overwrite an input" in result.output
+    assert result.exit_code == 1 and "would overwrite the input" in result.output
     assert digest(photos) == before
     existing = tmp_path / "scores.csv"
     existing.write_text("keep")
@@ -167,12 +187,12 @@ def test_report_in_a_missing_folder_is_created(photos, tiny_weights, tmp_path):
 def test_full_disk_while_writing_the_report_is_one_line(photos, tiny_weights, tmp_path, monkeypatch):
     import errno
 
-    from restormixer_cli.cli import restore as restore_cli
+    from restormixer_cli.cli import restore_run
 
     def full(path, text):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(restore_cli, "write_text_atomic", full)
+    monkeypatch.setattr(restore_run, "write_text_atomic", full)
     result = restore(str(photos), "-o", str(tmp_path / "out"), "--weights", str(tiny_weights),
                      "--json", str(tmp_path / "r.json"))
     assert result.exit_code == 1 and "cannot write the report" in result.output and "No space" in result.output

@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 import json
 import logging
+import os
 import sys
 import warnings
 from dataclasses import asdict
@@ -15,16 +16,17 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from .. import __version__
+from .. import DESCRIPTION, __version__
 from ..hub.registry import load_registry
 from ..inference import PRECISIONS
 from ..io import DEFAULT_MAX_PIXELS, DEFAULT_QUALITY
 from ..io.formats import DEFAULT_CRF, LOSSY_FORMAT_NAMES, MAX_CRF, OUTPUT_EXTENSIONS, VIDEO_CODECS
+from ..serve.queue import DEFAULT_QUEUE
 from .messages import print_error, shown
 
 app = typer.Typer(
     name="restormixer",
-    help="Image restoration (deraining, desnowing, denoising, super-resolution) with RestorMixer.",
+    help=DESCRIPTION,
     no_args_is_help=True,
     add_completion=True,
     pretty_exceptions_enable=False,
@@ -67,7 +69,6 @@ def _version(value: bool) -> None:
 def _root(
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")] = False,
 ) -> None:
-    """Image restoration (deraining, desnowing, denoising, super-resolution) with RestorMixer."""
     # tifffile logs, and Pillow warns of, doubts about files' metadata (corrupt EXIF); what matters
     # reaches the user as a file's one-line error
     logging.getLogger("tifffile").setLevel(logging.ERROR)
@@ -130,16 +131,18 @@ def download_weights(
     revision: Annotated[str, typer.Option(help="Branch, tag or commit with --repo.")] = "main",
     endpoint: Annotated[Optional[str], typer.Option(help="Hub endpoint (default: $HF_ENDPOINT or huggingface.co).")] = None,
 ) -> None:
-    """Download checkpoints into the Hugging Face cache (verified by sha256)."""
+    """Download checkpoints into the Hugging Face cache (verified by sha256); a task whose hub repository is
+    not published yet names its embedded copy, which restore uses."""
     from ..hub.catalog import download_tasks
     from ..hub.download import HubError
 
     try:
-        paths = download_tasks([t.value for t in tasks or []], all_tasks, repo, filename, revision, endpoint)
+        fetched = download_tasks([t.value for t in tasks or []], all_tasks, repo, filename, revision, endpoint)
     except (HubError, ValueError) as exc:
         raise fail(str(exc))
-    for label, path in paths:
-        console.print(f"{shown(label)}: {shown(path)}")
+    for item in fetched:
+        where = "" if item.downloaded else "not published on the hub yet; the embedded copy is used: "
+        console.print(f"{shown(item.label)}: {where}{shown(item.path)}", highlight=False)
 
 
 # --------------------------------------------------------------------------------------- restore
@@ -158,6 +161,8 @@ Examples:
 
   restormixer restore small/ --task sr --scale 4 -o large/
 
+  restormixer restore small.jpg --task sr --outscale 3.5
+
   restormixer restore s3://archive/scans/ -o s3://archive/clean/ --task denoise --engine ray --address auto --workers 8 --gpus-per-worker 1
 """
 
@@ -167,8 +172,9 @@ def restore(
     inputs: Annotated[list[str], typer.Argument(help="Images, videos, animated GIF/WebP, folders (recursive) or glob patterns; paths or URIs (s3://bucket/prefix/).")],
     output: Annotated[str, typer.Option("--output", "-o", help="Output folder or URI prefix (mirrors input folders).")] = "restored",
     task: Annotated[Optional[Task], typer.Option(help="Checkpoint to restore with (see `restormixer models`; default: the one marked default there).")] = None,
-    weights: Annotated[Optional[str], typer.Option(help="Weights file, hub-layout folder, or hub repo_id[@revision].")] = None,
+    weights: Annotated[Optional[str], typer.Option(help="Weights file, hub-layout folder, or hub repo_id\\[@revision].")] = None,
     scale: Annotated[Optional[int], typer.Option(help=f"Super-resolution: how many times larger ({UPSCALING}).", min=1)] = None,
+    outscale: Annotated[Optional[float], typer.Option(help="Super-resolution: any final factor, such as 3.5: the model upscales by --scale (default: its smallest at or above it), then the result is resized (bicubic).")] = None,
     tile: Annotated[Optional[int], typer.Option(help="Tile size in pixels; 0 = whole image; default: fit memory.")] = None,
     tile_overlap: Annotated[int, typer.Option(help="Overlap between tiles in pixels.")] = 32,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N or mps.", autocompletion=_devices)] = "auto",
@@ -191,7 +197,7 @@ def restore(
     quality: Annotated[int, typer.Option(help=f"{LOSSY_FORMAT_NAMES} quality of the outputs.", min=1, max=100)] = DEFAULT_QUALITY,
     crf: Annotated[int, typer.Option(help="Video quality: constant rate factor, lower is better.", min=0, max=MAX_CRF)] = DEFAULT_CRF,
     codec: Annotated[Optional[Codec], typer.Option(help="Video encoder, where the container takes it (default: H.264; VP9 for WebM).")] = None,
-    engine: Annotated[Engine, typer.Option(help="local: this process; ray: Ray workers (pip install 'restormixer-cli[ray]').")] = "local",
+    engine: Annotated[Engine, typer.Option(help="local: this process; ray: Ray workers (needs the ray extra: pip install 'restormixer-cli\\[ray]').")] = "local",
     address: Annotated[Optional[str], typer.Option(help="With --engine ray: the cluster (auto, ray://HOST:PORT); default: a local Ray instance.")] = None,
     workers: Annotated[int, typer.Option(help="With --engine ray: workers, each loading the model once.", min=1)] = 1,
     gpus_per_worker: Annotated[float, typer.Option(help="With --engine ray: GPUs each worker reserves (0: CPU).", min=0)] = 0.0,
@@ -205,8 +211,9 @@ def restore(
     if Engine(engine).value == "local" and (address is not None or workers != 1 or gpus_per_worker):
         raise fail("--address, --workers and --gpus-per-worker need --engine ray", USAGE_ERROR)
     request = RestoreRequest(
-        inputs=inputs, output=output if is_uri(output) else Path(output), task=task.value if task else None,
-        weights=weights, scale=scale, tile=tile,
+        inputs=inputs, output=output if is_uri(output) else Path(output),
+        output_is_folder=output.endswith(("/", os.sep)), task=task.value if task else None,
+        weights=weights, scale=scale, outscale=outscale, tile=tile,
         tile_overlap=tile_overlap, device=device, precision=Precision(precision).value, batch_size=batch_size,
         self_ensemble=self_ensemble, suffix=suffix, ext=Extension(ext).value,
         existing="skip" if skip_existing else "overwrite" if overwrite else "error",
@@ -299,12 +306,13 @@ def export(
     out: Annotated[Path, typer.Option(help="Output folder in hub layout.")],
     push: Annotated[Optional[str], typer.Option(help="Also upload to this hub repo.")] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace the files of an earlier export in --out.")] = False,
+    fp32: Annotated[bool, typer.Option("--fp32", help="Store the weights in fp32 (default: fp16, half the size; they load as fp32).")] = False,
 ) -> None:
     """Write a run's weights in hub layout: model.safetensors, config.json, README.md."""
     from ..training.export import export_run, push_to_hub
 
     try:
-        folder = export_run(run_dir, out, overwrite=overwrite)
+        folder = export_run(run_dir, out, overwrite=overwrite, fp16=not fp32)
         console.print(f"exported to {shown(folder)}")
         if push:
             console.print(f"uploaded: {shown(push_to_hub(folder, push))}")
@@ -335,7 +343,7 @@ def serve(
     tile_overlap: Annotated[int, typer.Option(help="Overlap between tiles in pixels.")] = 32,
     max_upload_mb: Annotated[float, typer.Option(help="Refuse request bodies larger than this many MiB.", min=0.001)] = 50,
     max_pixels: Annotated[int, typer.Option(help="Refuse images with more pixels than this (0 = no limit).", min=0)] = 16_000_000,
-    queue: Annotated[int, typer.Option(help="Requests in progress at once, the running one included; more get HTTP 429.", min=1)] = 4,
+    queue: Annotated[int, typer.Option(help="Requests in progress at once: the running one and those waiting their turn; more get HTTP 429.", min=1)] = DEFAULT_QUEUE,
     timeout: Annotated[float, typer.Option(help="Seconds a request may take (upload, wait, restore); then HTTP 503.", min=0.001)] = 300,
 ) -> None:
     """Serve a web page and an HTTP API that restore uploaded images (needs the serve extra)."""
@@ -362,6 +370,6 @@ def demo(
 def main() -> None:
     try:
         app()
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:  # SIGTERM too, where a command turns it into one (Terminated: 143)
         err.print("interrupted")
-        sys.exit(130)
+        sys.exit(getattr(exc, "exit_code", 130))

@@ -8,6 +8,7 @@ import socket
 
 from rich.console import Console
 
+from ..inference.checks import check_device_and_precision, check_tiling
 from .app import USAGE_ERROR
 from .messages import print_error, print_note
 
@@ -38,6 +39,11 @@ def _listening_socket(host: str, port: int) -> socket.socket:
 def run_serve(host: str, port: int, tasks: list[str], device: str, precision: str, tile: int | None,
               tile_overlap: int, limits: dict[str, float | int | None], err: Console) -> int:
     """Serve until Ctrl-C or SIGTERM; returns the process exit code. ``limits``: ServeLimits' fields."""
+    try:  # before FastAPI and PyTorch load, so that a usage error answers at once
+        check_device_and_precision(device, precision)
+        check_tiling(tile, tile_overlap, batch_size=1)
+    except ValueError as exc:
+        return print_error(err, exc, USAGE_ERROR)
     try:
         import uvicorn
 

@@ -67,24 +67,40 @@ def registry_rows(registry: dict[str, Task] | None = None) -> list[RegistryRow]:
             for e in registry.values()]
 
 
+@dataclass
+class Fetched:
+    """A checkpoint that ``download-weights`` made available: downloaded into the hub cache, or, for a
+    task whose hub repository is not published yet, the embedded copy that restore uses instead."""
+
+    label: str
+    path: Path
+    downloaded: bool = True
+
+
 def download_tasks(tasks: list[str], all_tasks: bool, repo: str | None, filename: str, revision: str,
-                   endpoint: str | None, registry: dict[str, Task] | None = None) -> list[tuple[str, Path]]:
+                   endpoint: str | None, registry: dict[str, Task] | None = None) -> list[Fetched]:
     """Download the given tasks' checkpoints (every task's when none is named, or one explicit
-    ``repo``); returns (label, cached path)."""
+    ``repo``); a task whose hub repository is not published yet gives its embedded copy."""
     if repo:
         path = download_checkpoint(repo, revision, filename, endpoint=endpoint)
         build_model(load_weights_file(path))  # no sha256 vouches for it: it must at least load
-        return [(f"{repo}@{revision}", path)]
+        return [Fetched(f"{repo}@{revision}", path)]
     registry = registry if registry is not None else load_registry()
     if all_tasks or not tasks:
         tasks = [name for name, e in registry.items() if e.available and e.repo_id]
     unknown = [t for t in tasks if t not in registry]
     if unknown:
         raise ValueError(f"unknown task(s) {', '.join(unknown)}; known: {', '.join(sorted(registry))}")
-    paths = []
-    for task in tasks:
-        entry = registry[task]
-        if not (entry.available and entry.repo_id):
-            raise ValueError(f"task {task!r} has no checkpoint on the hub ({entry.note or 'unavailable'})")
-        paths.append((task, download_checkpoint(entry.repo_id, entry.revision, entry.filename, entry.sha256, endpoint)))
-    return paths
+    return [_fetch(registry[task], endpoint) for task in tasks]
+
+
+def _fetch(entry: Task, endpoint: str | None) -> Fetched:
+    if not (entry.available and entry.repo_id):
+        raise ValueError(f"task {entry.task!r} has no checkpoint on the hub ({entry.note or 'unavailable'})")
+    if entry.published:
+        return Fetched(entry.task, download_checkpoint(entry.repo_id, entry.revision, entry.filename, entry.sha256,
+                                                       endpoint))
+    if entry.embedded_path is None:
+        raise ValueError(f"task {entry.task!r}: {entry.repo_id} is not published on the hub yet, and the package "
+                         "has no embedded copy")
+    return Fetched(entry.task, entry.embedded_path, downloaded=False)

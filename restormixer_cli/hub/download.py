@@ -74,16 +74,33 @@ def check_hub_names(repo_id: str, filename: str, revision: str) -> None:
         raise HubError(f"invalid file name {filename!r}: use a path inside the repository")
 
 
-def _check_reachable(endpoint: str, where: str, filename: str, attempts: int = 2, timeout_s: float = 5.0) -> None:
+#: How long the hub may take to answer the reachability check: a working connection answers a HEAD
+#: in a few round trips, well within it even over a slow link (TCP and TLS handshakes, and a lost
+#: connection request, which TCP sends again after 1 s); a hub silent for longer is not reachable.
+ANSWER_TIMEOUT_S = 3.0
+
+
+def _timed_out(exc: Exception) -> bool:
+    """Whether a request failed for want of an answer in time. By class name, because
+    huggingface_hub's HTTP client is requests, httpx or httpx2 depending on its version."""
+    return any(cls.__name__ in ("Timeout", "TimeoutException", "TimeoutError") for cls in type(exc).__mro__)
+
+
+def _check_reachable(endpoint: str, where: str, filename: str) -> None:
     """Raise HubError at once when the endpoint does not answer at all: huggingface_hub would retry a
-    refused or timed-out connection for about 25 s before giving up."""
-    for attempt in range(attempts):
+    refused or timed-out connection for about 25 s before giving up. A refused or broken connection
+    is tried once more after half a second (a server restarting); a hub that accepts the connection
+    but does not answer within ANSWER_TIMEOUT_S is not: asking again would double the wait."""
+    for attempt in range(2):
         try:
-            get_session().head(endpoint, timeout=timeout_s)  # any HTTP answer means reachable
+            get_session().head(endpoint, timeout=ANSWER_TIMEOUT_S)  # any HTTP answer means reachable
             return
         except Exception as exc:  # noqa: BLE001 - transport errors of the hub's HTTP client
+            if _timed_out(exc):
+                reason = f"no answer within {ANSWER_TIMEOUT_S:g} s"
+                break
             reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            if attempt + 1 < attempts:
+            if attempt == 0:
                 time.sleep(0.5)
     raise HubError(f"cannot reach the hub at {endpoint} to fetch {filename} from {where} ({reason}); "
                    f"check the network or {_HINT}")

@@ -170,6 +170,19 @@ def _first_line(exc: Exception) -> str:
     return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
+_UNSAFE_GLOBAL = re.compile(r"GLOBAL (\S+)")
+_CONVERT_HINT = ("convert it to safetensors where it was made: "
+                  "safetensors.torch.save_file(model.state_dict(), 'model.safetensors')")
+
+
+def _refusal(exc: pickle.UnpicklingError) -> str:
+    """Why a pickle checkpoint was refused, and what to do instead. PyTorch's own message advises
+    loading with ``weights_only=False``, which would run whatever code the file holds: not repeated."""
+    found = _UNSAFE_GLOBAL.search(str(exc))
+    holds = f"Python objects besides tensors ({found[1]})" if found else "something other than tensors (or is damaged)"
+    return f"refused to load: the checkpoint holds {holds}, and loading it could run code; {_CONVERT_HINT}"
+
+
 def load_weights_file(path: Path) -> LoadedWeights:
     """Read a ``.safetensors`` / ``.pth`` / ``.pt`` / ``.ckpt`` file, or a folder in hub layout."""
     path = Path(path)
@@ -195,10 +208,16 @@ def load_weights_file(path: Path) -> LoadedWeights:
     except (SafetensorError, OSError, RuntimeError, EOFError) as exc:
         raise WeightsError(f"{path}: cannot read weights ({_first_line(exc)})") from None
     except pickle.UnpicklingError as exc:  # weights_only refuses pickled code, or the bytes are no pickle
-        raise WeightsError(f"{path}: refused to load ({_first_line(exc)})") from None
+        raise WeightsError(f"{path}: {_refusal(exc)}") from None
     except Exception as exc:  # what unpickling arbitrary bytes raises (KeyError, IndexError, ...)
         raise WeightsError(f"{path}: not a PyTorch checkpoint, or a damaged one ({type(exc).__name__})") from None
-    return LoadedWeights(canonicalize_state_dict(state), _read_config(path.parent), str(path), sha256_of(path))
+    return LoadedWeights(_in_fp32(canonicalize_state_dict(state)), _read_config(path.parent), str(path), sha256_of(path))
+
+
+def _in_fp32(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Weights stored in half precision (the shipped checkpoints are fp16, half the size) as fp32,
+    the precision models are built in."""
+    return {k: v.float() if v.dtype in (torch.float16, torch.bfloat16) else v for k, v in state.items()}
 
 
 def _mismatch_message(model: RestorMixer, state: Mapping[str, torch.Tensor]) -> str | None:

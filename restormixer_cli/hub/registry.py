@@ -94,3 +94,27 @@ def default_task(registry: dict[str, Task] | None = None) -> str | None:
     """The task that restores when none is named: the available one marked ``default``, if any."""
     registry = registry if registry is not None else load_registry()
     return next((name for name, entry in registry.items() if entry.default and entry.available), None)
+
+
+def upscaling_factor(task: str | None, scale: int | None, outscale: float | None = None) -> int:
+    """The factor ``task``'s model upscales by: ``scale`` if the task offers it (any with explicit
+    weights); if None, the smallest it offers at or above ``outscale`` (the largest below it), else
+    its default. ValueError otherwise."""
+    if outscale is not None and not outscale > 0:
+        raise ValueError(f"outscale must be positive, not {outscale}")
+    if task is None:
+        return 1 if scale is None else scale
+    scales = get_task(task).scales
+    if not scales:
+        if scale not in (None, 1):
+            raise ValueError(f"task {task!r} does not upscale; --scale is for super-resolution tasks")
+        if outscale is not None:
+            raise ValueError(f"task {task!r} does not upscale; an output scale is for super-resolution tasks")
+        return 1
+    if scale is None and outscale is not None:
+        return min((s for s in scales if s >= outscale), default=max(scales))
+    if scale is None:
+        return scales[0]
+    if scale not in scales:
+        raise ValueError(f"task {task!r} upscales by {', '.join(map(str, scales))}, not {scale}")
+    return scale

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -82,7 +83,9 @@ def load_pretrained(name: str, revision: str | None = None, endpoint: str | None
                     scan_backend: str | None = None, registry: dict[str, Task] | None = None) -> RestorMixer:
     """A RestorMixer in eval mode, its weights and ``config.json`` validated, from ``name``: a local weights
     file or hub-layout folder, a hub repository id ``owner/name[@revision]`` (or ``revision``), else a task
-    name, whose checkpoint is found as :func:`resolve_weights` finds it (hub cache, download, embedded copy)."""
+    name, whose checkpoint is found as :func:`resolve_weights` finds it (hub cache, download, embedded copy).
+    A super-resolution task's network keeps its input's size (it restores a bicubic enlargement): a
+    UserWarning says so and how to enlarge."""
     if revision is not None:
         if "@" in name or parse_repo_spec(name) is None or Path(name).expanduser().exists():
             raise ValueError(f"revision={revision!r} applies to a hub repository id given without @revision, "
@@ -94,4 +97,10 @@ def load_pretrained(name: str, revision: str | None = None, endpoint: str | None
     if name not in registry:
         raise ValueError(f"{name!r} is not a weights file or folder, a hub repository id (owner/name[@revision]) "
                          f"or a task name ({', '.join(sorted(registry))})")
+    scales = registry[name].scales
+    if scales:
+        warnings.warn(f"the {name} network restores an image already enlarged by bicubic interpolation: model(x) "
+                      f"keeps x's size. Enlarge x first (restormixer_cli.resize.upscale(x, {scales[0]})), or use "
+                      f"restormixer_cli.load_restorer(task={name!r}, scale={scales[0]}), which does both",
+                      UserWarning, stacklevel=3)
     return build_model(resolve_weights(name, endpoint=endpoint, registry=registry), scan_backend)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from . import PRECISIONS
+from .checks import check_device, check_precision
 
 _DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 
@@ -18,15 +19,13 @@ def resolve_device(name: str = "auto") -> torch.device:
 
     Raises ValueError for an unknown or unavailable device.
     """
+    check_device(name)
     name = name.strip().lower()
     if name == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
         return torch.device("mps") if mps_available() else torch.device("cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError as exc:
-        raise ValueError(f"unknown device {name!r}: use auto, cpu, cuda, cuda:N or mps") from exc
+    device = torch.device(name)
     if device.type == "cuda":
         if not torch.cuda.is_available():
             raise ValueError(f"device {name!r} requested but CUDA is not available in this PyTorch build/machine")
@@ -34,8 +33,6 @@ def resolve_device(name: str = "auto") -> torch.device:
             raise ValueError(f"device {name!r} requested but only {torch.cuda.device_count()} CUDA device(s) exist")
     elif device.type == "mps" and not mps_available():
         raise ValueError("device 'mps' requested but MPS is not available")
-    elif device.type not in ("cpu", "cuda", "mps"):
-        raise ValueError(f"unsupported device {name!r}: use auto, cpu, cuda, cuda:N or mps")
     return device
 
 
@@ -48,9 +45,8 @@ def precision_dtype(name: str) -> torch.dtype:
 
 def resolve_precision(name: str, device: torch.device) -> torch.dtype:
     """``auto`` -> fp16 on CUDA, fp32 elsewhere. Raises ValueError for unknown or unsupported choices."""
+    check_precision(name, device.type)
     name = name.strip().lower()
     if name == "auto":
         return torch.float16 if device.type == "cuda" else torch.float32
-    if name == "fp16" and device.type == "cpu":
-        raise ValueError("fp16 is not supported on CPU; use bf16 or fp32")
     return precision_dtype(name)

@@ -15,7 +15,8 @@ import torch.nn as nn
 
 from ..io.images import ImageData
 from ..model import SIZE_MULTIPLE
-from ..resize import upscale_planes, upscaled_region
+from ..resize import resize_to, upscaled_region
+from .checks import check_tiling
 from .kinds import restore_any
 from .tiling import Tile, blend_weights, plan_tiles
 
@@ -63,17 +64,7 @@ class InferenceSettings:
     channels_last: bool | None = None
 
     def __post_init__(self) -> None:
-        if self.tile is not None and self.tile < 0:
-            raise ValueError("tile size must be >= 0 (0 = whole image)")
-        if self.tile and self.tile < 2 * SIZE_MULTIPLE:
-            raise ValueError(f"tile size must be 0 or at least {2 * SIZE_MULTIPLE}")
-        if self.overlap < 0:
-            raise ValueError("tile overlap must be >= 0")
-        if self.tile and self.overlap > 3 * self.tile // 4:
-            raise ValueError(f"tile overlap {self.overlap} is more than 3/4 of the tile size {self.tile}: tiles would "
-                             "repeat most of their work; use a smaller overlap or a larger tile")
-        if self.batch_size < 1:
-            raise ValueError("batch size must be >= 1")
+        check_tiling(self.tile, self.overlap, self.batch_size)
 
     @property
     def memory_format(self) -> torch.memory_format:
@@ -144,16 +135,21 @@ class Restorer:
     With ``scale`` > 1 (super-resolution) outputs are ``scale`` times larger: a model with a tail for
     that factor (``model.upscales``) enlarges tiles of the input itself; any other model restores the
     bicubic enlargement (:func:`~restormixer_cli.resize.upscale`). Alpha is upscaled alone. Tiles are
-    measured in the model's input pixels.
+    measured in the model's input pixels. With ``outscale`` (any factor, as Real-ESRGAN's
+    ``--outscale``) the model's output is then resized to ``outscale`` times the input's size (MATLAB
+    bicubic, antialiased when shrinking).
     """
 
     def __init__(self, model: nn.Module, settings: InferenceSettings, on_notice: Callable[[str], None] | None = None,
-                 source: str = "", weights_sha256: str = "", scale: int = 1):
+                 source: str = "", weights_sha256: str = "", scale: int = 1, outscale: float | None = None):
         if scale < 1:
             raise ValueError(f"scale must be 1 or more, not {scale}")
+        if outscale is not None and not outscale > 0:
+            raise ValueError(f"outscale must be positive, not {outscale}")
         self.model = model
         self.scale = scale
         self.enlarges = scale > 1 and scale in getattr(getattr(model, "_orig_mod", model), "upscales", ())
+        self.outscale = outscale
         self.source = source
         self.weights_sha256 = weights_sha256
         self.settings = settings
@@ -161,11 +157,24 @@ class Restorer:
         self.tile = settings.tile  # None: automatic, from free memory
         self.balanced = settings.tile is None  # automatic tiles are evened out over the image
 
-    def at_scale(self, scale: int) -> "Restorer":
-        """A restorer with the same model and settings that upscales ``scale`` times (a super-resolution
-        model serves several factors)."""
-        return self if scale == self.scale else Restorer(self.model, self.settings, self.notice, self.source,
-                                                         self.weights_sha256, scale)
+    def at_scale(self, scale: int, outscale: float | None = None) -> "Restorer":
+        """A restorer with the same model and settings that upscales ``scale`` times, then resizes to
+        ``outscale`` if given (a super-resolution model serves several factors)."""
+        if (scale, outscale) == (self.scale, self.outscale):
+            return self
+        return Restorer(self.model, self.settings, self.notice, self.source, self.weights_sha256, scale, outscale)
+
+    def output_size(self, width: int, height: int) -> tuple[int, int]:
+        """(width, height) of the output for an input of ``width`` x ``height``: ``scale`` times larger,
+        or ``outscale`` times, rounded to whole pixels."""
+        if self.outscale is None:
+            return width * self.scale, height * self.scale
+        return max(1, round(width * self.outscale)), max(1, round(height * self.outscale))
+
+    @property
+    def largest_factor(self) -> float:
+        """How many times larger than the input the largest image a restore holds is (on each side)."""
+        return max(self.scale, self.outscale or 1)
 
     def routed(self, image: torch.Tensor) -> tuple[Restorer, None]:
         """The restorer for ``image`` (a clip's first frame) and the route taken: this one, and no
@@ -213,9 +222,9 @@ class Restorer:
 
     def __call__(self, image: object) -> object:
         """Restore a ``PIL.Image``, a numpy array ((H, W) or (H, W, C); uint8, uint16 or float in
-        [0, 1]), a float tensor ((C, H, W) or (B, C, H, W)) or an image file's path; returns the
-        same kind and dtype (a ``PIL.Image`` for a path), ``scale`` times larger. Alpha passes through
-        unchanged (upscaled alone)."""
+        [0, 1]), a float tensor ((C, H, W) or (B, C, H, W)), an image file's path or its bytes; returns
+        the same kind and dtype (a ``PIL.Image`` for a path, the bytes of a file in the same format for
+        bytes), ``scale`` times larger. Alpha passes through unchanged (upscaled alone)."""
         return restore_any(image, self.restore_data)
 
     def restore_data(self, image: ImageData, on_tile: TileCallback | None = None) -> ImageData:
@@ -224,24 +233,33 @@ class Restorer:
         return self.with_restored_pixels(image, self.restore(tensor, on_tile))
 
     def with_restored_pixels(self, image: ImageData, restored: torch.Tensor) -> ImageData:
-        """``image`` with ``restored`` ((3, H * scale, W * scale), from :meth:`restore` or
-        :meth:`restore_batch`) as its pixels, and its alpha upscaled alone."""
+        """``image`` with ``restored`` (at :meth:`output_size`, from :meth:`restore` or
+        :meth:`restore_batch`) as its pixels, and its alpha resized alone (bicubic, clipped)."""
         result = image.with_pixels(restored.permute(1, 2, 0).numpy())
-        if image.alpha is None or self.scale == 1:
+        if image.alpha is None or restored.shape[-2:] == image.alpha.shape:
             return result
-        return replace(result, alpha=upscale_planes(image.alpha[..., None], self.scale)[..., 0])
+        alpha = resize_to(torch.from_numpy(image.alpha), *restored.shape[-2:]).clamp_(0, 1)
+        return replace(result, alpha=alpha.numpy())
 
     def restore(self, image: torch.Tensor, on_tile: TileCallback | None = None) -> torch.Tensor:
-        """Restore a (3, H, W) float image in [0, 1]; returns (3, H * scale, W * scale) float32 on the CPU,
-        clipped to [0, 1]."""
+        """Restore a (3, H, W) float image in [0, 1]; returns it at :meth:`output_size` (3, H * scale,
+        W * scale without ``outscale``), float32 on the CPU, clipped to [0, 1]."""
         return self.restore_batch(image[None], on_tile)[0]
 
     @torch.inference_mode()
     def restore_batch(self, images: torch.Tensor, on_tile: TileCallback | None = None) -> torch.Tensor:
-        """Restore (N, 3, H, W) float images of one size in [0, 1] (video frames); returns
-        (N, 3, H * scale, W * scale) float32 on the CPU, clipped to [0, 1]. Whole images, or their
+        """Restore (N, 3, H, W) float images of one size in [0, 1] (video frames); returns them at
+        :meth:`output_size`, float32 on the CPU, clipped to [0, 1]. Whole images, or their
         tiles, go through the model ``batch_size`` at a time; each image comes out as
         :meth:`restore` would give it."""
+        restored = self._restore_at_model_scale(images, on_tile)
+        width, height = self.output_size(images.shape[-1], images.shape[-2])
+        if restored.shape[-2:] == (height, width):
+            return restored
+        return resize_to(restored, height, width).clamp_(0, 1)
+
+    def _restore_at_model_scale(self, images: torch.Tensor, on_tile: TileCallback | None) -> torch.Tensor:
+        """(N, 3, H * scale, W * scale): the model's output, tile by tile."""
         while True:
             tile = self.tile if self.tile is not None else auto_tile_size(
                 self.settings.device, self.settings.precision, self.settings.batch_size)

@@ -23,12 +23,13 @@ import torch
 
 from ..io import DEFAULT_QUALITY
 from ..io.atomic import remove_stale_parts
-from ..io.discovery import InputFile, expand_inputs
+from ..io.discovery import InputFile, Unreadable, expand_inputs
 from ..io.formats import DEFAULT_CRF, FORMATS, MAX_CRF, OUTPUT_EXTENSIONS, VIDEO_CODECS
 from ..io.images import DEFAULT_MAX_PIXELS, ImageData, ImageReadError, read_image, write_image
 from ..io.video import ClipReadError, ClipWriteError, Encoding, clip_kind, is_clip_output
 from ..io.write_plan import PlanError, WritePlan, check_folder
 from ..metrics.evaluate import EvalSettings, find_ground_truth, score_files
+from ..signals import StopSignals
 from .compare import write_comparison, write_comparison_video
 from .engine import NonFiniteOutput, Restorer
 from .video import ClipRestorer, FrameCallback
@@ -117,6 +118,10 @@ class FileResult:
 
 @dataclass
 class OutputOptions:
+    """How restored files are written: where (``restore_paths`` sets ``output_dir``), under which name
+    and format, what to do with existing outputs, the lossy formats' quality, videos' encoding, the
+    pixel limit, and the ground truth and comparison folders of a scored run."""
+
     output_dir: Path = Path("restored")
     suffix: str = ""
     ext: str = "same"
@@ -217,19 +222,50 @@ def plan_jobs(sources: list[InputFile], options: OutputOptions, reports: Iterabl
             plan.claim(job.comparison, f"the comparison {'video' if job.clip else 'picture'} of {job.source.path}",
                        check_existing=not resumed)
     if options.existing == "error":
-        existing = [j.output for j in jobs if j.output.exists()]
-        if existing:
-            more = f" and {len(existing) - 1} more" if len(existing) > 1 else ""
-            raise PlanError(f"{existing[0]}{more} already exist; pass --skip-existing to resume or --overwrite to replace")
+        check_no_existing_outputs([j.output for j in jobs if j.output.exists()])
     return jobs
 
 
-def plan_restore(inputs: Iterable[str | Path], options: OutputOptions, reports: Iterable[Path] = ()) -> list[FileJob]:
+def check_no_existing_outputs(existing: list[Path | str]) -> None:
+    """Raise PlanError naming the outputs of a run that exist already (none: nothing to say)."""
+    if len(existing) == 1:
+        raise PlanError(f"{existing[0]} already exists; pass --skip-existing to resume or --overwrite to replace it")
+    if existing:
+        raise PlanError(f"{existing[0]} and {len(existing) - 1} more already exist; "
+                        "pass --skip-existing to resume or --overwrite to replace them")
+
+
+@dataclass
+class UnreadableJob:
+    """An input that could not be listed or read while the inputs were found: its job is a failed
+    result, so that the run names it and ends with status 1, and the other inputs go on."""
+
+    input: str
+    name: str
+    reason: str
+    target: str = ""  # it writes nothing
+
+    @classmethod
+    def of(cls, problem: Unreadable) -> UnreadableJob:
+        return cls(str(problem.path), problem.path.name, problem.reason)
+
+    def local_outputs(self) -> list[Path]:
+        return []
+
+    def restore(self, runner: FileRestorer, on_tile: Callable[[int, int], None] | None = None,
+                on_frame: FrameCallback | None = None) -> FileResult:
+        return FileResult(self.input, None, "failed", error=self.reason)
+
+
+def plan_restore(inputs: Iterable[str | Path], options: OutputOptions, reports: Iterable[Path] = ()) -> list[Job]:
     """Find the input images, videos and animations (files, folders, glob patterns; the run's own
-    output and comparison folders skipped) and plan their outputs with :func:`plan_jobs`."""
+    output and comparison folders skipped) and plan their outputs with :func:`plan_jobs`. Folders
+    that cannot be listed (and files that cannot be looked at) come first, as :class:`UnreadableJob`."""
     own = [] if options.output_file is not None else [options.output_dir]
     own += [options.compare_dir] if options.compare_dir is not None else []
-    return plan_jobs(expand_inputs([str(spec) for spec in inputs], exclude=own), options, reports)
+    unreadable: list[Unreadable] = []
+    sources = expand_inputs([str(spec) for spec in inputs], exclude=own, on_unreadable=unreadable.append)
+    return [*map(UnreadableJob.of, unreadable), *plan_jobs(sources, options, reports)]
 
 
 @dataclass
@@ -253,26 +289,34 @@ def restore_jobs(jobs: list[Job], runner: FileRestorer,
                  on_tile: Callable[[int, int], None] | None = None,
                  on_frame: FrameCallback | None = None) -> RestoreRun:
     """Restore planned jobs in order (``on_tile`` follows an image's tiles, ``on_frame`` a video's
-    frames). A file that fails is recorded and the run goes on; Ctrl-C
-    (or SIGTERM turned into KeyboardInterrupt) and a full disk stop the run, leaving only complete
-    outputs behind."""
+    frames). A file that fails is recorded and the run goes on; Ctrl-C and a full disk stop the run,
+    leaving only complete outputs behind. With the runner's ``stops`` entered by the caller, Ctrl-C
+    and SIGTERM stop the file under way (an image being written is finished first), and one that
+    arrives between files (in ``on_result``) stops the run before the next: the run always returns,
+    its ``interrupted`` saying by which signal."""
+    stops = runner.stops
     remove_stale_outputs(jobs)
     run = RestoreRun()
     for job in jobs:
         on_start(job)
+        result: FileResult | None = None
         try:
-            result = job.restore(runner, on_tile, on_frame)
-        except KeyboardInterrupt as exc:
+            with stops.interruptible():
+                result = job.restore(runner, on_tile, on_frame)
+        except KeyboardInterrupt as exc:  # the job's result is kept if it came just before
             run.interrupted = getattr(exc, "exit_code", 130)
-            break
         except OSError as exc:
             if exc.errno != errno.ENOSPC:
                 raise
             run.disk_full = job.target
             run.results.append(disk_full_result(job))
             break
-        run.results.append(result)
-        on_result(result)
+        if result is not None:
+            run.results.append(result)
+            on_result(result)
+        if run.interrupted:
+            break
+    run.interrupted = run.interrupted or stops.exit_code  # a signal during the last file's on_result
     return run
 
 
@@ -284,11 +328,12 @@ def disk_full_result(job: Job) -> FileResult:
 class FileRestorer:
     """Restores planned jobs one by one; a failing file is recorded and the run goes on."""
 
-    def __init__(self, restorer: Restorer, options: OutputOptions):
+    def __init__(self, restorer: Restorer, options: OutputOptions, stops: StopSignals | None = None):
         self.restorer = restorer
         self.options = options
+        self.stops = stops or StopSignals()  # not entered: a Ctrl-C between files raises where it lands
         # the pixel limit bounds what is held in memory: the output, which super-resolution enlarges
-        self.input_limit = options.max_pixels // restorer.scale**2 if options.max_pixels else None
+        self.input_limit = int(options.max_pixels // restorer.largest_factor**2) if options.max_pixels else None
         self.clips = ClipRestorer(restorer, options.encoding, self.input_limit)
 
     def run(self, job: FileJob, on_tile: Callable[[int, int], None] | None = None,
@@ -310,11 +355,18 @@ class FileRestorer:
             runner, route = self.restorer.routed(torch.from_numpy(np.ascontiguousarray(image.rgb)).permute(2, 0, 1))
             result.route = route and str(route)
             restored = runner.restore_data(image, on_tile)
-            result.notes = self._format_notes(image, job.output)
-            job.output.parent.mkdir(parents=True, exist_ok=True)
-            write_image(job.output, restored, self.options.quality)
         except NonFiniteOutput as exc:
             return self._failed(result, str(exc))
+        self.stops.defer_rest()  # an image being written is finished and recorded; a signal stops the run after it
+        return self._write_image(job, result, image, restored, started)
+
+    def _write_image(self, job: FileJob, result: FileResult, image: ImageData, restored: ImageData,
+                     started: float) -> FileResult:
+        """Write a restored image, then score it and draw its comparison picture."""
+        result.notes = self._format_notes(image, job.output)
+        try:
+            job.output.parent.mkdir(parents=True, exist_ok=True)
+            write_image(job.output, restored, self.options.quality)
         except OSError as exc:
             return self._write_failed(result, job, exc)
         result.seconds = time.perf_counter() - started

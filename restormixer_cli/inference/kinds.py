@@ -3,13 +3,17 @@
 Accepted: ``PIL.Image.Image`` (any mode; 16-bit grayscale stays 16-bit, modes I and F keep their
 mode, bilevel comes back as L, palette and other colour spaces as RGB(A)), numpy arrays (H, W) or
 (H, W, C) with C in 1..4, of uint8, uint16 or float in [0, 1], torch tensors (C, H, W) or
-(B, C, H, W) of floats in [0, 1], and paths of image files. Each comes back as the same kind, shape
-and dtype (a path comes back as a ``PIL.Image.Image``), larger by the restorer's scale. Float pixels
-slightly outside [0, 1] are clipped; NaN, infinity or values far outside (0-255 floats) are a ValueError.
+(B, C, H, W) of floats in [0, 1], paths of image files, and the bytes of an image file (as
+``rembg.remove(bytes)`` takes them). Each comes back as the same kind, shape and dtype (a path comes
+back as a ``PIL.Image.Image``; bytes as the bytes of a file in the same format, written as
+``restormixer restore`` writes files: metadata, alpha and 16 bits kept), larger by the restorer's
+scale. Float pixels slightly outside [0, 1] are clipped; NaN, infinity or values far outside (0-255
+floats) are a ValueError.
 """
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Callable
 from os import PathLike
 from pathlib import Path
@@ -18,8 +22,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..io.formats import quantize
-from ..io.images import ImageData, eight_bit_mode, read_image
+from ..io.formats import extension_for, quantize
+from ..io.images import ImageData, eight_bit_mode, identify_image, read_image, write_image
 
 ToOriginal = Callable[[ImageData], object]
 _BITS = {np.dtype(np.uint8): 8, np.dtype(np.uint16): 16}
@@ -37,8 +41,10 @@ def _from_array(arr: np.ndarray) -> tuple[ImageData, ToOriginal]:
         raise ValueError(f"the image is empty ({arr.shape[1]}x{arr.shape[0]} pixels)")
     if bits is None:
         _check_float_range(arr)
-    pixels = np.asarray(arr, dtype=np.float32).reshape(arr.shape[0], arr.shape[1], -1) / (2**bits - 1 if bits else 1)
-    color, alpha = (pixels[..., :-1], pixels[..., -1]) if pixels.shape[2] in (2, 4) else (pixels, None)
+    planes = arr.reshape(arr.shape[0], arr.shape[1], -1)
+    color, alpha = (planes[..., :-1], planes[..., -1]) if planes.shape[2] in (2, 4) else (planes, None)
+    color = np.asarray(_unit_range(color, bits), dtype=np.float32)  # what the model computes in
+    alpha = None if alpha is None else _unit_range(alpha, bits)
     image = ImageData(np.clip(color, 0, 1), alpha, bit_depth=16 if bits == 16 else 8)
 
     def back(restored: ImageData) -> np.ndarray:
@@ -46,6 +52,12 @@ def _from_array(arr: np.ndarray) -> tuple[ImageData, ToOriginal]:
         return out[..., 0] if squeeze else out
 
     return image, back
+
+
+def _unit_range(values: np.ndarray, bits: int | None) -> np.ndarray:
+    """Integer pixels of ``bits`` bits as float32 in [0, 1]; float pixels as they are, in their own
+    dtype, so that alpha, which passes through, comes back exactly."""
+    return values.astype(np.float32) / (2**bits - 1) if bits else values
 
 
 def _check_float_range(arr: np.ndarray) -> None:
@@ -87,6 +99,18 @@ def _from_tensor(tensor: torch.Tensor) -> list[tuple[ImageData, ToOriginal]]:
     return [_from_array(item.permute(1, 2, 0).numpy()) for item in batch]
 
 
+def _restore_encoded(data: bytes, restore: Callable[[ImageData], ImageData]) -> bytes:
+    """The bytes of an image file, restored into a file of the same format (through scratch files:
+    the readers and writers of image files keep each format's metadata, alpha and bit depth)."""
+    with tempfile.TemporaryDirectory(prefix="restormixer-") as scratch:
+        received = Path(scratch, "input")
+        received.write_bytes(data)
+        source = received.rename(received.with_suffix(extension_for(identify_image(received))))
+        target = source.with_name(f"restored{source.suffix}")
+        write_image(target, restore(read_image(source)))
+        return target.read_bytes()
+
+
 def restore_any(image: object, restore: Callable[[ImageData], ImageData]) -> object:
     """Apply ``restore`` to any supported kind of image and return the same kind."""
     if isinstance(image, Image.Image):
@@ -99,9 +123,11 @@ def restore_any(image: object, restore: Callable[[ImageData], ImageData]) -> obj
         outputs = [torch.from_numpy(back(restore(data))) for data, back in _from_tensor(image)]
         stacked = torch.stack([o.reshape(o.shape[0], o.shape[1], -1).permute(2, 0, 1) for o in outputs])
         return stacked.reshape(*image.shape[:-2], *stacked.shape[-2:]).to(device=image.device, dtype=image.dtype)
+    if isinstance(image, (bytes, bytearray)):
+        return _restore_encoded(bytes(image), restore)
     if isinstance(image, (str, PathLike)):
         restored = restore(read_image(Path(image)))
         arr = quantize(restored.planes)
         return Image.fromarray(arr[..., 0] if arr.shape[2] == 1 else arr)
-    raise TypeError(f"cannot restore a {type(image).__name__}: give a PIL image, a numpy array, a torch tensor "
-                    "or the path of an image file")
+    raise TypeError(f"cannot restore a {type(image).__name__}: give a PIL image, a numpy array, a torch tensor, "
+                    "the path of an image file or its bytes")

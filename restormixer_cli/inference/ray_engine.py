@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from ..io.atomic import remove_parts_of
-from ..signals import handlers_kept
+from ..signals import StopSignals, handlers_kept
 from .files import (FileJob, FileRestorer, FileResult, Job, OutputOptions, RestoreRun, disk_full_result,
                     remove_stale_outputs)
 
@@ -117,10 +117,12 @@ def connect(ray_options: RayOptions) -> Iterator[None]:
 
 
 def restore_on_ray(jobs: list[Job], restorer_args: dict, options: OutputOptions, ray_options: RayOptions,
-                   on_result: Callable[[FileResult], None] = lambda result: None) -> RestoreRun:
+                   on_result: Callable[[FileResult], None] = lambda result: None,
+                   stops: StopSignals | None = None) -> RestoreRun:
     """Restore planned ``jobs`` on Ray workers, each loading ``load_restorer(**restorer_args)`` once;
     the same results as :func:`~.files.restore_jobs`, in plan order, and the same stops (Ctrl-C,
-    a full disk)."""
+    SIGTERM with ``stops``, a full disk)."""
+    stops = stops or StopSignals()
     try:
         import ray
         import ray.data
@@ -144,8 +146,13 @@ def restore_on_ray(jobs: list[Job], restorer_args: dict, options: OutputOptions,
             fn_constructor_kwargs={"restorer_args": _absolute_weights(restorer_args),
                                    "options": _absolute_options(options)},
             num_cpus=ray_options.cpus_per_worker, num_gpus=ray_options.gpus_per_worker or None)
+        rows = iter(restored.iter_rows())
         try:
-            for row in restored.iter_rows():
+            while True:
+                with stops.interruptible():  # waiting for workers; never while a result is shown
+                    row = next(rows, None)
+                if row is None:
+                    break
                 index = int(row["index"])
                 if index in results:  # a retried block of several jobs may repeat the ones it had finished
                     continue
@@ -159,6 +166,7 @@ def restore_on_ray(jobs: list[Job], restorer_args: dict, options: OutputOptions,
                     break
         except KeyboardInterrupt as exc:
             run.interrupted = getattr(exc, "exit_code", 130)
+    run.interrupted = run.interrupted or stops.exit_code
     _remove_parts_of_unfinished(jobs, results)
     run.results = [results[i] for i in sorted(results)]
     return run

@@ -14,7 +14,7 @@ from ..io.discovery import InputFile
 from ..io.formats import ANIMATION_FORMATS, VIDEO_FORMATS
 from ..io.video import clip_kind
 from ..io.write_plan import PlanError
-from .files import FileJob, FileRestorer, FileResult, OutputOptions, output_path
+from .files import FileJob, FileRestorer, FileResult, OutputOptions, check_no_existing_outputs, output_path
 from .video import FrameCallback
 
 
@@ -77,16 +77,16 @@ def plan_remote(inputs: list[str], output: str, options: OutputOptions) -> list[
     jobs = [RemoteJob(uri, relative, storage.join(output, PurePosixPath(
         output_path(InputFile(Path(relative), Path(relative)), naming, _named_clip(relative)))))
         for uri, relative in found.items()]
-    taken = {storage.canonical(uri) for uri in found}
+    input_uris = {storage.canonical(uri) for uri in found}
+    written: dict[str, str] = {}  # output -> the input it is restored from
     for job in jobs:
         target = storage.canonical(job.output)
-        if target in taken:
-            raise PlanError(f"the output of {job.input} {job.output} would overwrite an input or another output")
-        taken.add(target)
+        if target in input_uris:
+            raise PlanError(f"the output of {job.input} would overwrite the input {job.output}; choose another path")
+        if target in written:
+            raise PlanError(f"the outputs of {written[target]} and {job.input} would both be written to {job.output}")
+        written[target] = job.input
     if options.existing == "error":
         there = storage.existing(output)
-        clash = [job.output for job in jobs if storage.canonical(job.output) in there]
-        if clash:
-            more = f" and {len(clash) - 1} more" if len(clash) > 1 else ""
-            raise PlanError(f"{clash[0]}{more} already exist; pass --skip-existing to resume or --overwrite to replace")
+        check_no_existing_outputs([job.output for job in jobs if storage.canonical(job.output) in there])
     return jobs

@@ -17,6 +17,7 @@ import torch
 from ..io.images import ImageData
 from .diagnosis import Diagnosis, diagnose
 from .engine import InferenceSettings, Restorer, TileCallback
+from .kinds import restore_any
 
 #: Measured noise (0-255 sigma of its white part) from which the denoise checkpoint runs. Real camera
 #: noise is mostly correlated between neighbouring pixels, which the estimate barely sees: the
@@ -96,6 +97,7 @@ class AutoRestorer:
     """
 
     scale = 1
+    largest_factor = 1
     source = "the default: checkpoints picked per photo"
     weights_sha256 = ""
 
@@ -104,11 +106,19 @@ class AutoRestorer:
         self.settings = settings
         self._restorers: dict[str, Restorer] = {}
 
-    def at_scale(self, scale: int) -> AutoRestorer:
+    def at_scale(self, scale: int, outscale: float | None = None) -> AutoRestorer:
         """This restorer; the default restores at the photo's own size."""
-        if scale != 1:
+        if scale != 1 or outscale not in (None, 1):
             raise ValueError("the default restores at the photo's size; for super-resolution use the sr task")
         return self
+
+    @staticmethod
+    def output_size(width: int, height: int) -> tuple[int, int]:
+        return width, height
+
+    def __call__(self, image: object) -> object:
+        """:class:`Restorer`'s call: any image kind in, the same kind out, restored along its route."""
+        return restore_any(image, self.restore_data)
 
     def _restorer(self, task: str) -> Restorer:
         if task not in self._restorers:

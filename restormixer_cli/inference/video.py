@@ -48,8 +48,8 @@ class ClipRestorer:
         clip took (the default picks one per clip, from its first frame). Raises ClipReadError,
         ClipWriteError, NonFiniteOutput or OSError, and leaves no partial file."""
         output.parent.mkdir(parents=True, exist_ok=True)
-        scale = self.restorer.scale
-        restored = dataclasses.replace(info, width=info.width * scale, height=info.height * scale)
+        width, height = self.restorer.output_size(info.width, info.height)
+        restored = dataclasses.replace(info, width=width, height=height)
         taken: list[object] = []
         with atomic_path(output) as tmp, closing(self._restored(source, info, on_frame, taken)) as frames:
             notes = write_clip(tmp, restored, frames, self.encoding, source)

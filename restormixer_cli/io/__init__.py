@@ -6,3 +6,8 @@ DEFAULT_MAX_PIXELS = 150_000_000
 
 #: Quality of written JPEG, WebP, HEIC and AVIF files, unless the caller chooses another.
 DEFAULT_QUALITY = 95
+
+
+def os_problem(exc: OSError, what: str = "read the file") -> str:
+    """What the system refused, in a few words: ``cannot read the file (permission denied)``."""
+    return f"cannot {what} ({exc.strerror.lower() if exc.strerror else exc})"

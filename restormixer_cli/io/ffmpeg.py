@@ -22,6 +22,7 @@ _STREAM = re.compile(r"^\s*Stream #0:\d+\S*: (\w+): (.*)")
 _ALPHA_FORMAT = re.compile(r"^(yuva|rgba|bgra|argb|abgr|gbrap|ya\d|pal8)")
 _ALPHA_MODE = re.compile(r"^\s*alpha_mode\s*:\s*1\s*$", re.IGNORECASE)  # a copied tag comes back ALPHA_MODE
 _ROTATION = re.compile(r"display ?matrix: rotation of (-?[\d.]+) degrees", re.IGNORECASE)
+_SAR = re.compile(r"\bSAR (\d+):(\d+)")  # "64x48 [SAR 4:3 DAR 16:9]": anamorphic pixels, 4/3 as wide as tall
 _TOP_LEVEL_COMMA = re.compile(r",\s*(?![^()]*\))")
 _NO_PTS = -(2**63)
 _DISCARD = 0x4  # AV_PKT_FLAG_DISCARD: a packet decoded only to reach the first shown frame (edit lists)
@@ -127,6 +128,7 @@ class Probe:
     alpha: bool = False  # the frames have transparency
     codec: str = ""  # the stream's codec, such as "h264" or "vp9"
     audio: tuple[str, ...] = ()  # the codecs of the file's audio streams, such as "aac" or "opus"
+    sample_aspect: Fraction = Fraction(1)  # width / height of a stored pixel (SAR): 1 but for anamorphic video
 
 
 class ProbeError(ValueError):
@@ -159,7 +161,14 @@ def probe(path: Path) -> Probe:
     alpha = bool(_ALPHA_FORMAT.match(pixel_format)) or any(map(_ALPHA_MODE.match, stream))
     audio = tuple(_codec_name(text) for kind, text in streams if kind == "Audio")
     return Probe(packets["width"], packets["height"], pixel_format, colour, _rotation(stream), packets["time_base"],
-                 tuple(sorted(packets["pts"])), packets["duration"], alpha, _codec_name(description), audio)
+                 tuple(sorted(packets["pts"])), packets["duration"], alpha, _codec_name(description), audio,
+                 _sample_aspect(description))
+
+
+def _sample_aspect(description: str) -> Fraction:
+    """The sample aspect ratio in a stream's description (1 when it gives none, or an unknown 0:1)."""
+    found = _SAR.search(description)
+    return Fraction(int(found[1]), int(found[2])) if found and int(found[1]) and int(found[2]) else Fraction(1)
 
 
 def _codec_name(description: str) -> str:

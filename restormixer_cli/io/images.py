@@ -22,7 +22,7 @@ import png
 import tifffile
 from PIL import ExifTags, Image, UnidentifiedImageError
 
-from . import DEFAULT_MAX_PIXELS, DEFAULT_QUALITY
+from . import DEFAULT_MAX_PIXELS, DEFAULT_QUALITY, os_problem
 from .atomic import atomic_path
 from .formats import FORMATS, FileFormat, dequantize, quantize
 
@@ -264,6 +264,8 @@ def _decoder_error(exc: Exception) -> ImageReadError:
     """The one-line ImageReadError for an exception of Pillow's or another decoder's."""
     if isinstance(exc, UnidentifiedImageError):
         return ImageReadError("not an image file, or a format that cannot be read")
+    if isinstance(exc, OSError) and exc.errno is not None:  # the system's refusal, not the decoder's
+        return ImageReadError(os_problem(exc))
     return ImageReadError(f"corrupt or truncated image ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})")
 
 

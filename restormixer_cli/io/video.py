@@ -5,7 +5,8 @@ Frames come and go as RGB :class:`ImageData`, upright (a video's display rotatio
 for videos of more than 8 bits per sample. A video is streamed through pipes, never
 held whole in memory. What a restored video keeps from its source: frame count, frame rate and
 start time, size, display rotation (where the container stores one), bit depth (10-bit and up
-stays 10-bit or more), the colour description (matrix, range, primaries, transfer), an alpha
+stays 10-bit or more), the pixel aspect ratio of anamorphic video (SAR), the colour description
+(matrix, range, primaries, transfer), an alpha
 channel where the output's encoder can store one (VP9, FFV1), every audio stream (copied, not
 re-encoded) and the container's metadata. Subtitles, chapters and data streams are not kept. A
 variable frame rate is refused. An animation keeps each frame's duration, its loop count and its
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import errno
 import math
+import os
 import re
 import subprocess
 from collections.abc import Iterable, Iterator
@@ -28,7 +30,7 @@ from typing import Literal
 import numpy as np
 from PIL import Image, ImageSequence, UnidentifiedImageError
 
-from . import DEFAULT_MAX_PIXELS, DEFAULT_QUALITY
+from . import DEFAULT_MAX_PIXELS, DEFAULT_QUALITY, os_problem
 from .ffmpeg import Process, ProbeError, probe
 from .formats import (ALPHA_DECODERS, ANIMATION_FORMATS, DEFAULT_CRF, VIDEO_CODECS, VIDEO_FORMATS, VideoCodec,
                       VideoFormat, dequantize, quantize)
@@ -74,6 +76,7 @@ class ClipInfo:
     alpha: bool = False  # the frames have transparency
     decoder: str | None = None  # the ffmpeg decoder to read them with (None: ffmpeg's choice)
     audio: tuple[str, ...] = ()  # a video's audio codecs, one per stream
+    pixel_aspect: Fraction = Fraction(1)  # width / height of an upright frame's pixel (SAR; 1 but for anamorphic video)
 
     @property
     def duration(self) -> float:
@@ -117,10 +120,19 @@ def turn(frame: np.ndarray, degrees: int) -> np.ndarray:
     return np.ascontiguousarray(np.rot90(frame, degrees // 90)) if degrees % 360 else frame
 
 
+def _turned_aspect(aspect: Fraction, degrees: int) -> Fraction:
+    """The pixel aspect ratio of frames turned by ``degrees`` (a quarter turn swaps width and height)."""
+    return 1 / aspect if degrees % 180 else aspect
+
+
 def probe_clip(path: Path, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> ClipInfo:
     """Describe a video or animation; raises ClipReadError with a one-line reason when it cannot be
     restored (unreadable, truncated, variable frame rate, frames over ``max_pixels``)."""
     path = Path(path)
+    try:  # ffmpeg would call an unreadable file corrupt; non-blocking, so that a FIFO does not wait for a writer
+        os.close(os.open(path, os.O_RDONLY | os.O_NONBLOCK))
+    except OSError as exc:
+        raise ClipReadError(os_problem(exc)) from None
     if path.stat().st_size == 0:
         raise ClipReadError("empty file (0 bytes)")
     info = _probe_video(path) if clip_kind(path) == "video" else _probe_animation(path)
@@ -158,7 +170,7 @@ def _probe_video(path: Path) -> ClipInfo:
     return ClipInfo("video", width, height, len(seconds), rate, bit_depth=_bit_depth(found.pixel_format),
                     rotation=found.rotation, start=seconds[0], colour=found.colour,
                     alpha=found.alpha, decoder=ALPHA_DECODERS.get(found.codec) if found.alpha else None,
-                    audio=found.audio)
+                    audio=found.audio, pixel_aspect=_turned_aspect(found.sample_aspect, found.rotation))
 
 
 def _bit_depth(pixel_format: str) -> int:
@@ -260,9 +272,11 @@ def _write_video(path: Path, info: ClipInfo, frames: Iterable[ImageData], encodi
         notes += audio_notes
         args += ["-i", str(source), "-map", "0:v", "-map", "1:a?", *audio, "-map_metadata", "1",
                  "-map_metadata:s:v:0", "1:s:v:0"]
+    filters, tags = _colour_args(dict(info.colour), yuv=pixel_format.startswith("yuv"))
+    aspect = _turned_aspect(info.pixel_aspect, rotation)  # of the frames as stored
+    filters += [f"setsar={aspect.numerator}/{aspect.denominator}"] if aspect != 1 else []
     args += ["-c:v", codec.name, "-pix_fmt", pixel_format, *(option.format(crf=encoding.crf) for option in codec.quality),
-             *codec.log, *_colour_args(dict(info.colour), yuv=pixel_format.startswith("yuv")),
-             "-f", fmt.name, str(path)]
+             *codec.log, *(["-vf", ",".join(filters)] if filters else []), *tags, "-f", fmt.name, str(path)]
     written = 0
     with Process(args, stdin=subprocess.PIPE) as ffmpeg:
         for frame in frames:
@@ -291,10 +305,10 @@ def _audio_args(fmt: VideoFormat, codecs: tuple[str, ...]) -> tuple[list[str], l
             [f"audio re-encoded with {fmt.audio_encoder}: {fmt.name} cannot hold {', '.join(foreign)}"])
 
 
-def _colour_args(colour: dict[str, str], yuv: bool) -> list[str]:
-    """ffmpeg options that give the written frames the source's colour description: primaries and
-    transfer function, and for YUV storage the source's matrix and range, used to convert the RGB
-    frames and recorded in the file."""
+def _colour_args(colour: dict[str, str], yuv: bool) -> tuple[list[str], list[str]]:
+    """The ffmpeg filters and options that give the written frames the source's colour description:
+    primaries and transfer function, and for YUV storage the source's matrix and range, used to
+    convert the RGB frames and recorded in the file."""
     matrix = _MATRICES.get(colour.get("colorspace", "")) if yuv else None
     scale = [f"out_color_matrix={matrix}"] if matrix else []
     scale += [f"out_range={colour['color_range']}"] if yuv and "color_range" in colour else []
@@ -304,7 +318,7 @@ def _colour_args(colour: dict[str, str], yuv: bool) -> list[str]:
     tags = ["-colorspace", colour["colorspace"]] if matrix else []
     if yuv and "color_range" in colour:
         tags += ["-color_range", colour["color_range"]]
-    return (["-vf", ",".join(filters)] if filters else []) + tags
+    return filters, tags
 
 
 def _check_video(path: Path, frames: int, size: tuple[int, int], alpha: bool) -> None:

@@ -39,15 +39,16 @@ class WritePlan:
         false) already exists."""
         target = Path(path).resolve()
         if target in self.inputs:
-            raise PlanError(f"{what} {path} would overwrite an input; choose another path")
+            raise PlanError(f"{what} would overwrite the input {path}; choose another path")
         if target in self.claimed:
             raise PlanError(f"{self.claimed[target]} and {what} would both be written to {path}")
+        named = f"{what} ({path})"
         if target.is_dir():
-            raise PlanError(f"{what} {path} is a folder")
+            raise PlanError(f"{named} is a folder")
         if target.exists() and not target.is_file():  # writes rename a new file over the path
-            raise PlanError(f"{what} {path} is a device, pipe or socket, not a file, and would be replaced; "
+            raise PlanError(f"{named} is a device, pipe or socket, not a file, and would be replaced; "
                             "give a file name, or - for standard output")
         if check_existing and not self.overwrite and target.exists():
-            raise PlanError(f"{what} {path} already exists; pass --overwrite to replace it")
+            raise PlanError(f"{named} already exists; pass --overwrite to replace it")
         self.claimed[target] = what
         check_folder(target.parent, f"folder of {what}")

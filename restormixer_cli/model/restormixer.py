@@ -23,13 +23,11 @@ import torch.nn as nn
 import torch.nn.functional as F
 from huggingface_hub import PyTorchModelHubMixin
 
+from . import SIZE_MULTIPLE
 from .attention import WindowAttentionBlock
 from ..resize import upscale
 from .blocks import BasicConv, FeatureAttentionModule, PixelShuffleTail, ResidualDepthBlock, ShallowConvModule
 from .mamba import SS2D, VSSBlock
-
-#: Height and width are padded to a multiple of this internally.
-SIZE_MULTIPLE = 8
 
 
 def _half(x: torch.Tensor) -> torch.Tensor:

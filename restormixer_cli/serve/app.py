@@ -28,17 +28,17 @@ from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from starlette.requests import ClientDisconnect
 
-from .. import __version__
-from ..hub.registry import default_task, load_registry
+from .. import DESCRIPTION, __version__
+from ..hub.registry import default_task, load_registry, upscaling_factor
 from ..inference.engine import DEFAULT_OVERLAP, Restorer
 from ..inference.files import FileRestorer, FileResult, OutputOptions, plan_restore, restore_jobs
 from ..io import DEFAULT_QUALITY
 from ..io.formats import FORMATS, IMAGE_ACCEPT, IMAGE_FORMAT_NAMES, LOSSY_FORMAT_NAMES, OUTPUT_EXTENSIONS
 from ..io.images import ImageReadError, read_image, write_image
-from .queue import Cancelled, QueueClosed, QueueFull, RunQueue
+from .queue import DEFAULT_QUEUE, Cancelled, QueueClosed, QueueFull, RunQueue
 from .uploads import UploadError, content_disposition, download_name, receive_upload
 
 log = logging.getLogger("restormixer.serve")
@@ -54,7 +54,7 @@ class ServeLimits:
 
     max_upload_bytes: int = 50 * 2**20  # request body
     max_pixels: int | None = 16_000_000  # as restore --max-pixels, checked from the image's header
-    queue: int = 4  # requests admitted at once: the one running and those waiting (more get 429)
+    queue: int = DEFAULT_QUEUE  # requests admitted at once: the one running and those waiting (more get 429)
     timeout: float = 300.0  # seconds for a whole request: upload, wait and run (then 503)
 
     def __post_init__(self) -> None:
@@ -90,7 +90,9 @@ class Limits(BaseModel):
     max_pixels: int | None
     formats: str  # the image formats restored, for people
     accept: str  # the same for a file picker: media types and extensions
-    queue: int
+    extensions: list[str]  # the output formats /restore's ext takes ("same": the input's)
+    queue: int = Field(description="Requests admitted at once: the one running and those waiting their turn; "
+                                   "more get 429")
     timeout: float
 
 
@@ -98,7 +100,7 @@ class Health(BaseModel):
     status: Literal["ok", "loading", "degraded", "unavailable"]
     version: str
     device: str
-    admitted: int  # requests in progress: running and waiting
+    admitted: int = Field(description="Requests in progress: the one running and those waiting (at most limits.queue)")
     limits: Limits
 
 
@@ -142,9 +144,10 @@ def _load(model: ServedModel, loader: Callable[[str], Restorer]) -> None:
         model.state, model.error = "failed", f"the {model.task} model could not be loaded: {exc}"
 
 
-def _restore_file(model: ServedModel, scale: int, source: Path, options: OutputOptions,
+def _restore_file(model: ServedModel, scale: int, outscale: float | None, source: Path, options: OutputOptions,
                   cancel: threading.Event) -> FileResult:
-    """Restore ``source`` with the CLI's pipeline, upscaling ``scale`` times; runs on the queue's worker thread."""
+    """Restore ``source`` with the CLI's pipeline, upscaling ``scale`` times (then to ``outscale``, if
+    given); runs on the queue's worker thread."""
     if model.restorer is None:
         raise HTTPException(503, model.error or f"the {model.task} model is not loaded")
 
@@ -152,7 +155,7 @@ def _restore_file(model: ServedModel, scale: int, source: Path, options: OutputO
         if cancel.is_set():
             raise Cancelled
 
-    run = restore_jobs(plan_restore([source], options), FileRestorer(model.restorer.at_scale(scale), options),
+    run = restore_jobs(plan_restore([source], options), FileRestorer(model.restorer.at_scale(scale, outscale), options),
                        on_tile=on_tile)
     if run.disk_full is not None:
         raise HTTPException(503, "the server's disk is full")
@@ -219,7 +222,7 @@ def create_app(tasks: Sequence[str] | None = None, device: str = "auto", precisi
     any ASGI server (``restormixer serve`` uses uvicorn). ``loader`` builds a task's restorer (default:
     :func:`restormixer_cli.load_restorer` with the device, precision and tile given). Raises
     ValueError for an unknown or unavailable task or device."""
-    from ..api import load_restorer, upscaling_factor
+    from ..api import load_restorer
     from ..inference.devices import resolve_device, resolve_precision
     from ..inference.engine import InferenceSettings
 
@@ -254,8 +257,7 @@ def create_app(tasks: Sequence[str] | None = None, device: str = "auto", precisi
             shutil.rmtree(scratch.pop(), ignore_errors=True)
 
     app = FastAPI(title="restormixer", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
-                  description="Image restoration (denoising, deraining, desnowing) with RestorMixer: "
-                              "the restore command's pipeline over HTTP.")
+                  description=f"{DESCRIPTION} The restore command's pipeline over HTTP.")
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.exception_handler(RequestValidationError)
@@ -286,7 +288,8 @@ def create_app(tasks: Sequence[str] | None = None, device: str = "auto", precisi
                   else "degraded" if "ready" in states else "unavailable")
         body = Health(status=status, version=__version__, device=device_name, admitted=queue.admitted,
                       limits=Limits(max_upload_bytes=limits.max_upload_bytes, max_pixels=limits.max_pixels,
-                                    formats=IMAGE_FORMAT_NAMES, accept=IMAGE_ACCEPT, queue=limits.queue,
+                                    formats=IMAGE_FORMAT_NAMES, accept=IMAGE_ACCEPT,
+                                    extensions=list(OUTPUT_EXTENSIONS), queue=limits.queue,
                                     timeout=limits.timeout))
         return JSONResponse(body.model_dump(), status_code=200 if status in ("ok", "degraded") else 503)
 
@@ -303,12 +306,15 @@ def create_app(tasks: Sequence[str] | None = None, device: str = "auto", precisi
         filename: Annotated[str | None, Query(max_length=255, description="The image's file name, for a raw body")] = None,
         scale: Annotated[int | None, Query(description="Upscaling factor of a super-resolution task (GET /models "
                                                        "lists them); default: its first")] = None,
+        outscale: Annotated[float | None, Query(gt=0, description="A super-resolution task's final factor, "
+                                                "any number (3.5): the model upscales by scale (default: its "
+                                                "smallest at or above it), then the result is resized")] = None,
     ) -> Response:
         model = models.get(task or next(iter(models)))
         if model is None:
             raise HTTPException(422, f"task {task!r} is not served here; served: {', '.join(models)}")
         try:
-            factor = upscaling_factor(model.task, scale)
+            factor = upscaling_factor(model.task, scale, outscale)
         except ValueError as exc:
             raise HTTPException(422, str(exc)) from None
         if model.state == "failed":
@@ -318,7 +324,7 @@ def create_app(tasks: Sequence[str] | None = None, device: str = "auto", precisi
                                     max_pixels=limits.max_pixels)
         except ValueError as exc:
             raise HTTPException(422, str(exc)) from None
-        return await _admitted(lambda job: _serve(request, job, model, factor, options, filename))
+        return await _admitted(lambda job: _serve(request, job, model, factor, outscale, options, filename))
 
     @app.post("/preview", response_class=Response, openapi_extra={"requestBody": UPLOAD_BODY},
               summary="An image as an 8-bit PNG of the same size, to show where a browser cannot decode its "
@@ -347,11 +353,11 @@ def create_app(tasks: Sequence[str] | None = None, device: str = "auto", precisi
         finally:
             job.finish()
 
-    async def _serve(request: Request, job: _Request, model: ServedModel, scale: int, options: OutputOptions,
-                     filename: str | None) -> Response:
+    async def _serve(request: Request, job: _Request, model: ServedModel, scale: int, outscale: float | None,
+                     options: OutputOptions, filename: str | None) -> Response:
         upload = await receive_upload(request, job.folder, limits.max_upload_bytes, limits.max_pixels, filename)
         options.output_dir = job.folder / "out"
-        job.run = queue.submit(_restore_file, model, scale, upload.path, options, job.cancel)
+        job.run = queue.submit(_restore_file, model, scale, outscale, upload.path, options, job.cancel)
         result = await asyncio.wrap_future(job.run)
         return _result_response(result, job.folder, model.task, upload.name, options.suffix)
 

@@ -9,6 +9,11 @@ from typing import TypeVar
 
 T = TypeVar("T")
 
+#: Requests admitted at once by default: one running and 15 waiting, so that a burst from a page
+#: (several images dropped at once) or a small team waits its turn instead of being refused. Each
+#: holds at most its upload on disk while it waits.
+DEFAULT_QUEUE = 16
+
 
 class QueueFull(Exception):
     """Every place in the queue is taken: the client should retry later."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from pathlib import Path
 
 import torch
@@ -30,6 +31,7 @@ RestorMixer (arXiv 2504.10967) trained with `restormixer train` for **{task}**.
 - training data: {train}
 - synthetic degradation: {degradation}
 - steps: {steps} (batch {batch}, patch {patch}), EMA {ema}
+- weights stored in {storage} (loaded as fp32)
 
 ## Validation
 
@@ -66,11 +68,25 @@ def _scores_text(run_dir: Path, config: TrainConfig) -> tuple[str, dict | None]:
 
 
 EXPORTED = (WEIGHTS_NAME, CONFIG_NAME, "README.md")
+_FP16_MAX = torch.finfo(torch.float16).max
 
 
-def export_run(run_dir: Path, out: Path, overwrite: bool = False) -> Path:
-    """Write ``model.safetensors`` (EMA weights if the run kept them), ``config.json`` and ``README.md``
-    to ``out``; ValueError if ``out`` is the run folder, or holds any of them and not ``overwrite``."""
+def half_precision(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The floating-point tensors in fp16, which halves a checkpoint's size; loading reads them back
+    as fp32 (:func:`~restormixer_cli.hub.loading.load_weights_file`). On the shipped checkpoints PSNR
+    moved by at most 0.002 dB per task (BENCHMARKS.md, "fp16 storage of the weights"). A tensor with
+    values beyond fp16's range stays as it is."""
+    return {name: tensor.half() if _fits_fp16(tensor) else tensor for name, tensor in state.items()}
+
+
+def _fits_fp16(tensor: torch.Tensor) -> bool:
+    return tensor.is_floating_point() and (tensor.numel() == 0 or float(tensor.abs().max()) <= _FP16_MAX)
+
+
+def export_run(run_dir: Path, out: Path, overwrite: bool = False, fp16: bool = True) -> Path:
+    """Write ``model.safetensors`` (EMA weights if the run kept them; stored in fp16 unless not
+    ``fp16``, see :func:`half_precision`), ``config.json`` and ``README.md`` to ``out``; ValueError
+    if ``out`` is the run folder, or holds any of them and not ``overwrite``."""
     run_dir, out = Path(run_dir), Path(out)
     checkpoint = run_dir / CHECKPOINT
     if not checkpoint.exists():
@@ -87,6 +103,7 @@ def export_run(run_dir: Path, out: Path, overwrite: bool = False) -> Path:
         raise ValueError(f"{checkpoint}: cannot read the checkpoint, damaged or truncated "
                          f"({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
     weights = {k: v.contiguous() for k, v in (state.get("ema") or state["model"]).items()}
+    weights = half_precision(weights) if fp16 else weights
     out.mkdir(parents=True, exist_ok=True)
     with atomic_path(out / WEIGHTS_NAME) as tmp:
         save_file(weights, str(tmp), metadata={"format": "pt", "task": config.task, "step": str(state["step"])})
@@ -96,7 +113,7 @@ def export_run(run_dir: Path, out: Path, overwrite: bool = False) -> Path:
     card = _CARD.format(task=config.task, model_config=config.model_config,
                         train=", ".join(dataset_name(p) for p in config.train),
                         degradation=config.degradation, steps=state["step"], batch=config.batch, patch=config.patch,
-                        ema=config.ema or "off", scores=scores)
+                        ema=config.ema or "off", storage="fp16" if fp16 else "fp32", scores=scores)
     with atomic_path(out / "README.md") as tmp:
         tmp.write_text(card)
     return out

@@ -1,4 +1,5 @@
-// The page: pick or drop images, restore them one at a time through POST /restore, compare and download.
+// The page: pick or drop images, restore them one at a time through POST /restore (with the task,
+// enlargement and output format picked), compare and download.
 // An image in a format this browser cannot show is compared through its PNG preview (POST /preview).
 "use strict";
 
@@ -23,9 +24,29 @@ async function showModels() {
   }
   select.value = info.default;
   select.disabled = false;
-  const describe = () => { $("task-description").textContent = select.selectedOptions[0]?.dataset.description ?? ""; };
+  const describe = () => {
+    $("task-description").textContent = select.selectedOptions[0]?.dataset.description ?? "";
+    offerScales(info.models.find((model) => model.task === select.value)?.scales ?? []);
+  };
   select.addEventListener("change", describe);
   describe();
+}
+
+// A super-resolution task's factors (GET /models), the first by default; ×1, disabled, for the other tasks.
+function offerScales(scales) {
+  const select = $("scale");
+  const options = scales.length ? scales.map((scale) => new Option(`×${scale}`, scale)) : [new Option("×1", "")];
+  select.replaceChildren(...options);
+  select.disabled = scales.length === 0;
+}
+
+function offerFormats(extensions) {
+  const select = $("ext");
+  if (select.options.length) return;
+  const label = (ext) => (ext === "same" ? "same as input" : ext.toUpperCase());
+  select.append(...extensions.map((ext) => new Option(label(ext), ext)));
+  select.value = "same";
+  select.disabled = false;
 }
 
 async function showHealth() {
@@ -34,6 +55,7 @@ async function showHealth() {
   $("health").textContent = `${health.status} · ${health.device} · v${health.version}`;
   const pixels = limits.max_pixels ? `, ${limits.max_pixels / 1e6} megapixels` : "";
   $("files").accept = limits.accept;
+  offerFormats(limits.extensions);
   $("limits").textContent = `${limits.formats}; up to ${limits.max_upload_bytes / 2 ** 20} MiB${pixels}`;
   if (health.status === "loading") setTimeout(showHealth, 1000);
 }
@@ -61,10 +83,10 @@ function addEntry(file) {
   return { item, status, progress };
 }
 
-function restore(file, task, entry) {
+function restore(file, options, entry) {
   return new Promise((resolve) => {
     const xhr = new XMLHttpRequest();
-    const query = new URLSearchParams({ task, suffix: "_restored" });
+    const query = new URLSearchParams({ ...options, suffix: "_restored" });
     xhr.open("POST", `/restore?${query}`);
     xhr.responseType = "blob";
     entry.status.textContent = "uploading";
@@ -161,15 +183,22 @@ async function drain() {
   if (busy) return;
   busy = true;
   while (pending.length) {
-    const { file, task, entry } = pending.shift();
-    finish(file, entry, await restore(file, task, entry));
+    const { file, options, entry } = pending.shift();
+    finish(file, entry, await restore(file, options, entry));
   }
   busy = false;
 }
 
+// The picks at the time the files are added: changing them later does not change queued files.
+function picked() {
+  const options = { task: $("task").value, ext: $("ext").value || "same" };
+  if (!$("scale").disabled) options.scale = $("scale").value;
+  return options;
+}
+
 function add(files) {
   for (const file of files) {
-    pending.push({ file, task: $("task").value, entry: addEntry(file) });
+    pending.push({ file, options: picked(), entry: addEntry(file) });
   }
   drain();
 }
