@@ -88,11 +88,12 @@ def training_record(run: Path, previous: dict) -> dict:
     config = TrainConfig.load(run / "config.json")
     steps = [r for r in read_metrics(run) if "loss" in r]
     hours = sum(r["sec_per_step"] for r in steps) / 3600
+    degradation = config.degradation or f"bicubic downscaling x{', x'.join(map(str, config.upscales))}"
     record = {
         "summary": f"{steps[-1]['step']} steps, batch {config.batch} x {config.patch}px, {hours:.1f} h of training on a 2-core CPU",
         "model": f"base_channel {config.base_channel}, blocks {config.num_blocks} (the paper's is 32, [4, 4, 4])",
         "data": [dataset_name(p) for p in config.train],
-        "degradation": config.degradation,
+        "degradation": degradation,
         "steps": steps[-1]["step"],
         "batch": config.batch,
         "patch": config.patch,
@@ -106,7 +107,7 @@ def training_record(run: Path, previous: dict) -> dict:
     elif config.init:
         earlier = re.sub(r"^\d+ steps in all: ", "", previous["summary"])  # one total, not one per round
         record["summary"] = (f"{previous['steps'] + record['steps']} steps in all: {earlier}, then "
-                             f"fine-tuned for {record['steps']} steps ({config.degradation}, {hours:.1f} h)")
+                             f"fine-tuned for {record['steps']} steps ({degradation}, {hours:.1f} h)")
         record.update(fine_tuned_from=previous, steps=previous["steps"] + record["steps"],
                       hours=round(previous["hours"] + hours, 2))
     return record

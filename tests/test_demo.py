@@ -13,7 +13,8 @@ pytest.importorskip("skimage")
 
 
 def test_demo_restores_samples_and_prints_metrics(tmp_path, tiny_weights, monkeypatch):
-    fake = {"denoise": Task(task="denoise", description="d", available=True, embedded="d", degradation="noise:25"),
+    fake = {"auto": Task(task="auto", description="a", available=True, kind="router", default=True),
+            "denoise": Task(task="denoise", description="d", available=True, embedded="d", degradation="noise:25"),
             "derain": Task(task="derain", description="r", available=True, embedded="r", degradation="rain", y_channel=True),
             "sr": Task(task="sr", description="s", available=True, embedded="s", degradation="sr", y_channel=True,
                        scales=(2, 4))}
@@ -23,7 +24,9 @@ def test_demo_restores_samples_and_prints_metrics(tmp_path, tiny_weights, monkey
     result = CliRunner().invoke(app, ["demo", "--out", str(tmp_path / "demo")])
     assert result.exit_code == 0, result.output
     assert "PSNR Y (dB)" in result.output and "PSNR RGB (dB)" in result.output and "sr x2" in result.output
-    for task in fake:
+    assert result.output.count("default") >= 2 and "denoise x" in result.output  # noisy photos go to denoise
+    for task in ("denoise", "derain", "sr"):
         folder = tmp_path / "demo" / task
         assert len(list((folder / "restored").glob("*.png"))) == 4
         assert len(list((folder / "compare").glob("*.png"))) == 4
+        assert len(list((folder / "default").glob("*.png"))) == (0 if task == "sr" else 4)
