@@ -88,7 +88,7 @@ def training_record(run: Path, previous: dict) -> dict:
     config = TrainConfig.load(run / "config.json")
     steps = [r for r in read_metrics(run) if "loss" in r]
     hours = sum(r["sec_per_step"] for r in steps) / 3600
-    degradation = config.degradation or f"bicubic downscaling x{', x'.join(map(str, config.upscales))}"
+    degradation = config.synthesis
     record = {
         "summary": f"{steps[-1]['step']} steps, batch {config.batch} x {config.patch}px, {hours:.1f} h of training on a 2-core CPU",
         "model": f"base_channel {config.base_channel}, blocks {config.num_blocks} (the paper's is 32, [4, 4, 4])",

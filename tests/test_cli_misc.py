@@ -45,10 +45,11 @@ def test_info_reports_versions_devices_and_scan_backend(monkeypatch):
 
 
 def test_models_lists_every_task():
-    result = runner.invoke(app, ["models"])
+    result = runner.invoke(app, ["models"], env={"COLUMNS": "300"})
     assert result.exit_code == 0, result.output
-    for task in ("denoise", "derain", "desnow"):
+    for task in ("denoise", "derain", "desnow", "auto (default)"):
         assert task in result.output
+    assert "picks per photo" in result.output and "not downloaded" not in result.output
 
 
 def test_help_prints_every_option_text_as_written():

@@ -14,6 +14,7 @@ pytest.importorskip("skimage")
 
 def test_demo_restores_samples_and_prints_metrics(tmp_path, tiny_weights, monkeypatch):
     fake = {"auto": Task(task="auto", description="a", available=True, kind="router", default=True),
+            "all-in-one": Task(task="all-in-one", description="g", available=True, embedded="g"),
             "denoise": Task(task="denoise", description="d", available=True, embedded="d", degradation="noise:25"),
             "derain": Task(task="derain", description="r", available=True, embedded="r", degradation="rain", y_channel=True),
             "sr": Task(task="sr", description="s", available=True, embedded="s", degradation="sr", y_channel=True,

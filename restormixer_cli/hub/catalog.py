@@ -32,6 +32,8 @@ def _cached(entry: Task) -> bool:
 def _status(entry: Task) -> str:
     if not entry.available:
         return "unavailable"
+    if entry.kind == "router":
+        return "picks per photo"
     if _cached(entry):
         return "downloaded"
     if entry.embedded_path is not None:
@@ -54,7 +56,7 @@ def _size(entry: Task) -> str:
 
 
 def _source(entry: Task) -> str:
-    if not entry.available:
+    if not entry.available or entry.kind == "router":
         return entry.note or "-"
     hub = f"{entry.repo_id}" + ("" if entry.published else " (not yet published)") if entry.repo_id else ""
     return "\n".join(filter(None, [hub, entry.training.get("summary", "")]))

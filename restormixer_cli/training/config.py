@@ -90,6 +90,13 @@ class TrainConfig:
             self.val_degradation = f"downscale:{max(self.upscales)}"
 
     @property
+    def synthesis(self) -> str:
+        """How the run made its degraded inputs, for people: the degradation, or the downscaling."""
+        if self.upscales:
+            return f"bicubic downscaling x{', x'.join(map(str, self.upscales))}"
+        return self.degradation or "none (paired data only)"
+
+    @property
     def model_config(self) -> dict:
         config = {"base_channel": self.base_channel, "num_blocks": list(self.num_blocks)}
         return {**config, "upscales": sorted(self.upscales)} if self.upscales else config

@@ -112,7 +112,7 @@ def export_run(run_dir: Path, out: Path, overwrite: bool = False, fp16: bool = T
     scores, _ = _scores_text(run_dir, config)
     card = _CARD.format(task=config.task, model_config=config.model_config,
                         train=", ".join(dataset_name(p) for p in config.train),
-                        degradation=config.degradation, steps=state["step"], batch=config.batch, patch=config.patch,
+                        degradation=config.synthesis, steps=state["step"], batch=config.batch, patch=config.patch,
                         ema=config.ema or "off", storage="fp16" if fp16 else "fp32", scores=scores)
     with atomic_path(out / "README.md") as tmp:
         tmp.write_text(card)
