@@ -7,9 +7,9 @@
 
 __version__ = "0.1.0"
 #: What restormixer is, in one line: the same in pyproject.toml, the README, --help and the HTTP API.
-DESCRIPTION = ("Photo and video restoration from the command line with RestorMixer: an all-in-one model by default "
-               "(haze, low light, rain, snow, noise, JPEG), specialised deraining, desnowing and denoising, and "
-               "super-resolution.")
+DESCRIPTION = ("Photo and video restoration from the command line with RestorMixer: denoising, deraining, "
+               "desnowing, super-resolution and an all-in-one model (haze, low light, rain, snow, noise). With no "
+               "task named, it measures each photo and picks the checkpoint it needs.")
 __all__ = ["OutputOptions", "RestorMixer", "RayOptions", "Restorer", "load_restorer", "restore", "restore_paths",
            "restore_paths_on_ray"]
 
