@@ -250,7 +250,7 @@ def test_a_signal_right_after_the_first_output_always_ends_with_summary_and_repo
     naming every output it wrote, and leaves complete outputs only. The signal used to escape the
     run now and then, losing the report, and SIGTERM then ended with 130."""
     src, runs = tmp_path / "src", 16
-    for i in range(8):
+    for i in range(24):  # enough work that the signal lands mid-run even on a loaded machine
         save_rgb(src / f"img{i}.png", 96, 96, seed=i)
     done = subprocess.run([sys.executable, str(Path(__file__).parent / "signal_runs.py"), str(runs), str(src),
                            str(tiny_weights), str(tmp_path)], env=SUBPROCESS_ENV, capture_output=True, text=True,

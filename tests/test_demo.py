@@ -22,7 +22,7 @@ def test_demo_restores_samples_and_prints_metrics(tmp_path, tiny_weights, monkey
     monkeypatch.setattr(registry_module, "load_registry", lambda path=None: fake)
     monkeypatch.setattr("restormixer_cli.cli.demo.load_registry", lambda: fake)
     monkeypatch.setattr(Task, "embedded_path", property(lambda self: tiny_weights))
-    result = CliRunner().invoke(app, ["demo", "--out", str(tmp_path / "demo")])
+    result = CliRunner().invoke(app, ["demo", "--out", str(tmp_path / "demo")], env={"COLUMNS": "250"})
     assert result.exit_code == 0, result.output
     assert "PSNR Y (dB)" in result.output and "PSNR RGB (dB)" in result.output and "sr x2" in result.output
     assert result.output.count("default") >= 2 and "denoise x" in result.output  # noisy photos go to denoise

@@ -83,12 +83,15 @@ def test_task_name_loads_what_load_restorer_uses(cache, tmp_path, monkeypatch): 
         (embedded / "config.json").read_text())
 
 
-def test_a_super_resolution_task_warns_that_its_network_keeps_the_size(cache, monkeypatch):  # noqa: F811
-    """The sr network restores a bicubic enlargement; loaded alone, it does not upscale: it says so."""
+def test_the_super_resolution_task_loads_a_model_that_enlarges(cache, monkeypatch):  # noqa: F811
+    """The sr checkpoint has a pixel-shuffle tail per factor: loaded alone, it enlarges, or says how."""
     monkeypatch.setattr(hub_constants, "HF_HUB_OFFLINE", True)
-    with pytest.warns(UserWarning, match=r"keeps x's size.*load_restorer\(task='sr', scale=2\)"):
-        model = RestorMixer.from_pretrained("sr")
-    assert outputs(model).shape == (1, 3, 16, 24)
+    model = RestorMixer.from_pretrained("sr")
+    assert model.upscales == [2, 3, 4]
+    with torch.no_grad():
+        assert model(torch.rand(1, 3, 16, 24), scale=3).shape == (1, 3, 48, 72)
+    with pytest.raises(ValueError, match="enlarges by 2, 3, 4, not by 1"):
+        model(torch.rand(1, 3, 16, 24))
 
 
 def test_task_name_downloads_from_the_registry_repo(cache, tiny_weights):  # noqa: F811

@@ -123,7 +123,8 @@ def check_model_config(config: Mapping) -> None:
         if not (isinstance(value, (list, tuple)) and len(value) == length
                 and all(_is_int(v) and low <= v <= high for v in value)):
             raise WeightsError(f"{name} must be a list of {length} integers from {low} to {high}, not {value!r}")
-    upscales = config.get("upscales", [])
+    upscales = config.get("upscales")
+    upscales = [] if upscales is None else upscales  # a run's config says null for none
     if not (isinstance(upscales, (list, tuple)) and len(set(upscales)) == len(upscales)
             and all(_is_int(v) and 2 <= v <= MAX_UPSCALE for v in upscales)):
         raise WeightsError(f"upscales must be a list of distinct integers from 2 to {MAX_UPSCALE}, not {upscales!r}")

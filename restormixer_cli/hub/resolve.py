@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -97,10 +96,4 @@ def load_pretrained(name: str, revision: str | None = None, endpoint: str | None
     if name not in registry:
         raise ValueError(f"{name!r} is not a weights file or folder, a hub repository id (owner/name[@revision]) "
                          f"or a task name ({', '.join(sorted(registry))})")
-    scales = registry[name].scales
-    if scales:
-        warnings.warn(f"the {name} network restores an image already enlarged by bicubic interpolation: model(x) "
-                      f"keeps x's size. Enlarge x first (restormixer_cli.resize.upscale(x, {scales[0]})), or use "
-                      f"restormixer_cli.load_restorer(task={name!r}, scale={scales[0]}), which does both",
-                      UserWarning, stacklevel=3)
     return build_model(resolve_weights(name, endpoint=endpoint, registry=registry), scan_backend)
