@@ -19,6 +19,10 @@ from safetensors.torch import load_file, save_file
 FIXTURES = Path(__file__).parent / "fixtures"
 TINY_CONFIG = {"base_channel": 8, "num_blocks": [2, 2, 2]}
 
+# A suite started in the background (`make test &`, nohup, some CI runners) inherits SIGINT ignored,
+# and so would every restore the Ctrl-C tests start: give them the terminal's default.
+signal.signal(signal.SIGINT, signal.default_int_handler)
+
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 if not torch.cuda.is_available():
     # Triton's interpreter runs the triton scan backend on CPU tensors; it must be chosen before
