@@ -107,7 +107,7 @@ def upscaling_factor(task: str | None, scale: int | None, outscale: float | None
     scales = get_task(task).scales
     if not scales:
         if scale not in (None, 1):
-            raise ValueError(f"task {task!r} does not upscale; --scale is for super-resolution tasks")
+            raise ValueError(f"task {task!r} does not upscale; a scale other than 1 is for super-resolution tasks")
         if outscale is not None:
             raise ValueError(f"task {task!r} does not upscale; an output scale is for super-resolution tasks")
         return 1
