@@ -44,7 +44,7 @@ def noise_sigma(image: torch.Tensor) -> float:
     if min(h, w) < PATCH:
         return 0.0
     stride = max(1, int((3 * (h - PATCH + 1) * (w - PATCH + 1) / MAX_PATCHES) ** 0.5))
-    patches = F.unfold(image.double()[:, None], PATCH, stride=stride)  # (3, 49, N)
+    patches = F.unfold(image[:, None], PATCH, stride=stride).double()  # (3, 49, N); the image stays float32
     patches = patches.permute(1, 0, 2).reshape(PATCH * PATCH, -1)
     patches = patches - patches.mean(1, keepdim=True)
     eigenvalues = torch.linalg.eigvalsh(patches @ patches.T / patches.shape[1]).flip(0).clamp_min(0)
@@ -71,9 +71,8 @@ def dark_channel(image: torch.Tensor, window: int = 15) -> float:
     return float(-F.max_pool2d(-darkest, window, stride=1, padding=window // 2).mean())
 
 
-def blockiness(image: torch.Tensor) -> float:
-    """Mean absolute luma step across the 8x8 block boundaries over the mean step elsewhere."""
-    luma = luminance(image)
+def blockiness(luma: torch.Tensor) -> float:
+    """Mean absolute step of an (H, W) luma across the 8x8 block boundaries over the mean step elsewhere."""
     ratios = []
     for steps in ((luma[:, 1:] - luma[:, :-1]).abs(), (luma[1:] - luma[:-1]).abs().T):
         if steps.shape[1] < 16:
@@ -88,4 +87,5 @@ def blockiness(image: torch.Tensor) -> float:
 def diagnose(image: torch.Tensor) -> Diagnosis:
     """The measurements of a (3, H, W) float image in [0, 1]."""
     image = image.float().cpu()
-    return Diagnosis(noise_sigma(image), float(luminance(image).mean()), dark_channel(image), blockiness(image))
+    luma = luminance(image)
+    return Diagnosis(noise_sigma(image), float(luma.mean()), dark_channel(image), blockiness(luma))
