@@ -1,14 +1,15 @@
 """Training step time for the full and the reduced configuration, fp32 against variants, as ratios.
 
     python benchmarks/training_speed.py [--configs full,reduced] [--patches 64,128] [--batch 8]
-        [--warmup 3] [--steps 6] [--compile] [--tiny]
+        [--warmup 3] [--steps 6] [--compile] [--only torch.compile] [--tiny]
 
 For every configuration and patch size, each variant trains from the same weights on the same
 fixed batches through the project's Trainer (AdamW, multi-scale L1 + FFT loss, EMA, gradient
 clipping). The first ``--warmup`` steps of every variant are discarded: a process's first steps are
 several times slower (compilation of the numba scan, allocator growth). The table gives seconds per
 step after warm-up, training pixels per second and the ratio to the fp32 baseline measured in the
-same process. ``--tiny`` uses a base-8 model for a quick smoke run.
+same process. ``--only`` keeps the named variants (by the first word of their name; the fp32
+baseline always runs). ``--tiny`` uses a base-8 model for a quick smoke run.
 """
 
 from __future__ import annotations
@@ -47,10 +48,13 @@ def _torch_scan(trainer: Trainer) -> None:
 
 
 def _compiled(trainer: Trainer) -> None:
-    trainer.net = torch.compile(trainer.model)
+    # every attention block is the same code at another window size: each is a recompilation, and
+    # past the default limit of 8 the rest would run uncompiled
+    torch._dynamo.config.recompile_limit = 64
+    trainer.net = torch.compile(trainer.model, dynamic=False)
 
 
-def variants(with_compile: bool, with_torch_scan: bool) -> list[Variant]:
+def variants(with_compile: bool, with_torch_scan: bool, only: set[str] | None = None) -> list[Variant]:
     chosen = [
         Variant("fp32 (baseline)"),
         Variant("bf16 autocast", precision="bf16"),
@@ -59,6 +63,8 @@ def variants(with_compile: bool, with_torch_scan: bool) -> list[Variant]:
     ]
     if with_compile:
         chosen.append(Variant("torch.compile", prepare=_compiled))
+    if only is not None:
+        chosen = [v for v in chosen if v is chosen[0] or v.name.split()[0] in only]
     return chosen
 
 
@@ -98,6 +104,8 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--steps", type=int, default=6)
     parser.add_argument("--compile", action="store_true", help="also measure torch.compile (minutes of compilation)")
+    parser.add_argument("--only", help="comma-separated variants to measure besides the baseline: bf16, "
+                                           "vectorised, 1, torch.compile")
     parser.add_argument("--tiny", action="store_true", help="a base-8 model only, for a smoke run")
     parser.add_argument("--torch-scan-max-patch", type=int, default=64,
                         help="measure the PyTorch scan up to this patch size only: it holds every scan state in "
@@ -110,7 +118,8 @@ def main() -> None:
     for name in names:
         for patch in (int(p) for p in args.patches.split(",")):
             baseline = None
-            for variant in variants(args.compile, patch <= args.torch_scan_max_patch):
+            only = set(args.only.split(",")) if args.only else None
+            for variant in variants(args.compile, patch <= args.torch_scan_max_patch, only):
                 seconds = seconds_per_step(CONFIGS[name], patch, args.batch, variant, args.warmup, args.steps)
                 baseline = baseline or seconds
                 pixels = args.batch * patch * patch / seconds / 1e6
