@@ -18,8 +18,8 @@ from safetensors.torch import load_file, save_file
 from typer.testing import CliRunner
 
 from restormixer_cli.cli import app
+from restormixer_cli.cli.models import download_tasks, registry_rows
 from restormixer_cli.hub import download
-from restormixer_cli.hub.catalog import download_tasks, registry_rows
 from restormixer_cli.hub.download import HubError, download_checkpoint
 from restormixer_cli.hub.loading import (WeightsError, build_model, canonicalize_state_dict, load_weights_file,
                                         sha256_of)
@@ -140,7 +140,7 @@ def test_failed_download_falls_back_to_embedded_copy(cache, tiny_weights, monkey
 
 def test_download_weights_command(hub, cache, monkeypatch, weights_bytes):
     sha = hashlib.sha256(weights_bytes).hexdigest()
-    monkeypatch.setattr("restormixer_cli.hub.catalog.load_registry", lambda: registry_for(sha))
+    monkeypatch.setattr("restormixer_cli.cli.models.load_registry", lambda: registry_for(sha))
     result = runner.invoke(app, ["download-weights", "--endpoint", hub.url])  # no task named: every task
     assert result.exit_code == 0, result.output
     assert "tiny:" in result.output

@@ -1,17 +1,19 @@
-"""What `restormixer models` shows and what `download-weights` fetches."""
+"""What ``restormixer models`` shows and what ``download-weights`` fetches."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 
-from .download import HubError, download_checkpoint
-from .loading import build_model, load_weights_file
-from .registry import Task, default_task, load_registry
+from ..hub.download import HubError, download_checkpoint
+from ..hub.loading import build_model, load_weights_file
+from ..hub.registry import Task, default_task, load_registry
 
 
 @dataclass
 class RegistryRow:
+    """One row of the ``restormixer models`` table."""
+
     task: str
     status: str
     size: str
@@ -63,6 +65,7 @@ def _source(entry: Task) -> str:
 
 
 def registry_rows(registry: dict[str, Task] | None = None) -> list[RegistryRow]:
+    """The ``restormixer models`` table: one row per task of ``registry`` (default: the packaged one)."""
     registry = registry if registry is not None else load_registry()
     default = default_task(registry)
     return [RegistryRow(e.task + (" (default)" if e.task == default else ""), _status(e), _size(e), _scores(e), _source(e))
