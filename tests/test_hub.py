@@ -21,10 +21,12 @@ from restormixer_cli.cli import app
 from restormixer_cli.cli.models import download_tasks, registry_rows
 from restormixer_cli.hub import download
 from restormixer_cli.hub.download import HubError, download_checkpoint
-from restormixer_cli.hub.loading import (WeightsError, build_model, canonicalize_state_dict, load_weights_file,
-                                        sha256_of)
+from restormixer_cli.hub.layout import sha256_of
 from restormixer_cli.hub.registry import Task, load_registry
-from restormixer_cli.hub.resolve import parse_repo_spec, resolve_weights
+from restormixer_cli.hub.resolve import parse_repo_spec
+from restormixer_cli.model.checkpoint import WeightsError, canonicalize_state_dict, load_weights_file
+from restormixer_cli.model.pretrained import resolve_weights
+from restormixer_cli.model.restormixer import build_model
 
 from .conftest import TINY_CONFIG, make_tiny_model
 from .hub_server import HubServer

@@ -6,8 +6,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..hub.download import HubError, download_checkpoint
-from ..hub.loading import build_model, load_weights_file
 from ..hub.registry import Task, default_task, load_registry
+from ..model.checkpoint import load_weights_file
+from ..model.restormixer import build_model
 
 
 @dataclass
