@@ -1,4 +1,7 @@
-"""What ``restormixer models`` shows and what ``download-weights`` fetches."""
+"""What ``restormixer models`` shows and what ``download-weights`` fetches.
+
+``models`` answers from the registry and the hub cache alone, without importing PyTorch.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +10,6 @@ from pathlib import Path
 
 from ..hub.download import HubError, download_checkpoint
 from ..hub.registry import Task, default_task, load_registry
-from ..model.checkpoint import load_weights_file
-from ..model.restormixer import build_model
 
 
 @dataclass
@@ -89,7 +90,7 @@ def download_tasks(tasks: list[str], all_tasks: bool, repo: str | None, filename
     ``repo``); a task whose hub repository is not published yet gives its embedded copy."""
     if repo:
         path = download_checkpoint(repo, revision, filename, endpoint=endpoint)
-        build_model(load_weights_file(path))  # no sha256 vouches for it: it must at least load
+        _check_loads(path)
         return [Fetched(f"{repo}@{revision}", path)]
     registry = registry if registry is not None else load_registry()
     if all_tasks or not tasks:
@@ -98,6 +99,15 @@ def download_tasks(tasks: list[str], all_tasks: bool, repo: str | None, filename
     if unknown:
         raise ValueError(f"unknown task(s) {', '.join(unknown)}; known: {', '.join(sorted(registry))}")
     return [_fetch(registry[task], endpoint) for task in tasks]
+
+
+def _check_loads(path: Path) -> None:
+    """Raise WeightsError unless ``path`` builds a RestorMixer: no sha256 vouches for a ``--repo`` download."""
+    # imported here: the rest of this module, and `restormixer models`, run without PyTorch
+    from ..model.checkpoint import load_weights_file
+    from ..model.restormixer import build_model
+
+    build_model(load_weights_file(path))
 
 
 def _fetch(entry: Task, endpoint: str | None) -> Fetched:
