@@ -168,6 +168,13 @@ def test_the_registry_records_each_embedded_checkpoint_as_stored():
         assert {t.dtype for t in load_file(weights).values() if t.is_floating_point()} == {torch.float16}
 
 
+def test_the_packaged_registry_is_read_once_and_read_only():
+    registry = load_registry()
+    assert load_registry() is registry
+    with pytest.raises(TypeError):
+        registry["copy"] = registry["derain"]
+
+
 def test_download_weights_of_an_unpublished_task_names_the_embedded_copy(cache):
     """The registry's hub repositories are not published yet: nothing is fetched, and the message says
     so instead of blaming the network."""

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,7 +67,7 @@ def _source(entry: Task) -> str:
     return "\n".join(filter(None, [hub, entry.training.get("summary", "")]))
 
 
-def registry_rows(registry: dict[str, Task] | None = None) -> list[RegistryRow]:
+def registry_rows(registry: Mapping[str, Task] | None = None) -> list[RegistryRow]:
     """The ``restormixer models`` table: one row per task of ``registry`` (default: the packaged one)."""
     registry = registry if registry is not None else load_registry()
     default = default_task(registry)
@@ -85,7 +86,7 @@ class Fetched:
 
 
 def download_tasks(tasks: list[str], all_tasks: bool, repo: str | None, filename: str, revision: str,
-                   endpoint: str | None, registry: dict[str, Task] | None = None) -> list[Fetched]:
+                   endpoint: str | None, registry: Mapping[str, Task] | None = None) -> list[Fetched]:
     """Download the given tasks' checkpoints (every task's when none is named, or one explicit
     ``repo``); a task whose hub repository is not published yet gives its embedded copy."""
     if repo:
