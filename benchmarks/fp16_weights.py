@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from restormixer_cli.hub.loading import CONFIG_NAME, WEIGHTS_NAME
+from restormixer_cli.hub.layout import CONFIG_NAME, WEIGHTS_NAME
 from restormixer_cli.hub.registry import load_registry
 from restormixer_cli.training.export import half_precision
 

@@ -38,10 +38,10 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from restormixer_cli.hub.loading import load_weights_file
 from restormixer_cli.io.images import read_rgb
 from restormixer_cli.metrics import psnr
 from restormixer_cli.model import RestorMixer
+from restormixer_cli.model.checkpoint import load_weights_file
 from restormixer_cli.resize import upscale, upscale_planes
 from restormixer_cli.training.data import clean_files, load_training_images
 from restormixer_cli.training.degradations import crop_to_scale, downscale

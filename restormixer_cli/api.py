@@ -14,9 +14,7 @@ import errno
 from collections.abc import Callable
 from pathlib import Path
 
-from .hub.loading import build_model
 from .hub.registry import default_task, get_task, upscaling_factor
-from .hub.resolve import resolve_weights
 from .inference.devices import resolve_device, resolve_precision
 from .inference.engine import InferenceSettings, Restorer, prepare_model
 from .inference.files import FileRestorer, FileResult, Job, OutputOptions, RestoreRun, plan_restore, restore_jobs
@@ -24,6 +22,8 @@ from .inference.ray_engine import RayOptions, restore_on_ray
 from .inference.remote import plan_remote
 from .inference.router import AutoRestorer
 from .io.storage import is_uri
+from .model.pretrained import resolve_weights
+from .model.restormixer import build_model
 
 
 def load_restorer(task: str | None = None, weights: str | None = None, device: str = "auto",

@@ -48,12 +48,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from restormixer_cli.hub.loading import build_model, load_weights_file
 from restormixer_cli.hub.registry import get_task
 from restormixer_cli.inference.engine import InferenceSettings, Restorer, prepare_model
 from restormixer_cli.io.formats import quantize
 from restormixer_cli.metrics.quality import psnr
 from restormixer_cli.model import RestorMixer
+from restormixer_cli.model.checkpoint import load_weights_file
+from restormixer_cli.model.restormixer import build_model
 from restormixer_cli.samples import load_sample_photos
 from restormixer_cli.scan import ENV_VAR, load_backend, resolve_backend
 from restormixer_cli.training.degradations import gaussian_noise

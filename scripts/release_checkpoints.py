@@ -28,7 +28,7 @@ from pathlib import Path
 
 import torch
 
-from restormixer_cli.hub.loading import sha256_of
+from restormixer_cli.hub.layout import sha256_of
 from restormixer_cli.hub.registry import REGISTRY_FILE, Task, ValidationSet, load_registry
 from restormixer_cli.training.config import TrainConfig
 from restormixer_cli.training.data import write_bicubic

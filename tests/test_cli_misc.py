@@ -23,6 +23,7 @@ from restormixer_cli.serve import create_app
 from restormixer_cli.inference.engine import InferenceSettings, Restorer
 
 from .conftest import SUBPROCESS_ENV, textured_image
+from .test_cli_restore import _RUN_EACH
 
 runner = CliRunner()
 ROOT = Path(__file__).resolve().parents[1]
@@ -50,6 +51,14 @@ def test_models_lists_every_task():
     for task in ("denoise", "derain", "desnow", "auto (default)"):
         assert task in result.output
     assert "picks per photo" in result.output and "not downloaded" not in result.output
+
+
+def test_models_answers_without_loading_pytorch(tmp_path):
+    """`models` and `models --json` read the registry and the hub cache only: importing PyTorch was
+    most of their time."""
+    done = subprocess.run([sys.executable, "-c", _RUN_EACH, json.dumps([["models"], ["models", "--json"]])],
+                          env=SUBPROCESS_ENV, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert json.loads(done.stdout.splitlines()[-1]) == {"codes": [0, 0], "pytorch loaded": False}, done.stderr
 
 
 def test_help_prints_every_option_text_as_written():

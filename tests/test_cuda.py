@@ -10,11 +10,12 @@ import numpy as np
 import pytest
 import torch
 
-from restormixer_cli.hub.loading import build_model, load_weights_file
 from restormixer_cli.hub.registry import get_task
 from restormixer_cli.inference.engine import InferenceSettings, Restorer, prepare_model, restore_image
 from restormixer_cli.metrics.quality import psnr
 from restormixer_cli.model import RestorMixer
+from restormixer_cli.model.checkpoint import load_weights_file
+from restormixer_cli.model.restormixer import build_model
 
 from .conftest import make_tiny_model, textured_image
 

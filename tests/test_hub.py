@@ -18,13 +18,15 @@ from safetensors.torch import load_file, save_file
 from typer.testing import CliRunner
 
 from restormixer_cli.cli import app
+from restormixer_cli.cli.models import download_tasks, registry_rows
 from restormixer_cli.hub import download
-from restormixer_cli.hub.catalog import download_tasks, registry_rows
 from restormixer_cli.hub.download import HubError, download_checkpoint
-from restormixer_cli.hub.loading import (WeightsError, build_model, canonicalize_state_dict, load_weights_file,
-                                        sha256_of)
+from restormixer_cli.hub.layout import sha256_of
 from restormixer_cli.hub.registry import Task, load_registry
-from restormixer_cli.hub.resolve import parse_repo_spec, resolve_weights
+from restormixer_cli.hub.resolve import parse_repo_spec
+from restormixer_cli.model.checkpoint import WeightsError, canonicalize_state_dict, load_weights_file
+from restormixer_cli.model.pretrained import resolve_weights
+from restormixer_cli.model.restormixer import build_model
 
 from .conftest import TINY_CONFIG, make_tiny_model
 from .hub_server import HubServer
@@ -140,7 +142,7 @@ def test_failed_download_falls_back_to_embedded_copy(cache, tiny_weights, monkey
 
 def test_download_weights_command(hub, cache, monkeypatch, weights_bytes):
     sha = hashlib.sha256(weights_bytes).hexdigest()
-    monkeypatch.setattr("restormixer_cli.hub.catalog.load_registry", lambda: registry_for(sha))
+    monkeypatch.setattr("restormixer_cli.cli.models.load_registry", lambda: registry_for(sha))
     result = runner.invoke(app, ["download-weights", "--endpoint", hub.url])  # no task named: every task
     assert result.exit_code == 0, result.output
     assert "tiny:" in result.output
@@ -164,6 +166,13 @@ def test_the_registry_records_each_embedded_checkpoint_as_stored():
         weights = entry.embedded_path / entry.filename
         assert (sha256_of(weights), weights.stat().st_size) == (entry.sha256, entry.size_bytes), entry.task
         assert {t.dtype for t in load_file(weights).values() if t.is_floating_point()} == {torch.float16}
+
+
+def test_the_packaged_registry_is_read_once_and_read_only():
+    registry = load_registry()
+    assert load_registry() is registry
+    with pytest.raises(TypeError):
+        registry["copy"] = registry["derain"]
 
 
 def test_download_weights_of_an_unpublished_task_names_the_embedded_copy(cache):

@@ -17,10 +17,11 @@ from typer.testing import CliRunner
 
 import restormixer_cli
 from restormixer_cli.cli import app
-from restormixer_cli.hub.loading import WeightsError
 from restormixer_cli.hub.registry import load_registry
-from restormixer_cli.hub.resolve import load_pretrained, resolve_weights
 from restormixer_cli.model import RestorMixer
+from restormixer_cli.model.checkpoint import WeightsError
+from restormixer_cli.model.pretrained import pretrained_weights, resolve_weights
+from restormixer_cli.model.restormixer import build_model
 
 from .conftest import TINY_CONFIG, make_tiny_model
 from .hub_server import HubServer
@@ -99,7 +100,8 @@ def test_task_name_downloads_from_the_registry_repo(cache, tiny_weights):  # noq
     with HubServer() as hub:
         hub.state.files[(REPO, "model.safetensors")] = weights
         hub.state.files[(REPO, "config.json")] = json.dumps(TINY_CONFIG).encode()
-        model = load_pretrained("tiny", endpoint=hub.url, registry=registry_for(hashlib.sha256(weights).hexdigest()))
+        registry = registry_for(hashlib.sha256(weights).hexdigest())
+        model = build_model(pretrained_weights("tiny", endpoint=hub.url, registry=registry))
     assert torch.equal(outputs(model), outputs(make_tiny_model()))
 
 

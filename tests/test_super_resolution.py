@@ -157,8 +157,9 @@ def test_a_model_with_tails_enlarges_the_small_image_itself(tail_model, monkeypa
 
 
 def test_tails_are_an_addition_the_authors_keys_still_load(tmp_path):
-    from restormixer_cli.hub.loading import build_model, infer_config, load_weights_file
     from restormixer_cli.model import RestorMixer
+    from restormixer_cli.model.checkpoint import infer_config, load_weights_file
+    from restormixer_cli.model.restormixer import build_model
 
     plain = RestorMixer(**TINY_CONFIG)
     tailed = RestorMixer(**TINY_CONFIG, upscales=(2, 3))

@@ -14,7 +14,8 @@ import torch
 from PIL import Image
 from safetensors.torch import load_file
 
-from restormixer_cli.hub.loading import build_model, load_weights_file
+from restormixer_cli.model.checkpoint import load_weights_file
+from restormixer_cli.model.restormixer import build_model
 from restormixer_cli.training.config import TrainConfig
 from restormixer_cli.training.data import PatchSampler, load_training_images
 from restormixer_cli.training.degradations import make_degradation

@@ -108,7 +108,7 @@ def info(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = 
 @app.command()
 def models(as_json: Annotated[bool, typer.Option("--json", help="Print the registry as JSON.")] = False) -> None:
     """The task registry: checkpoints, their status, size and scores."""
-    from ..hub.catalog import registry_rows
+    from .models import registry_rows
 
     if as_json:
         print(json.dumps({name: asdict(entry) for name, entry in load_registry().items()}, indent=2))
@@ -133,7 +133,7 @@ def download_weights(
 ) -> None:
     """Download checkpoints into the Hugging Face cache (verified by sha256); a task whose hub repository is
     not published yet names its embedded copy, which restore uses."""
-    from ..hub.catalog import download_tasks
+    from .models import download_tasks
     from ..hub.download import HubError
 
     try:

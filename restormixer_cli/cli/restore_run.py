@@ -19,7 +19,6 @@ from rich.text import Text
 from .. import __version__
 from ..api import load_restorer
 from ..hub.download import HubError
-from ..hub.loading import WeightsError
 from ..hub.registry import upscaling_factor
 from ..inference.devices import resolve_device, resolve_precision
 from ..inference.engine import Restorer
@@ -30,6 +29,7 @@ from ..io.formats import MEDIA_EXTENSIONS
 from ..io.storage import is_uri
 from ..io.write_plan import PlanError
 from ..metrics.evaluate import EvalSettings, format_score, frame_scores, inf_as_text, mean_scores
+from ..model.checkpoint import WeightsError
 from ..scan import resolve_backend
 from ..signals import StopSignals
 from .app import USAGE_ERROR

@@ -17,7 +17,7 @@ from huggingface_hub import errors as hub_errors
 from huggingface_hub import hf_hub_download
 from huggingface_hub.utils import HFValidationError, get_session, validate_repo_id
 
-from .loading import CONFIG_NAME, WEIGHTS_NAME, sha256_of
+from .layout import CONFIG_NAME, WEIGHTS_NAME, sha256_of
 
 _HINT = "pass --weights FILE, or set HF_ENDPOINT to a reachable mirror"
 _CACHE_ERRNOS = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR, errno.ENOSPC}

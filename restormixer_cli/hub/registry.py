@@ -4,10 +4,15 @@ Training defaults, the demo, the release script and the command line's ``--task`
 
 from __future__ import annotations
 
+import functools
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+from types import MappingProxyType
+
+from .layout import WEIGHTS_NAME
 
 REGISTRY_FILE = "registry.json"
 
@@ -41,7 +46,7 @@ class Task:
     default: bool = False  # restores when no task is named
     validation: tuple[ValidationSet, ...] = ()
     repo_id: str | None = None
-    filename: str = "model.safetensors"
+    filename: str = WEIGHTS_NAME
     revision: str = "main"
     sha256: str | None = None
     published: bool = False
@@ -72,17 +77,22 @@ class Task:
         return path if path.exists() else None
 
 
-def load_registry(path: Path | None = None) -> dict[str, Task]:
-    """Tasks by name, from the packaged registry or ``path``."""
-    if path is None:
-        text = (resources.files("restormixer_cli.hub") / REGISTRY_FILE).read_text()
-    else:
-        text = Path(path).read_text()
-    data = json.loads(text)
-    return {name: Task(task=name, **entry) for name, entry in data["tasks"].items()}
+def _parse(text: str) -> Mapping[str, Task]:
+    tasks = json.loads(text)["tasks"]
+    return MappingProxyType({name: Task(task=name, **entry) for name, entry in tasks.items()})
 
 
-def get_task(task: str, registry: dict[str, Task] | None = None) -> Task:
+@functools.cache
+def _packaged() -> Mapping[str, Task]:
+    return _parse((resources.files("restormixer_cli.hub") / REGISTRY_FILE).read_text())
+
+
+def load_registry(path: Path | None = None) -> Mapping[str, Task]:
+    """Tasks by name, read-only: the packaged registry (read once per process), or ``path``'s."""
+    return _packaged() if path is None else _parse(Path(path).read_text())
+
+
+def get_task(task: str, registry: Mapping[str, Task] | None = None) -> Task:
     """The registry entry of ``task``; ValueError naming the known tasks otherwise."""
     registry = registry if registry is not None else load_registry()
     if task not in registry:
@@ -90,7 +100,7 @@ def get_task(task: str, registry: dict[str, Task] | None = None) -> Task:
     return registry[task]
 
 
-def default_task(registry: dict[str, Task] | None = None) -> str | None:
+def default_task(registry: Mapping[str, Task] | None = None) -> str | None:
     """The task that restores when none is named: the available one marked ``default``, if any."""
     registry = registry if registry is not None else load_registry()
     return next((name for name, entry in registry.items() if entry.default and entry.available), None)

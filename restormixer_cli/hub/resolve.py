@@ -1,17 +1,26 @@
-"""Finding the weights for a restore: explicit file or repo, hub cache, download, embedded copy."""
+"""Where a checkpoint comes from: an explicit file, folder or hub repository, else a task's
+checkpoint from the hub cache, a download, or the copy embedded in the package. Only the file is
+found here; reading it is :mod:`restormixer_cli.model.checkpoint`'s."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
-from ..model import RestorMixer
 from .download import HubError, download_checkpoint
-from .loading import LoadedWeights, build_model, load_weights_file
 from .registry import Task, get_task, load_registry
 
 _REPO_SPEC = re.compile(r"^(?P<repo>[A-Za-z0-9][\w.-]*/[\w.-]+)(?:@(?P<revision>[\w./-]+))?$")
+
+
+@dataclass(frozen=True)
+class Location:
+    """A checkpoint's weights file or hub-layout folder, and what reports call it (None: its path)."""
+
+    path: Path
+    source: str | None = None
 
 
 def parse_repo_spec(spec: str) -> tuple[str, str] | None:
@@ -20,43 +29,41 @@ def parse_repo_spec(spec: str) -> tuple[str, str] | None:
     return (match["repo"], match["revision"] or "main") if match else None
 
 
-def load_weights_spec(spec: str, endpoint: str | None = None) -> LoadedWeights:
-    """Weights from a local file, a local hub-layout folder, or ``repo_id[@revision]`` on the hub."""
+def locate_spec(spec: str, endpoint: str | None = None) -> Location:
+    """A local weights file, a local hub-layout folder, or ``repo_id[@revision]`` downloaded from the hub."""
     if not spec.strip():  # Path("") is the current folder
         raise ValueError("the weights path is empty: give a weights file, a hub-layout folder or a repo_id")
     path = Path(spec).expanduser()
     if path.exists():
-        return load_weights_file(path)
+        return Location(path)
     repo = parse_repo_spec(spec)
     if repo is None or spec.endswith((".safetensors", ".pth", ".pt", ".ckpt")):
         raise FileNotFoundError(f"{spec}: no such weights file or folder")
     repo_id, revision = repo
-    loaded = load_weights_file(download_checkpoint(repo_id, revision, endpoint=endpoint))
-    loaded.source = f"{repo_id}@{revision}"
-    return loaded
+    return Location(download_checkpoint(repo_id, revision, endpoint=endpoint), f"{repo_id}@{revision}")
 
 
-def _from_hub(entry: Task, endpoint: str | None, notice: Callable[[str], None]) -> LoadedWeights | None:
+def _from_hub(entry: Task, endpoint: str | None, notice: Callable[[str], None]) -> Location | None:
     if not (entry.repo_id and entry.published):
         return None
     for local_only in (True, False):
         try:
             path = download_checkpoint(entry.repo_id, entry.revision, entry.filename, entry.sha256, endpoint, local_only)
-            loaded = load_weights_file(path)
-            loaded.source = f"{entry.repo_id}@{entry.revision} ({'hub cache' if local_only else 'downloaded'})"
-            return loaded
         except HubError as exc:
             if not local_only:
                 notice(str(exc))
+            continue
+        return Location(path, f"{entry.repo_id}@{entry.revision} ({'hub cache' if local_only else 'downloaded'})")
     return None
 
 
-def resolve_weights(task: str | None, weights: str | None = None, endpoint: str | None = None,
-                    registry: dict[str, Task] | None = None,
-                    notice: Callable[[str], None] = lambda message: None) -> LoadedWeights:
-    """The checkpoint to restore with: ``weights`` if given, else the task's hub copy, else its embedded copy."""
+def locate_weights(task: str | None, weights: str | None = None, endpoint: str | None = None,
+                   registry: Mapping[str, Task] | None = None,
+                   notice: Callable[[str], None] = lambda message: None) -> Location:
+    """The checkpoint to restore with: ``weights`` if given, else the task's hub copy, else its embedded copy.
+    ``notice`` hears why a download failed before the embedded copy stands in."""
     if weights is not None:
-        return load_weights_spec(weights, endpoint)
+        return locate_spec(weights, endpoint)
     if task is None:
         raise ValueError("give --task or --weights")
     entry = get_task(task, registry)
@@ -66,34 +73,30 @@ def resolve_weights(task: str | None, weights: str | None = None, endpoint: str 
     if not entry.available:
         raise ValueError(f"no checkpoint exists for task {task!r} yet ({entry.note or 'see restormixer models'}); "
                          "pass --weights FILE")
-    loaded = _from_hub(entry, endpoint, notice)
-    if loaded is not None:
-        return loaded
+    located = _from_hub(entry, endpoint, notice)
+    if located is not None:
+        return located
     embedded = entry.embedded_path
     if embedded is None:
         raise HubError(f"task {task!r}: checkpoint not available offline and no embedded copy; "
                        "run restormixer download-weights when online, or pass --weights FILE")
-    loaded = load_weights_file(embedded)
-    loaded.source = f"embedded {task} checkpoint"
-    return loaded
+    return Location(embedded, f"embedded {task} checkpoint")
 
 
-def load_pretrained(name: str, revision: str | None = None, endpoint: str | None = None,
-                    scan_backend: str | None = None, registry: dict[str, Task] | None = None) -> RestorMixer:
-    """A RestorMixer in eval mode, its weights and ``config.json`` validated, from ``name``: a local weights
-    file or hub-layout folder, a hub repository id ``owner/name[@revision]`` (or ``revision``), else a task
-    name, whose checkpoint is found as :func:`resolve_weights` finds it (hub cache, download, embedded copy).
-    A super-resolution task's network keeps its input's size (it restores a bicubic enlargement): a
-    UserWarning says so and how to enlarge."""
+def locate_pretrained(name: str, revision: str | None = None, endpoint: str | None = None,
+                      registry: Mapping[str, Task] | None = None) -> Location:
+    """The checkpoint ``name`` stands for: a local weights file or hub-layout folder, a hub repository id
+    ``owner/name[@revision]`` (or ``revision``), else a task name, found as :func:`locate_weights` finds
+    it (hub cache, download, embedded copy)."""
     if revision is not None:
         if "@" in name or parse_repo_spec(name) is None or Path(name).expanduser().exists():
             raise ValueError(f"revision={revision!r} applies to a hub repository id given without @revision, "
                              f"not to {name!r}")
         name = f"{name}@{revision}"
     if Path(name).expanduser().exists() or parse_repo_spec(name) is not None:
-        return build_model(load_weights_spec(name, endpoint), scan_backend)
+        return locate_spec(name, endpoint)
     registry = registry if registry is not None else load_registry()
     if name not in registry:
         raise ValueError(f"{name!r} is not a weights file or folder, a hub repository id (owner/name[@revision]) "
                          f"or a task name ({', '.join(sorted(registry))})")
-    return build_model(resolve_weights(name, endpoint=endpoint, registry=registry), scan_backend)
+    return locate_weights(name, endpoint=endpoint, registry=registry)

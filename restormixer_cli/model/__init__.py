@@ -1,7 +1,6 @@
-"""The RestorMixer network."""
+"""The RestorMixer network and its checkpoint format."""
 
-#: Height and width are padded to a multiple of this internally (three stages, each halving).
-SIZE_MULTIPLE = 8
+from .padding import SIZE_MULTIPLE
 
 __all__ = ["RestorMixer", "SIZE_MULTIPLE"]
 

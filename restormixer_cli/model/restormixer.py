@@ -23,11 +23,13 @@ import torch.nn as nn
 import torch.nn.functional as F
 from huggingface_hub import PyTorchModelHubMixin
 
-from . import SIZE_MULTIPLE
-from .attention import WindowAttentionBlock
 from ..resize import upscale
+from .attention import WindowAttentionBlock
 from .blocks import BasicConv, FeatureAttentionModule, PixelShuffleTail, ResidualDepthBlock, ShallowConvModule
+from .checkpoint import LoadedWeights, build, write_config
 from .mamba import SS2D, VSSBlock
+from .padding import SIZE_MULTIPLE
+from .pretrained import pretrained_weights
 
 
 def _half(x: torch.Tensor) -> torch.Tensor:
@@ -211,19 +213,16 @@ class RestorMixer(
         found as ``restormixer restore --task`` finds it: hub cache, download, embedded copy), a hub
         repository id (``revision`` or ``"owner/name@revision"``), or a local ``save_pretrained`` folder
         or weights file. A local path is preferred to a task of the same name. Raises
-        ``restormixer_cli.hub.loading.WeightsError`` naming the problem when the weights or
+        ``restormixer_cli.model.checkpoint.WeightsError`` naming the problem when the weights or
         ``config.json`` do not fit. Hub access follows huggingface_hub's settings (login token,
         ``HF_HUB_CACHE``, ``HF_HUB_OFFLINE``, ``HF_ENDPOINT``, or ``endpoint``)."""
-        from ..hub.resolve import load_pretrained
-
-        return load_pretrained(str(pretrained_model_name_or_path), revision, endpoint, scan_backend)
+        weights = pretrained_weights(str(pretrained_model_name_or_path), revision, endpoint)
+        return build(cls, weights, scan_backend)
 
     def _save_pretrained(self, save_directory: Path) -> None:
         """Write ``model.safetensors`` and the hub layout's ``config.json`` into ``save_directory``."""
-        from ..hub.loading import write_config
-
         super()._save_pretrained(save_directory)
-        write_config(save_directory, self.config)
+        write_config(save_directory, self.config, type(self))
 
     def set_scan_backend(self, backend: str | None) -> None:
         """Select the selective-scan backend of every scan block (None: automatic)."""
@@ -249,3 +248,9 @@ class RestorMixer(
         if not multiscale:
             return full[..., :h, :w]
         return [out[..., : -(-h // s), : -(-w // s)] for out, s in zip([*lower, full], (4, 2, 1))]
+
+
+def build_model(weights: LoadedWeights, scan_backend: str | None = None) -> RestorMixer:
+    """A RestorMixer with the weights loaded (strict), in eval mode, on CPU; a
+    :class:`~restormixer_cli.model.checkpoint.WeightsError` names what does not fit."""
+    return build(RestorMixer, weights, scan_backend)

@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import save_file
 
-from ..hub.loading import CONFIG_NAME, WEIGHTS_NAME
+from ..hub.layout import CONFIG_NAME, WEIGHTS_NAME
 from ..io.atomic import atomic_path
 from .config import TrainConfig
 from .trainer import CHECKPOINT, CONFIG, read_metrics
@@ -73,7 +73,7 @@ _FP16_MAX = torch.finfo(torch.float16).max
 
 def half_precision(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """The floating-point tensors in fp16, which halves a checkpoint's size; loading reads them back
-    as fp32 (:func:`~restormixer_cli.hub.loading.load_weights_file`). On the shipped checkpoints PSNR
+    as fp32 (:func:`~restormixer_cli.model.checkpoint.load_weights_file`). On the shipped checkpoints PSNR
     moved by at most 0.002 dB per task (BENCHMARKS.md, "fp16 storage of the weights"). A tensor with
     values beyond fp16's range stays as it is."""
     return {name: tensor.half() if _fits_fp16(tensor) else tensor for name, tensor in state.items()}

@@ -18,12 +18,12 @@ import torch.distributed as dist
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from ..hub.loading import load_weights_file
 from ..io.atomic import atomic_path
 from ..inference.devices import precision_dtype
 from ..io.formats import quantize
 from ..metrics import psnr, ssim
 from ..model import RestorMixer
+from ..model.checkpoint import load_weights_file
 from ..resize import upscale
 from ..signals import sigterm_as_interrupt
 from .config import TrainConfig

@@ -1,17 +1,22 @@
-"""What `restormixer models` shows and what `download-weights` fetches."""
+"""What ``restormixer models`` shows and what ``download-weights`` fetches.
+
+``models`` answers from the registry and the hub cache alone, without importing PyTorch.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from .download import HubError, download_checkpoint
-from .loading import build_model, load_weights_file
-from .registry import Task, default_task, load_registry
+from ..hub.download import HubError, download_checkpoint
+from ..hub.registry import Task, default_task, load_registry
 
 
 @dataclass
 class RegistryRow:
+    """One row of the ``restormixer models`` table."""
+
     task: str
     status: str
     size: str
@@ -62,7 +67,8 @@ def _source(entry: Task) -> str:
     return "\n".join(filter(None, [hub, entry.training.get("summary", "")]))
 
 
-def registry_rows(registry: dict[str, Task] | None = None) -> list[RegistryRow]:
+def registry_rows(registry: Mapping[str, Task] | None = None) -> list[RegistryRow]:
+    """The ``restormixer models`` table: one row per task of ``registry`` (default: the packaged one)."""
     registry = registry if registry is not None else load_registry()
     default = default_task(registry)
     return [RegistryRow(e.task + (" (default)" if e.task == default else ""), _status(e), _size(e), _scores(e), _source(e))
@@ -80,12 +86,12 @@ class Fetched:
 
 
 def download_tasks(tasks: list[str], all_tasks: bool, repo: str | None, filename: str, revision: str,
-                   endpoint: str | None, registry: dict[str, Task] | None = None) -> list[Fetched]:
+                   endpoint: str | None, registry: Mapping[str, Task] | None = None) -> list[Fetched]:
     """Download the given tasks' checkpoints (every task's when none is named, or one explicit
     ``repo``); a task whose hub repository is not published yet gives its embedded copy."""
     if repo:
         path = download_checkpoint(repo, revision, filename, endpoint=endpoint)
-        build_model(load_weights_file(path))  # no sha256 vouches for it: it must at least load
+        _check_loads(path)
         return [Fetched(f"{repo}@{revision}", path)]
     registry = registry if registry is not None else load_registry()
     if all_tasks or not tasks:
@@ -94,6 +100,15 @@ def download_tasks(tasks: list[str], all_tasks: bool, repo: str | None, filename
     if unknown:
         raise ValueError(f"unknown task(s) {', '.join(unknown)}; known: {', '.join(sorted(registry))}")
     return [_fetch(registry[task], endpoint) for task in tasks]
+
+
+def _check_loads(path: Path) -> None:
+    """Raise WeightsError unless ``path`` builds a RestorMixer: no sha256 vouches for a ``--repo`` download."""
+    # imported here: the rest of this module, and `restormixer models`, run without PyTorch
+    from ..model.checkpoint import load_weights_file
+    from ..model.restormixer import build_model
+
+    build_model(load_weights_file(path))
 
 
 def _fetch(entry: Task, endpoint: str | None) -> Fetched:

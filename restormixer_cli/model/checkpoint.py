@@ -1,13 +1,12 @@
-"""Loading RestorMixer checkpoints safely: file formats, state-dict canonicalisation, configuration.
-
-Loading is separate from the architecture: a checkpoint becomes a canonical state dict plus a
+"""RestorMixer's checkpoint format, read safely: file formats, state-dict canonicalisation, the
 model configuration (from ``config.json`` beside the weights, or inferred from tensor shapes),
-and only then a model. No pickled code is ever executed.
+the checks that weights fit, building a model from them, and writing ``config.json``.
+
+Which file a name stands for is :mod:`restormixer_cli.hub`'s concern; no pickled code is ever executed.
 """
 
 from __future__ import annotations
 
-import hashlib
 import inspect
 import json
 import pickle
@@ -15,30 +14,21 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file
 
-from ..model import RestorMixer
+from ..hub.layout import CONFIG_NAME, WEIGHTS_NAME, sha256_of
 
-WEIGHTS_NAME = "model.safetensors"
-CONFIG_NAME = "config.json"
 PICKLE_SUFFIXES = (".pth", ".pt", ".ckpt", ".bin")
 #: Containers of the weights in training checkpoints, averaged (EMA) weights first: they are the ones to publish.
 _WRAPPER_KEYS = ("params_ema", "ema", "state_dict_ema", "model_ema", "params", "state_dict", "model", "net")
 _PREFIXES = ("module.", "_orig_mod.", "model.", "net.")
 _MODEL_ARGS = ("base_channel", "num_blocks", "window_size", "num_heads", "mlp_ratio", "d_state", "expand", "upscales")
 MAX_UPSCALE = 8
-
-
-def sha256_of(path: Path) -> str:
-    """Hex sha256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+Model = TypeVar("Model", bound=torch.nn.Module)
 
 
 class WeightsError(ValueError):
@@ -47,6 +37,9 @@ class WeightsError(ValueError):
 
 @dataclass
 class LoadedWeights:
+    """A checkpoint read: its canonical state dict, its ``config.json`` fields, what it is called, and
+    the weights file's sha256."""
+
     state_dict: dict[str, torch.Tensor]
     config: dict = field(default_factory=dict)
     source: str = ""
@@ -137,11 +130,11 @@ def check_model_config(config: Mapping) -> None:
             raise WeightsError(f"num_heads {list(heads)} do not divide the attention widths {2 * base} and {4 * base}")
 
 
-def write_config(folder: Path, config: Mapping) -> None:
+def write_config(folder: Path, config: Mapping, model_class: type) -> None:
     """Write a hub-layout folder's ``config.json`` for a model configuration: ``base_channel`` and
-    ``num_blocks``, plus the other architecture arguments that differ from RestorMixer's defaults."""
+    ``num_blocks``, plus the other architecture arguments that differ from ``model_class``'s defaults."""
     defaults = {name: list(p.default) if isinstance(p.default, tuple) else p.default
-                for name, p in inspect.signature(RestorMixer.__init__).parameters.items()}
+                for name, p in inspect.signature(model_class.__init__).parameters.items()}
     kept = {k: v for k, v in config.items()
             if k in ("base_channel", "num_blocks") or (k in _MODEL_ARGS and v != defaults[k])}
     (Path(folder) / CONFIG_NAME).write_text(json.dumps(kept, indent=2) + "\n")
@@ -221,7 +214,7 @@ def _in_fp32(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return {k: v.float() if v.dtype in (torch.float16, torch.bfloat16) else v for k, v in state.items()}
 
 
-def _mismatch_message(model: RestorMixer, state: Mapping[str, torch.Tensor]) -> str | None:
+def _mismatch_message(model: torch.nn.Module, state: Mapping[str, torch.Tensor]) -> str | None:
     expected = model.state_dict()
     missing = [k for k in expected if k not in state]
     unexpected = [k for k in state if k not in expected]
@@ -244,14 +237,15 @@ def _mismatch_message(model: RestorMixer, state: Mapping[str, torch.Tensor]) -> 
     return f"{'; '.join(parts)}. Likely cause: {cause}"
 
 
-def build_model(weights: LoadedWeights, scan_backend: str | None = None) -> RestorMixer:
-    """A RestorMixer with the weights loaded (strict), in eval mode, on CPU."""
+def build(model_class: type[Model], weights: LoadedWeights, scan_backend: str | None = None) -> Model:
+    """A ``model_class`` (RestorMixer, or a subclass) with the weights loaded (strict), in eval mode, on
+    CPU; WeightsError naming what does not fit."""
     config = {**infer_config(weights.state_dict), **weights.config}
     try:  # shapes of absurd size would build a model of absurd size before any mismatch is seen
         check_model_config(config)
     except WeightsError as exc:
         raise WeightsError(f"{weights.source or 'weights'} do not fit RestorMixer: {exc}") from None
-    model = RestorMixer(**config, scan_backend=scan_backend)
+    model = model_class(**config, scan_backend=scan_backend)
     problem = _mismatch_message(model, weights.state_dict)
     if problem:
         raise WeightsError(f"{weights.source or 'weights'} do not fit RestorMixer {config}: {problem}")
