@@ -139,7 +139,8 @@ def test_mixtures_combine_up_to_three_degradations_in_physical_order_or_leave_th
 def test_snow_has_streaks_along_the_fall_and_large_defocused_discs():
     from scipy import ndimage
 
-    from restormixer_cli.training.degradations import SnowStyle, _snow_layers
+    from restormixer_cli.training.degradations import SnowStyle
+    from restormixer_cli.training.degradations.snow import _snow_layers
 
     falling = SnowStyle(streak_chance=1.0, angle_sd=0.0, bokeh_chance=0.0, scale=(1.0, 1.0))
     near = _snow_layers((256, 256), falling, np.random.default_rng(1))[-1]

@@ -241,10 +241,12 @@ def evaluate(
     max_pixels: Annotated[int, typer.Option(help="Refuse images with more pixels than this (0 = no limit).", min=0)] = DEFAULT_MAX_PIXELS,
 ) -> None:
     """PSNR/SSIM of restored images (and videos, frame by frame) against ground truth (BasicSR / MATLAB conventions)."""
+    from ..metrics.evaluate import EvalSettings
     from .evaluate import run_eval
 
-    raise typer.Exit(run_eval(pred, gt, y_channel, crop_border, suffix, json_report, csv_report, quiet, console, err,
-                              overwrite, max_pixels or None, mod_crop))
+    raise typer.Exit(run_eval(pred, gt, settings=EvalSettings(y_channel, crop_border, mod_crop), console=console, err=err,
+                              suffix=suffix, json_report=json_report, csv_report=csv_report, quiet=quiet,
+                              overwrite=overwrite, max_pixels=max_pixels or None))
 
 
 # --------------------------------------------------------------------------------------- degrade

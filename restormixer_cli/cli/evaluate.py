@@ -13,7 +13,7 @@ from ..io import DEFAULT_MAX_PIXELS
 from ..io.discovery import list_media
 from ..io.write_plan import WritePlan
 from .restore import STDOUT
-from ..metrics.evaluate import EvalReport, EvalSettings, evaluate_pairs, format_score, pair_folders
+from ..metrics.evaluate import EvalReport, EvalSettings, ImageScore, evaluate_pairs, format_score, pair_folders
 from .app import USAGE_ERROR
 from .messages import print_error, shown
 
@@ -38,38 +38,23 @@ def _table(report: EvalReport, quiet: bool) -> Table:
     return table
 
 
-def run_eval(pred: Path, gt: Path, y_channel: bool, crop_border: int, suffix: str, json_report: Path | None,
-             csv_report: Path | None, quiet: bool, console: Console, err: Console, overwrite: bool = False,
-             max_pixels: int | None = DEFAULT_MAX_PIXELS, mod_crop: int = 1) -> int:
-    """Evaluate and report; returns the exit code (1 when a pair could not be scored). Files with more
-    than ``max_pixels`` pixels (None: no limit) are not scored; ground truths are cropped top-left to
-    a multiple of ``mod_crop`` pixels first."""
+def run_eval(pred: Path, gt: Path, *, settings: EvalSettings, console: Console, err: Console, suffix: str = "",
+             json_report: Path | None = None, csv_report: Path | None = None, quiet: bool = False,
+             overwrite: bool = False, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> int:
+    """Score the predictions in ``pred`` against the ground truth in ``gt`` (paired by relative path
+    and stem, ``suffix`` stripped from predictions), show the table and write the reports (a path,
+    :data:`STDOUT` or None); returns the exit code (1 when a pair could not be scored). Files with
+    more than ``max_pixels`` pixels (None: no limit) are not scored."""
     if json_report == STDOUT and csv_report == STDOUT:
         return print_error(err, "--json - and --csv - both write to standard output: give one report a file name",
                            USAGE_ERROR)
     try:
-        settings = EvalSettings(y_channel, crop_border, mod_crop)
         pairs, unpaired_pred, unpaired_gt = pair_folders(pred, gt, suffix)
-        plan = WritePlan([*list_media(pred), *list_media(gt)], overwrite)
-        for report_path, what in ((json_report, "the JSON report"), (csv_report, "the CSV report")):
-            if report_path and report_path != STDOUT:
-                plan.claim(report_path, what)
+        _claim_reports(pred, gt, json_report, csv_report, overwrite)
     except (ValueError, FileNotFoundError) as exc:
         return print_error(err, exc)
-    progress = Progress(TextColumn("scoring"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[name]}"),
-                        console=err, transient=True, disable=quiet)
-    with progress:
-        bar = progress.add_task("scoring", total=len(pairs), name="")
-        scores = evaluate_pairs(pairs, settings, on_image=lambda score: progress.update(bar, advance=1, name=shown(score.name)),
-                                max_pixels=max_pixels)
-    report = EvalReport(settings, scores, unpaired_pred, unpaired_gt)
-    for score in report.images:
-        if score.error:
-            err.print(f"[red]skipped[/] {shown(score.name)}: {shown(score.error)}", highlight=False)
-    for label, names in (("prediction", report.unpaired_pred), ("ground truth", report.unpaired_gt)):
-        if names:
-            listed = ", ".join(names[:5]) + (f" (+{len(names) - 5} more)" if len(names) > 5 else "")
-            err.print(f"[yellow]unpaired {shown(label)}:[/] {shown(listed)}", highlight=False)
+    report = EvalReport(settings, _scores(pairs, settings, max_pixels, quiet, err), unpaired_pred, unpaired_gt)
+    _warn_unscored(report, err)
     (err if STDOUT in (json_report, csv_report) else console).print(_table(report, quiet))
     try:
         if json_report:
@@ -85,3 +70,34 @@ def run_eval(pred: Path, gt: Path, y_channel: bool, crop_border: int, suffix: st
         return print_error(err, f"{len(unscored)} of {len(report.images)} pair(s) could not be scored; "
                                 "the means leave them out")
     return 0
+
+
+def _claim_reports(pred: Path, gt: Path, json_report: Path | None, csv_report: Path | None, overwrite: bool) -> None:
+    """Check that the report files may be written: none is an input, none exists unless ``overwrite``
+    (ValueError otherwise)."""
+    plan = WritePlan([*list_media(pred), *list_media(gt)], overwrite)
+    for report_path, what in ((json_report, "the JSON report"), (csv_report, "the CSV report")):
+        if report_path and report_path != STDOUT:
+            plan.claim(report_path, what)
+
+
+def _scores(pairs: list[tuple[str, Path, Path]], settings: EvalSettings, max_pixels: int | None, quiet: bool,
+            err: Console) -> list[ImageScore]:
+    """Every pair's scores, with a progress bar on ``err`` unless ``quiet``."""
+    progress = Progress(TextColumn("scoring"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[name]}"),
+                        console=err, transient=True, disable=quiet)
+    with progress:
+        bar = progress.add_task("scoring", total=len(pairs), name="")
+        return evaluate_pairs(pairs, settings, on_image=lambda score: progress.update(bar, advance=1, name=shown(score.name)),
+                              max_pixels=max_pixels)
+
+
+def _warn_unscored(report: EvalReport, err: Console) -> None:
+    """Name on ``err`` the pairs that could not be scored and the files left unpaired."""
+    for score in report.images:
+        if score.error:
+            err.print(f"[red]skipped[/] {shown(score.name)}: {shown(score.error)}", highlight=False)
+    for label, names in (("prediction", report.unpaired_pred), ("ground truth", report.unpaired_gt)):
+        if names:
+            listed = ", ".join(names[:5]) + (f" (+{len(names) - 5} more)" if len(names) > 5 else "")
+            err.print(f"[yellow]unpaired {shown(label)}:[/] {shown(listed)}", highlight=False)

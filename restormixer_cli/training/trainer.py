@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -28,8 +29,11 @@ from ..resize import upscale
 from ..signals import sigterm_as_interrupt
 from .config import TrainConfig
 from .data import DownscalePatchSampler, ImagePair, PatchSampler, load_training_images, load_validation_set
-from .degradations import make_degradation
+from .degradations import Degradation, make_degradation
 from .losses import MultiScaleDualDomainLoss
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
 
 CHECKPOINT = "checkpoint.pt"
 CONFIG = "config.json"
@@ -125,6 +129,27 @@ def load_initial_weights(model: RestorMixer, path: Path) -> None:
         model.load_state_dict(state, strict=True)  # raises, naming the keys that do not fit
 
 
+def _initial_model(config: TrainConfig) -> RestorMixer:
+    """The model a run starts from: ``init``'s weights, the identity, or a fresh initialisation."""
+    model = RestorMixer(**config.model_config)
+    if config.init:
+        load_initial_weights(model, Path(config.init))
+    elif config.identity_init:
+        start_from_identity(model)
+    return model
+
+
+def _optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.AdamW:
+    """AdamW with weight decay on the weights only: not on biases, norms or the scan's A_logs and Ds."""
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        (no_decay if p.ndim <= 1 or name.endswith(("A_logs", "Ds")) else decay).append(p)
+    return torch.optim.AdamW(
+        [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=config.lr, betas=(0.9, 0.99),
+    )
+
+
 class _EMA:
     """Exponential moving average of parameters; buffers (BatchNorm statistics) are copied."""
 
@@ -165,20 +190,10 @@ class Trainer:
         if self.device.type == "cuda" and self.device.index is not None:
             torch.cuda.set_device(self.device)
         torch.manual_seed(config.seed)
-        self.model = RestorMixer(**config.model_config)
-        if config.init:
-            load_initial_weights(self.model, Path(config.init))
-        elif config.identity_init:
-            start_from_identity(self.model)
+        self.model = _initial_model(config)
         self.model.to(device, memory_format=torch.channels_last)
         self.ema = _EMA(self.model, config.ema) if config.ema > 0 else None
-        decay, no_decay = [], []
-        for name, p in self.model.named_parameters():
-            (no_decay if p.ndim <= 1 or name.endswith(("A_logs", "Ds")) else decay).append(p)
-        self.optimizer = torch.optim.AdamW(
-            [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-            lr=config.lr, betas=(0.9, 0.99),
-        )
+        self.optimizer = _optimizer(self.model, config)
         self.net = self.model
         if self.dist.world > 1:
             ids = [device.index] if device.type == "cuda" else None
@@ -286,25 +301,18 @@ class Trainer:
         cfg = self.config
         started = time.monotonic()
         last_val = None
-        progress = Progress(
-            TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-            TextColumn("{task.fields[status]}"), TimeElapsedColumn(), TimeRemainingColumn(),
-            console=self.console, disable=not self.dist.main, transient=False,
-        )
+        progress = self._progress()
         batches = self._batches(sampler)
         with progress, sigterm_as_interrupt():
             bar = progress.add_task(f"train {cfg.task}", total=cfg.steps, completed=self.step, status="")
             try:
                 while self.step < cfg.steps:
-                    t0 = time.monotonic()
-                    record = self.train_step(*next(batches))
-                    record.update(step=self.step, sec_per_step=time.monotonic() - t0)
-                    self.log(record)
+                    record = self._logged_step(batches)
                     progress.update(bar, completed=self.step,
                                     status=f"loss {record['loss']:.4f} lr {record['lr']:.2e} {record['sec_per_step']:.2f}s/it")
                     if self.step % cfg.ckpt_every == 0:
                         self.save_checkpoint()
-                    if val_pairs and self.dist.main and (self.step % cfg.val_every == 0 or self.step == cfg.steps):
+                    if val_pairs and self._validation_due():
                         last_val = self.validate(val_pairs)
                         progress.console.print(
                             f"step {self.step}: val PSNR {last_val['psnr']:.2f} dB SSIM {last_val['ssim']:.4f} "
@@ -318,6 +326,26 @@ class Trainer:
                 raise TrainingInterrupted(self.step) from None
         self.save_checkpoint()
         return last_val
+
+    def _progress(self) -> Progress:
+        """The progress bar of the run, shown by the main process only."""
+        return Progress(
+            TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+            TextColumn("{task.fields[status]}"), TimeElapsedColumn(), TimeRemainingColumn(),
+            console=self.console, disable=not self.dist.main, transient=False,
+        )
+
+    def _logged_step(self, batches: Iterator[tuple[torch.Tensor, torch.Tensor]]) -> dict:
+        """One training step on the next batch, logged with its step number and duration (batch wait included)."""
+        t0 = time.monotonic()
+        record = self.train_step(*next(batches))
+        record.update(step=self.step, sec_per_step=time.monotonic() - t0)
+        self.log(record)
+        return record
+
+    def _validation_due(self) -> bool:
+        """Whether the main process validates after this step: every ``val_every`` steps and at the end."""
+        return self.dist.main and (self.step % self.config.val_every == 0 or self.step == self.config.steps)
 
     def _out_of_time(self, started: float) -> bool:
         """Whether the time limit is reached; under DDP every rank takes rank 0's decision."""
@@ -348,29 +376,44 @@ def check_validation_sizes(pairs: list[ImagePair], crop_border: int) -> None:
                              f"by a whole factor")
 
 
+def _check_same_run(previous: TrainConfig, config: TrainConfig, run_dir: Path) -> None:
+    """Raise ValueError unless ``config`` continues the run ``previous`` started (same task and model)."""
+    if previous.model_config != config.model_config or previous.task != config.task:
+        raise ValueError(f"{run_dir} holds a run of another task or model configuration; use a new --out")
+
+
+def _validation_pairs(config: TrainConfig) -> list[ImagePair]:
+    """The run's validation pairs (none without ``val``), checked to be large enough to score."""
+    val_degradation = make_degradation(config.val_degradation) if config.val_degradation else None
+    pairs = (
+        load_validation_set(Path(config.val), val_degradation, seed=0, limit=config.val_limit) if config.val else []
+    )
+    check_validation_sizes(pairs, config.crop_border)
+    return pairs
+
+
+def _patch_sampler(config: TrainConfig, paired: list[tuple[np.ndarray, np.ndarray]], clean: list[np.ndarray],
+                   degradation: Degradation | None, world: int) -> PatchSampler | DownscalePatchSampler:
+    """The training patches: downscaled clean images for an enlarging model, else pairs and degraded
+    clean images."""
+    if config.upscales:
+        return DownscalePatchSampler(clean, config.upscales, config.patch, config.seed + 1, config.batch * world)
+    return PatchSampler(paired, clean, degradation, config.patch, config.seed + 1, config.paired_fraction,
+                        exposure=tuple(config.exposure) if config.exposure else None)
+
+
 def train(config: TrainConfig, run_dir: Path, device: torch.device, console: Console | None = None) -> dict | None:
     """Create or resume the run in ``run_dir`` and train it; returns the last validation scores."""
     console = console or Console(stderr=True)
     run_dir.mkdir(parents=True, exist_ok=True)
     saved = run_dir / CONFIG
     if saved.exists():
-        previous = TrainConfig.load(saved)
-        if previous.model_config != config.model_config or previous.task != config.task:
-            raise ValueError(f"{run_dir} holds a run of another task or model configuration; use a new --out")
+        _check_same_run(TrainConfig.load(saved), config, run_dir)
     degradation = make_degradation(config.degradation) if config.degradation else None
     paired, clean = load_training_images([Path(p) for p in config.train])
-    val_degradation = make_degradation(config.val_degradation) if config.val_degradation else None
-    val_pairs = (
-        load_validation_set(Path(config.val), val_degradation, seed=0, limit=config.val_limit) if config.val else []
-    )
-    check_validation_sizes(val_pairs, config.crop_border)
+    val_pairs = _validation_pairs(config)
     trainer = Trainer(config, run_dir, device, console)
-    if config.upscales:
-        sampler = DownscalePatchSampler(clean, config.upscales, config.patch, config.seed + 1,
-                                        config.batch * trainer.dist.world)
-    else:
-        sampler = PatchSampler(paired, clean, degradation, config.patch, config.seed + 1, config.paired_fraction,
-                               exposure=tuple(config.exposure) if config.exposure else None)
+    sampler = _patch_sampler(config, paired, clean, degradation, trainer.dist.world)
     config.save(saved)  # only once the run can start: a failed start leaves the folder reusable
     if trainer.load_checkpoint() and trainer.dist.main:
         console.print(f"resuming {run_dir} at step {trainer.step}")
@@ -406,21 +449,31 @@ def write_plot(run_dir: Path) -> Path | None:
     if not losses:
         return None
     fig, (ax_loss, ax_val) = plt.subplots(1, 2, figsize=(11, 4))
-    steps, values = zip(*losses)
-    window = max(1, len(values) // 100)
-    smooth = np.convolve(values, np.ones(window) / window, mode="valid")
-    ax_loss.plot(steps, values, alpha=0.25, lw=0.5)
-    ax_loss.plot(steps[window - 1:], smooth)
-    ax_loss.set(xlabel="step", ylabel="training loss", yscale="log", title="loss")
-    if vals:
-        s, p, inp = zip(*vals)
-        ax_val.plot(s, p, "o-", label="restored")
-        ax_val.plot(s, inp, "--", label="degraded input")
-        ax_val.legend()
-    ax_val.set(xlabel="step", ylabel="PSNR (dB)", title="validation")
+    _plot_loss(ax_loss, losses)
+    _plot_validation(ax_val, vals)
     fig.tight_layout()
     path = run_dir / PLOT
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=100, format="png")
     plt.close(fig)
     return path
+
+
+def _plot_loss(ax: Axes, losses: list[tuple[int, float]]) -> None:
+    """Each step's training loss, faint, and its running mean over a hundredth of the steps."""
+    steps, values = zip(*losses)
+    window = max(1, len(values) // 100)
+    smooth = np.convolve(values, np.ones(window) / window, mode="valid")
+    ax.plot(steps, values, alpha=0.25, lw=0.5)
+    ax.plot(steps[window - 1:], smooth)
+    ax.set(xlabel="step", ylabel="training loss", yscale="log", title="loss")
+
+
+def _plot_validation(ax: Axes, vals: list[tuple[int, float, float]]) -> None:
+    """Validation PSNR of the restored images and of the degraded inputs against step."""
+    if vals:
+        s, p, inp = zip(*vals)
+        ax.plot(s, p, "o-", label="restored")
+        ax.plot(s, inp, "--", label="degraded input")
+        ax.legend()
+    ax.set(xlabel="step", ylabel="PSNR (dB)", title="validation")
