@@ -33,8 +33,12 @@ from starlette.requests import ClientDisconnect
 
 from .. import DESCRIPTION, __version__
 from ..hub.registry import default_task, load_registry, upscaling_factor
-from ..inference.engine import DEFAULT_OVERLAP, Restorer
-from ..inference.files import FileRestorer, FileResult, OutputOptions, plan_restore, restore_jobs
+from ..inference import DEFAULT_OVERLAP
+from ..inference.devices import resolve_device
+from ..inference.engine import Restorer
+from ..inference.files import FileRestorer, FileResult, OutputOptions, restore_jobs
+from ..inference.plan import plan_run
+from ..inference.spec import RestorerSpec, build_restorer
 from ..io import DEFAULT_QUALITY
 from ..io.formats import FORMATS, IMAGE_ACCEPT, IMAGE_FORMAT_NAMES, LOSSY_FORMAT_NAMES, OUTPUT_EXTENSIONS
 from ..io.images import ImageReadError, read_image, write_image
@@ -144,10 +148,10 @@ def _load(model: ServedModel, loader: Callable[[str], Restorer]) -> None:
         model.state, model.error = "failed", f"the {model.task} model could not be loaded: {exc}"
 
 
-def _restore_file(model: ServedModel, scale: int, outscale: float | None, source: Path, options: OutputOptions,
-                  cancel: threading.Event) -> FileResult:
-    """Restore ``source`` with the CLI's pipeline, upscaling ``scale`` times (then to ``outscale``, if
-    given); runs on the queue's worker thread."""
+def _restore_file(model: ServedModel, scale: int, outscale: float | None, source: Path, output: Path,
+                  options: OutputOptions, cancel: threading.Event) -> FileResult:
+    """Restore ``source`` into the folder ``output`` with the CLI's pipeline, upscaling ``scale``
+    times (then to ``outscale``, if given); runs on the queue's worker thread."""
     if model.restorer is None:
         raise HTTPException(503, model.error or f"the {model.task} model is not loaded")
 
@@ -155,8 +159,8 @@ def _restore_file(model: ServedModel, scale: int, outscale: float | None, source
         if cancel.is_set():
             raise Cancelled
 
-    run = restore_jobs(plan_restore([source], options), FileRestorer(model.restorer.at_scale(scale, outscale), options),
-                       on_tile=on_tile)
+    run = restore_jobs(plan_run([source], output, options),
+                       FileRestorer(model.restorer.at_scale(scale, outscale), options), on_tile=on_tile)
     if run.disk_full is not None:
         raise HTTPException(503, "the server's disk is full")
     return run.results[0]
@@ -222,10 +226,6 @@ def create_app(tasks: Sequence[str] | None = None, device: str = "auto", precisi
     any ASGI server (``restormixer serve`` uses uvicorn). ``loader`` builds a task's restorer (default:
     :func:`restormixer_cli.load_restorer` with the device, precision and tile given). Raises
     ValueError for an unknown or unavailable task or device."""
-    from ..api import load_restorer
-    from ..inference.devices import resolve_device, resolve_precision
-    from ..inference.engine import InferenceSettings
-
     registry = load_registry()
     default = default_task(registry)
     names = list(tasks) if tasks else sorted((n for n, e in registry.items() if e.available), key=lambda n: n != default)
@@ -233,13 +233,11 @@ def create_app(tasks: Sequence[str] | None = None, device: str = "auto", precisi
         if name not in registry or not registry[name].available:
             raise ValueError(f"task {name!r} cannot be served; available tasks: "
                              f"{', '.join(n for n, e in registry.items() if e.available)}")
-    torch_device = resolve_device(device)
-    # bad settings fail here, not in a load
-    InferenceSettings(torch_device, resolve_precision(precision, torch_device), tile, tile_overlap)
-    device_name = str(torch_device)
-    loader = loader or (lambda task: load_restorer(task, device=device_name, precision=precision, tile=tile,
-                                                   tile_overlap=tile_overlap))
-    models = {name: ServedModel(name, registry[name].description) for name in dict.fromkeys(names)}
+    device_name = str(resolve_device(device))
+    specs = {name: RestorerSpec(name, device=device_name, precision=precision, tile=tile, tile_overlap=tile_overlap)
+             for name in dict.fromkeys(names)}  # bad settings fail here, not in a load
+    loader = loader or (lambda task: build_restorer(specs[task]))
+    models = {name: ServedModel(name, registry[name].description) for name in specs}
     queue = RunQueue(limits.queue)
     renderer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="restormixer-preview")
     scratch: list[Path] = []  # the server's scratch root, made at start-up and deleted at shutdown
@@ -320,8 +318,7 @@ def create_app(tasks: Sequence[str] | None = None, device: str = "auto", precisi
         if model.state == "failed":
             raise HTTPException(503, model.error)
         try:
-            options = OutputOptions(Path("out"), suffix=suffix, ext=ext.value, quality=quality,
-                                    max_pixels=limits.max_pixels)
+            options = OutputOptions(suffix=suffix, ext=ext.value, quality=quality, max_pixels=limits.max_pixels)
         except ValueError as exc:
             raise HTTPException(422, str(exc)) from None
         return await _admitted(lambda job: _serve(request, job, model, factor, outscale, options, filename))
@@ -356,8 +353,8 @@ def create_app(tasks: Sequence[str] | None = None, device: str = "auto", precisi
     async def _serve(request: Request, job: _Request, model: ServedModel, scale: int, outscale: float | None,
                      options: OutputOptions, filename: str | None) -> Response:
         upload = await receive_upload(request, job.folder, limits.max_upload_bytes, limits.max_pixels, filename)
-        options.output_dir = job.folder / "out"
-        job.run = queue.submit(_restore_file, model, scale, outscale, upload.path, options, job.cancel)
+        job.run = queue.submit(_restore_file, model, scale, outscale, upload.path, job.folder / "out", options,
+                               job.cancel)
         result = await asyncio.wrap_future(job.run)
         return _result_response(result, job.folder, model.task, upload.name, options.suffix)
 
