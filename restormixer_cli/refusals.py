@@ -13,6 +13,9 @@ PLAIN_WORDS = {
     "ext": "the output format",
     "gt_and_compare": "scoring against ground truth and comparison pictures",
     "task_or_weights": "name a task or give weights",
+    "weights": "give weights (a weights file, a hub-layout folder or a hub repository id)",
+    "download": "download it",
+    "see_registry": "see the task registry",
 }
 
 

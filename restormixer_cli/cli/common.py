@@ -32,6 +32,9 @@ FLAG_WORDS = {
     "ext": "--ext",
     "gt_and_compare": "--gt and --compare",
     "task_or_weights": "give --task (see `restormixer models`) or --weights",
+    "weights": "pass --weights FILE",
+    "download": "run restormixer download-weights",
+    "see_registry": "see restormixer models",
 }
 
 
