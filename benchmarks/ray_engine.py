@@ -28,8 +28,10 @@ import torch
 from PIL import Image
 
 from restormixer_cli.api import load_restorer
-from restormixer_cli.inference.files import FileRestorer, OutputOptions, plan_restore, restore_jobs
+from restormixer_cli.inference.files import FileRestorer, OutputOptions, restore_jobs
+from restormixer_cli.inference.plan import plan_run
 from restormixer_cli.inference.ray_engine import RayOptions, restore_on_ray
+from restormixer_cli.inference.spec import RestorerSpec
 
 MIB = 2**20
 
@@ -49,17 +51,17 @@ def write_images(folder: Path, count: int, height: int, width: int) -> None:
 
 
 def timed_local(source: Path, out: Path, task: str) -> float:
-    options = OutputOptions(out)
+    options = OutputOptions()
     started = time.perf_counter()
-    run = restore_jobs(plan_restore([source], options), FileRestorer(load_restorer(task, device="cpu"), options))
+    run = restore_jobs(plan_run([source], out, options), FileRestorer(load_restorer(task, device="cpu"), options))
     assert all(r.status == "done" for r in run.results)
     return time.perf_counter() - started
 
 
 def timed_ray(source: Path, out: Path, task: str, workers: int) -> float:
-    options = OutputOptions(out)
+    options = OutputOptions()
     started = time.perf_counter()
-    run = restore_on_ray(plan_restore([source], options), {"task": task, "device": "cpu"}, options,
+    run = restore_on_ray(plan_run([source], out, options), RestorerSpec(task, device="cpu"), options,
                          RayOptions(workers=workers))
     assert all(r.status == "done" for r in run.results)
     return time.perf_counter() - started

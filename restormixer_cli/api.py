@@ -14,51 +14,27 @@ import errno
 from collections.abc import Callable
 from pathlib import Path
 
-from .hub.registry import default_task, get_task, upscaling_factor
-from .inference.devices import resolve_device, resolve_precision
-from .inference.engine import InferenceSettings, Restorer, prepare_model
-from .inference.files import FileRestorer, FileResult, Job, OutputOptions, RestoreRun, plan_restore, restore_jobs
+from .inference import DEFAULT_OVERLAP
+from .inference.engine import Restorer
+from .inference.files import FileRestorer, FileResult, OutputOptions, RestoreRun, restore_jobs
+from .inference.plan import plan_run
 from .inference.ray_engine import RayOptions, restore_on_ray
-from .inference.remote import plan_remote
-from .inference.router import AutoRestorer
-from .io.storage import is_uri
-from .model.pretrained import resolve_weights
-from .model.restormixer import build_model
+from .inference.spec import RestorerSpec, build_restorer
 
 
 def load_restorer(task: str | None = None, weights: str | None = None, device: str = "auto",
-                  precision: str = "auto", tile: int | None = None, tile_overlap: int = 32, batch_size: int = 1,
-                  self_ensemble: bool = False, compile: bool = False, endpoint: str | None = None,
-                  notice: Callable[[str], None] = lambda message: None, scale: int | None = None,
-                  outscale: float | None = None) -> Restorer:
+                  precision: str = "auto", tile: int | None = None, tile_overlap: int = DEFAULT_OVERLAP,
+                  batch_size: int = 1, self_ensemble: bool = False, compile: bool = False,
+                  endpoint: str | None = None, notice: Callable[[str], None] = lambda message: None,
+                  scale: int | None = None, outscale: float | None = None) -> Restorer:
     """A ready-to-run restorer for ``task`` (registry checkpoint; with neither it nor ``weights``, the
     default task) or explicit ``weights``; ``scale`` is the upscaling factor of a super-resolution
     task or of weights that enlarge (default: their first), ``outscale`` any final factor (3.5: the
     model upscales by ``scale``, by default the task's smallest factor at or above it, then the result
-    is resized)."""
-    task = task if task is not None or weights is not None else default_task()
-    scale = upscaling_factor(task, scale, outscale)
-    torch_device = resolve_device(device)
-    settings = InferenceSettings(torch_device, resolve_precision(precision, torch_device), tile, tile_overlap, batch_size,
-                                 self_ensemble)
-    if task is not None and get_task(task).kind == "router":
-        if weights is not None:
-            raise ValueError(f"task {task!r} picks the checkpoints of other tasks; it takes no weights")
-
-        def load_task(name: str) -> Restorer:
-            return load_restorer(name, None, device, precision, tile, tile_overlap, batch_size, self_ensemble,
-                                 compile, endpoint, notice)
-        return AutoRestorer(load_task, settings)
-    loaded = resolve_weights(task, weights, endpoint, notice=notice)
-    model = build_model(loaded)
-    if model.upscales and scale not in model.upscales:  # weights with upscaling tails enlarge by those only
-        if task is not None or scale != 1:
-            served = ", ".join(map(str, model.upscales))
-            raise ValueError(f"{loaded.source or 'these weights'} enlarge by {served}, not by {scale}")
-        scale = min((s for s in model.upscales if s >= (outscale or 0)), default=max(model.upscales))
-    model = prepare_model(model, settings, compile=compile)
-    return Restorer(model, settings, on_notice=notice, source=loaded.source, weights_sha256=loaded.sha256, scale=scale,
-                    outscale=outscale)
+    is resized). ``notice`` hears what is worth telling while it loads."""
+    spec = RestorerSpec(task, weights, device, precision, tile, tile_overlap, batch_size, self_ensemble, compile,
+                        endpoint, scale, outscale)
+    return build_restorer(spec, notice)
 
 
 def restore(image: object, task: str | None = None, weights: str | None = None, **options) -> object:
@@ -82,29 +58,26 @@ def restore_paths(inputs: str | Path | list[str | Path], output_dir: str | Path,
     OSError (ENOSPC) if the disk fills up, and KeyboardInterrupt after Ctrl-C; outputs written
     before either are complete, the one in progress is not left behind."""
     options = options or OutputOptions()
-    return _results(restore_jobs(_plan_paths(inputs, output_dir, options), FileRestorer(restorer, options)))
+    return _results(restore_jobs(plan_run(_listed(inputs), output_dir, options), FileRestorer(restorer, options)))
 
 
 def restore_paths_on_ray(inputs: str | Path | list[str | Path], output_dir: str | Path,
                          options: OutputOptions | None = None, ray_options: RayOptions | None = None,
                          **restorer_args: object) -> list[FileResult]:
     """:func:`restore_paths` on Ray workers (the ``ray`` extra), each loading
-    ``load_restorer(**restorer_args)`` once; ``ray_options`` says where (default: a Ray instance
-    started for the run, or the one this process is connected to) and how many workers. Results
-    come in input order; the same failures, stops and exceptions as :func:`restore_paths`."""
+    ``load_restorer(**restorer_args)`` once (arguments that cannot work are a ValueError before
+    anything starts); ``ray_options`` says where (default: a Ray instance started for the run, or
+    the one this process is connected to) and how many workers. Results come in input order; the
+    same failures, stops and exceptions as :func:`restore_paths`."""
     options = options or OutputOptions()
-    jobs = _plan_paths(inputs, output_dir, options)
-    return _results(restore_on_ray(jobs, restorer_args, options, ray_options or RayOptions()))
+    spec = RestorerSpec(**restorer_args)
+    jobs = plan_run(_listed(inputs), output_dir, options)
+    return _results(restore_on_ray(jobs, spec, options, ray_options or RayOptions()))
 
 
-def _plan_paths(inputs: str | Path | list[str | Path], output_dir: str | Path, options: OutputOptions) -> list[Job]:
-    """The jobs for local inputs and outputs, or for s3:// and gs:// URIs on either side."""
-    specs = [str(spec) for spec in ([inputs] if isinstance(inputs, (str, Path)) else inputs)]
-    if any(map(is_uri, [str(output_dir), *specs])):
-        options.output_dir = Path()
-        return plan_remote(specs, str(output_dir), options)
-    options.output_dir = Path(output_dir)
-    return plan_restore(specs, options)
+def _listed(inputs: str | Path | list[str | Path]) -> list[str | Path]:
+    """One input as a list of one."""
+    return [inputs] if isinstance(inputs, (str, Path)) else inputs
 
 
 def _results(run: RestoreRun) -> list[FileResult]:

@@ -26,7 +26,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("model", "metrics"),
     ("hub",),
     ("io", "scan"),
-    ("signals", "resize", ""),
+    ("signals", "resize", "refusals", ""),
 )
 
 

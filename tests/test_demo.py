@@ -20,7 +20,7 @@ def test_demo_restores_samples_and_prints_metrics(tmp_path, tiny_weights, monkey
             "sr": Task(task="sr", description="s", available=True, embedded="s", degradation="sr", y_channel=True,
                        scales=(2, 4))}
     monkeypatch.setattr(registry_module, "load_registry", lambda path=None: fake)
-    monkeypatch.setattr("restormixer_cli.cli.demo.load_registry", lambda: fake)
+    monkeypatch.setattr("restormixer_cli.cli.demo_run.load_registry", lambda: fake)
     monkeypatch.setattr(Task, "embedded_path", property(lambda self: tiny_weights))
     result = CliRunner().invoke(app, ["demo", "--out", str(tmp_path / "demo")], env={"COLUMNS": "250"})
     assert result.exit_code == 0, result.output

@@ -18,7 +18,7 @@ from safetensors.torch import load_file, save_file
 from typer.testing import CliRunner
 
 from restormixer_cli.cli import app
-from restormixer_cli.cli.models import download_tasks, registry_rows
+from restormixer_cli.cli.models_run import download_tasks, registry_rows
 from restormixer_cli.hub import download
 from restormixer_cli.hub.download import HubError, download_checkpoint
 from restormixer_cli.hub.layout import sha256_of
@@ -142,7 +142,7 @@ def test_failed_download_falls_back_to_embedded_copy(cache, tiny_weights, monkey
 
 def test_download_weights_command(hub, cache, monkeypatch, weights_bytes):
     sha = hashlib.sha256(weights_bytes).hexdigest()
-    monkeypatch.setattr("restormixer_cli.cli.models.load_registry", lambda: registry_for(sha))
+    monkeypatch.setattr("restormixer_cli.cli.models_run.load_registry", lambda: registry_for(sha))
     result = runner.invoke(app, ["download-weights", "--endpoint", hub.url])  # no task named: every task
     assert result.exit_code == 0, result.output
     assert "tiny:" in result.output

@@ -12,8 +12,9 @@ import torch
 from PIL import ExifTags, Image
 from typer.testing import CliRunner
 
-from restormixer_cli.api import load_restorer, upscaling_factor
+from restormixer_cli.api import load_restorer
 from restormixer_cli.cli import app
+from restormixer_cli.hub.registry import upscaling_factor
 from restormixer_cli.inference.engine import InferenceSettings, Restorer, prepare_model
 from restormixer_cli.metrics import psnr
 from restormixer_cli.resize import contributions, imresize, resize_to, upscale, upscaled_region

@@ -3,55 +3,23 @@ build a validation set."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
+from typing import Annotated
 
-import numpy as np
-from rich.console import Console
+import typer
 
-from ..io.discovery import InputFile, expand_inputs
-from ..io.images import read_rgb
-from ..training.data import write_degraded_pairs
-from ..training.degradations import Degradation, crop_to_scale, make_degradation
-from .app import USAGE_ERROR
-from .messages import print_error, shown
+from .common import console, err
 
 
-def _readable(sources: list[InputFile], degradation: Degradation,
-              failures: list[str]) -> Iterator[tuple[str, np.ndarray]]:
-    for source in sources:
-        try:
-            yield source.relative.with_suffix("").as_posix(), crop_to_scale(read_rgb(source.path), degradation)
-        except (OSError, ValueError) as exc:
-            failures.append(f"{source.path}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}")
+def degrade(
+    inputs: Annotated[list[str], typer.Argument(help="Clean images: files, folders or glob patterns.")],
+    degradation: Annotated[str, typer.Option(help="noise[:SIGMA], blind-noise, camera-noise, rain, snow, haze, low-light, jpeg, mixed[:CLEAN] (CLEAN: the fraction left unchanged, default 0.1), none (clean copies), sr[:SCALE] or downscale:SCALE (low-resolution inputs, MATLAB bicubic); several joined by + (rain+haze).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for input/ (degraded) and target/ (clean).")],
+    seed: Annotated[int, typer.Option(help="Seed: the same seed and inputs give the same images.")] = 0,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing files in OUT.")] = False,
+) -> None:
+    """Degrade clean images synthetically, as training does: preview a degradation or build a paired
+    validation set for `restore --gt` / `eval` / `train --val`."""
+    from .degrade_run import run_degrade  # PyTorch
 
-
-def run_degrade(inputs: list[str], out: Path, degradation: str, seed: int, overwrite: bool,
-                console: Console, err: Console) -> int:
-    """Write ``out/input`` (degraded) and ``out/target`` (clean) PNGs; returns the exit code."""
-    try:
-        degrade = make_degradation(degradation)
-    except ValueError as exc:
-        return print_error(err, exc, USAGE_ERROR)
-    try:
-        sources = expand_inputs(inputs, exclude=[out])  # a second run into a folder inside its input
-    except (ValueError, FileNotFoundError) as exc:
-        return print_error(err, exc)
-    names = [s.relative.with_suffix("").as_posix() + ".png" for s in sources]
-    repeated = sorted({name for name in names if names.count(name) > 1})
-    if repeated:
-        return print_error(err, f"several inputs would be written as {', '.join(repeated)}: give them different "
-                                "names, or one folder per run")
-    existing = [out / sub / n for n in names for sub in ("input", "target") if (out / sub / n).exists()]
-    if existing and not overwrite:
-        return print_error(err, f"{existing[0]} exists ({len(existing)} outputs in all); use --overwrite or another --out")
-    for name in names:
-        for sub in ("input", "target"):
-            (out / sub / name).parent.mkdir(parents=True, exist_ok=True)
-    failures: list[str] = []
-    write_degraded_pairs(_readable(sources, degrade, failures), degrade, out, seed)
-    for failure in failures:
-        err.print(f"[red]skipped[/] {shown(failure)}", highlight=False)
-    console.print(f"{len(sources) - len(failures)} degraded images in {shown(out / 'input')}, "
-                  f"clean targets in {shown(out / 'target')}")
-    return 1 if failures else 0
+    raise typer.Exit(run_degrade(inputs, out, degradation, seed, overwrite, console, err))

@@ -1,103 +1,33 @@
-"""`restormixer eval`: pairing, progress, the per-image table and reports."""
+"""`restormixer eval`: PSNR/SSIM of restored files against their ground truth."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
+from typing import Annotated, Optional
 
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-from rich.table import Table
+import typer
 
 from ..io import DEFAULT_MAX_PIXELS
-from ..io.discovery import list_media
-from ..io.write_plan import WritePlan
-from .restore import STDOUT
-from ..metrics.evaluate import EvalReport, EvalSettings, ImageScore, evaluate_pairs, format_score, pair_folders
-from .app import USAGE_ERROR
-from .messages import print_error, shown
+from .common import console, err
 
 
+def evaluate(
+    pred: Annotated[Path, typer.Option(help="Folder of restored images and videos.")],
+    gt: Annotated[Path, typer.Option(help="Folder of ground-truth images and videos.")],
+    y_channel: Annotated[bool, typer.Option("--y-channel", help="Score luma only (MATLAB BT.601).")] = False,
+    crop_border: Annotated[int, typer.Option(help="Pixels cropped from each side before scoring.", min=0)] = 0,
+    mod_crop: Annotated[int, typer.Option(help="Crop each ground truth top-left to a multiple of this many pixels first, for super-resolution test sets whose originals' sides are not a multiple of the scale: give the scale (1: no crop).", min=1)] = 1,
+    suffix: Annotated[str, typer.Option(help="Suffix stripped from prediction stems, e.g. _restored.")] = "",
+    json_report: Annotated[Optional[Path], typer.Option("--json", help="Write the report as JSON.")] = None,
+    csv_report: Annotated[Optional[Path], typer.Option("--csv", help="Write the report as CSV.")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the mean and errors.")] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing report files.")] = False,
+    max_pixels: Annotated[int, typer.Option(help="Refuse images with more pixels than this (0 = no limit).", min=0)] = DEFAULT_MAX_PIXELS,
+) -> None:
+    """PSNR/SSIM of restored images (and videos, frame by frame) against ground truth (BasicSR / MATLAB conventions)."""
+    from ..metrics.evaluate import EvalSettings
+    from .evaluate_run import run_eval  # PyTorch
 
-def _table(report: EvalReport, quiet: bool) -> Table:
-    s = report.settings
-    mod_crop = f", mod crop {s.mod_crop}" if s.mod_crop > 1 else ""
-    table = Table(title=f"PSNR/SSIM ({'Y channel' if s.y_channel else 'RGB'}, crop {s.crop_border}{mod_crop})")
-    table.add_column("image")
-    table.add_column("PSNR (dB)", justify="right")
-    table.add_column("SSIM", justify="right")
-    if not quiet:
-        for score in report.scored:
-            table.add_row(shown(score.name), format_score(score.psnr, 2), format_score(score.ssim, 4))
-    mean = report.summary
-    infinite = mean["infinite_psnr"]
-    label = f"mean of {mean['count']}" + (f" ({infinite} infinite)" if infinite else "")
-    table.add_row(f"[bold]{label}", f"[bold]{format_score(mean['psnr'], 2)}", f"[bold]{format_score(mean['ssim'], 4)}")
-    if any(s.sixteen_bit for s in report.scored):
-        table.caption = "16-bit images scored on the 0..255 scale (values scaled from 0..65535)"
-    return table
-
-
-def run_eval(pred: Path, gt: Path, *, settings: EvalSettings, console: Console, err: Console, suffix: str = "",
-             json_report: Path | None = None, csv_report: Path | None = None, quiet: bool = False,
-             overwrite: bool = False, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> int:
-    """Score the predictions in ``pred`` against the ground truth in ``gt`` (paired by relative path
-    and stem, ``suffix`` stripped from predictions), show the table and write the reports (a path,
-    :data:`STDOUT` or None); returns the exit code (1 when a pair could not be scored). Files with
-    more than ``max_pixels`` pixels (None: no limit) are not scored."""
-    if json_report == STDOUT and csv_report == STDOUT:
-        return print_error(err, "--json - and --csv - both write to standard output: give one report a file name",
-                           USAGE_ERROR)
-    try:
-        pairs, unpaired_pred, unpaired_gt = pair_folders(pred, gt, suffix)
-        _claim_reports(pred, gt, json_report, csv_report, overwrite)
-    except (ValueError, FileNotFoundError) as exc:
-        return print_error(err, exc)
-    report = EvalReport(settings, _scores(pairs, settings, max_pixels, quiet, err), unpaired_pred, unpaired_gt)
-    _warn_unscored(report, err)
-    (err if STDOUT in (json_report, csv_report) else console).print(_table(report, quiet))
-    try:
-        if json_report:
-            report.write_json(sys.stdout if json_report == STDOUT else json_report)
-        if csv_report:
-            report.write_csv(sys.stdout if csv_report == STDOUT else csv_report)
-    except OSError as exc:
-        return print_error(err, f"cannot write the report: {exc.strerror or exc} ({exc.filename})")
-    if not report.scored:
-        return print_error(err, "no image pairs could be scored")
-    unscored = [score for score in report.images if score.error]
-    if unscored:  # the means leave them out: a benchmark score over fewer images must not pass as complete
-        return print_error(err, f"{len(unscored)} of {len(report.images)} pair(s) could not be scored; "
-                                "the means leave them out")
-    return 0
-
-
-def _claim_reports(pred: Path, gt: Path, json_report: Path | None, csv_report: Path | None, overwrite: bool) -> None:
-    """Check that the report files may be written: none is an input, none exists unless ``overwrite``
-    (ValueError otherwise)."""
-    plan = WritePlan([*list_media(pred), *list_media(gt)], overwrite)
-    for report_path, what in ((json_report, "the JSON report"), (csv_report, "the CSV report")):
-        if report_path and report_path != STDOUT:
-            plan.claim(report_path, what)
-
-
-def _scores(pairs: list[tuple[str, Path, Path]], settings: EvalSettings, max_pixels: int | None, quiet: bool,
-            err: Console) -> list[ImageScore]:
-    """Every pair's scores, with a progress bar on ``err`` unless ``quiet``."""
-    progress = Progress(TextColumn("scoring"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[name]}"),
-                        console=err, transient=True, disable=quiet)
-    with progress:
-        bar = progress.add_task("scoring", total=len(pairs), name="")
-        return evaluate_pairs(pairs, settings, on_image=lambda score: progress.update(bar, advance=1, name=shown(score.name)),
-                              max_pixels=max_pixels)
-
-
-def _warn_unscored(report: EvalReport, err: Console) -> None:
-    """Name on ``err`` the pairs that could not be scored and the files left unpaired."""
-    for score in report.images:
-        if score.error:
-            err.print(f"[red]skipped[/] {shown(score.name)}: {shown(score.error)}", highlight=False)
-    for label, names in (("prediction", report.unpaired_pred), ("ground truth", report.unpaired_gt)):
-        if names:
-            listed = ", ".join(names[:5]) + (f" (+{len(names) - 5} more)" if len(names) > 5 else "")
-            err.print(f"[yellow]unpaired {shown(label)}:[/] {shown(listed)}", highlight=False)
+    raise typer.Exit(run_eval(pred, gt, settings=EvalSettings(y_channel, crop_border, mod_crop), console=console,
+                              err=err, suffix=suffix, json_report=json_report, csv_report=csv_report, quiet=quiet,
+                              overwrite=overwrite, max_pixels=max_pixels or None))

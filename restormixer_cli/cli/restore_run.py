@@ -7,7 +7,7 @@ import json
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 from rich.console import Console
@@ -17,24 +17,19 @@ from rich.table import Table
 from rich.text import Text
 
 from .. import __version__
-from ..api import load_restorer
 from ..hub.download import HubError
-from ..hub.registry import upscaling_factor
-from ..inference.devices import resolve_device, resolve_precision
 from ..inference.engine import Restorer
-from ..inference.files import FileRestorer, FileResult, Job, OutputOptions, RestoreRun, plan_restore, restore_jobs
-from ..inference.remote import plan_remote
+from ..inference.files import FileRestorer, FileResult, Job, OutputOptions, RestoreRun, restore_jobs
+from ..inference.plan import plan_run
+from ..inference.spec import build_restorer
 from ..io.atomic import write_text_atomic
-from ..io.formats import MEDIA_EXTENSIONS
-from ..io.storage import is_uri
 from ..io.write_plan import PlanError
 from ..metrics.evaluate import EvalSettings, format_score, frame_scores, inf_as_text, mean_scores
 from ..model.checkpoint import WeightsError
 from ..scan import resolve_backend
 from ..signals import StopSignals
-from .app import USAGE_ERROR
-from .messages import print_error, print_note, shown
-from .restore import STDOUT, RestoreRequest
+from .common import USAGE_ERROR, is_stdout, print_error, print_note, shown
+from .restore_request import RestoreRequest
 
 
 def _summary(results: list[FileResult], elapsed: float) -> Table:
@@ -79,11 +74,10 @@ def _write_report(path: Path, request: RestoreRequest, restorer: Restorer, resul
         "restormixer": __version__,
         "weights": restorer.source,
         "weights_sha256": restorer.weights_sha256,
-        "device": request.device if on_ray else str(settings.device),
-        "precision": request.precision if on_ray else str(settings.precision).removeprefix("torch."),
+        "device": request.spec.device if on_ray else str(settings.device),
+        "precision": request.spec.precision if on_ray else str(settings.precision).removeprefix("torch."),
         "scan_backend": "auto" if on_ray else resolve_backend(None, settings.device),
-        "settings": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(request).items()
-                     if k not in ("inputs", "json_report", "quiet")},
+        "settings": request.settings(),
         "files": [{k: inf_as_text(v) for k, v in asdict(r).items()} for r in results],
         "summary": {status: sum(r.status == status for r in results) for status in ("done", "skipped", "failed")},
         "seconds": elapsed,
@@ -91,7 +85,7 @@ def _write_report(path: Path, request: RestoreRequest, restorer: Restorer, resul
     if request.gt is not None:
         report["mean"] = {k: inf_as_text(v) for k, v in _mean_scores(results).items()}
     text = json.dumps(report, indent=2) + "\n"
-    if path == STDOUT:
+    if is_stdout(path):
         sys.stdout.write(text)
     else:
         write_text_atomic(path, text)
@@ -112,30 +106,14 @@ def _progress(console: Console, quiet: bool) -> Progress:
     )
 
 
-def _restorer_args(request: RestoreRequest) -> dict:
-    """:func:`load_restorer`'s arguments."""
-    return dict(task=request.task, weights=request.weights, device=request.device, precision=request.precision,
-                tile=request.tile, tile_overlap=request.tile_overlap, batch_size=request.batch_size,
-                self_ensemble=request.self_ensemble, compile=request.compile, endpoint=request.endpoint,
-                scale=request.scale, outscale=request.outscale)
-
-
-def _plan(request: RestoreRequest, scale: int) -> tuple[OutputOptions, list[Job]]:
-    """The output options and the jobs: local files through the local planner, URIs through the remote one."""
-    remote = any(map(is_uri, [request.output, *request.inputs]))
-    output = Path() if remote else Path(request.output)
-    to_file = (not remote and not request.output_is_folder and output.suffix.lower() in MEDIA_EXTENSIONS
-               and not output.is_dir())
+def _plan(request: RestoreRequest) -> tuple[OutputOptions, list[Job]]:
+    """The output options and the jobs."""
     # super-resolution benchmarks made their inputs from ground truths cropped to a multiple of the scale
-    scoring = EvalSettings(request.y_channel, request.crop_border, mod_crop=scale)
-    options = OutputOptions(output.parent if to_file else output, request.suffix, request.ext,
-                            request.existing, request.gt, request.compare, scoring, request.max_pixels or None,
-                            output_file=output if to_file else None, quality=request.quality,
-                            crf=request.crf, codec=request.codec)
-    if remote:
-        return options, plan_remote(request.inputs, str(request.output), options)
-    reports = [request.json_report] if request.json_report and request.json_report != STDOUT else []
-    return options, plan_restore(request.inputs, options, reports)
+    scoring = EvalSettings(request.y_channel, request.crop_border, mod_crop=request.spec.factor)
+    options = OutputOptions(request.suffix, request.ext, request.existing, request.gt, request.compare, scoring,
+                            request.max_pixels or None, request.quality, request.crf, request.codec)
+    reports = [request.json_report] if request.json_report and not is_stdout(request.json_report) else []
+    return options, plan_run(request.inputs, request.output, options, reports, file_allowed=True)
 
 
 def run_files(request: RestoreRequest, console: Console, err: Console, stops: StopSignals,
@@ -146,13 +124,12 @@ def run_files(request: RestoreRequest, console: Console, err: Console, stops: St
     results."""
     if request.engine == "local":  # Ray workers pick their own devices
         try:
-            resolve_precision(request.precision, resolve_device(request.device))
+            request.spec.resolve()
         except ValueError as exc:  # a device this machine lacks, or a precision it cannot run
             return print_error(err, exc, USAGE_ERROR)
-    restorer_args = _restorer_args(request)
     try:
         with stops.interruptible():  # finding the inputs and loading the weights may take long
-            options, jobs, restorer = _load(request, restorer_args, err)
+            options, jobs, restorer = _load(request, err)
     except (ValueError, FileNotFoundError, PlanError, WeightsError, HubError, RuntimeError) as exc:
         return print_error(err, exc)
     except KeyboardInterrupt:
@@ -163,7 +140,7 @@ def run_files(request: RestoreRequest, console: Console, err: Console, stops: St
         err.print(f"restoring {len(jobs)} file(s) with {shown(restorer.source)} on {where}", highlight=False)
     started = time.perf_counter()
     try:
-        run = _restore(request, jobs, restorer, restorer_args, options, err, stops, labels or {})
+        run = _restore(request, jobs, restorer, options, err, stops, labels or {})
     except (ValueError, RuntimeError, ConnectionError) as exc:
         if request.engine != "ray":  # a bug here, not a Ray cluster that cannot be reached or used
             raise
@@ -171,16 +148,16 @@ def run_files(request: RestoreRequest, console: Console, err: Console, stops: St
     return _finish(request, run, len(jobs), restorer, time.perf_counter() - started, console, err, stops)
 
 
-def _load(request: RestoreRequest, restorer_args: dict, err: Console) -> tuple[OutputOptions, list[Job], Restorer]:
+def _load(request: RestoreRequest, err: Console) -> tuple[OutputOptions, list[Job], Restorer]:
     """The output options, the planned jobs and the restorer."""
     # The Ray driver only checks the weights (and names them in the report): workers pick their devices.
-    checked = {**restorer_args, "device": "cpu", "precision": "fp32"} if request.engine == "ray" else restorer_args
-    options, jobs = _plan(request, upscaling_factor(request.task, request.scale, request.outscale))
-    return options, jobs, load_restorer(**checked, notice=lambda message: print_note(err, message))
+    spec = replace(request.spec, device="cpu", precision="fp32") if request.engine == "ray" else request.spec
+    options, jobs = _plan(request)
+    return options, jobs, build_restorer(spec, notice=lambda message: print_note(err, message))
 
 
-def _restore(request: RestoreRequest, jobs: list[Job], restorer: Restorer, restorer_args: dict,
-             options: OutputOptions, err: Console, stops: StopSignals, labels: dict[str, str]) -> RestoreRun:
+def _restore(request: RestoreRequest, jobs: list[Job], restorer: Restorer, options: OutputOptions, err: Console,
+             stops: StopSignals, labels: dict[str, str]) -> RestoreRun:
     """Run the jobs here or on Ray, showing their progress and each result."""
     with _progress(err, request.quiet) as progress:
         overall = progress.add_task("files", total=len(jobs), name="")
@@ -191,7 +168,7 @@ def _restore(request: RestoreRequest, jobs: list[Job], restorer: Restorer, resto
             _print_result(result, request, progress.console)
 
         if request.engine == "ray":
-            return _run_on_ray(request, jobs, restorer_args, options, on_result, stops)
+            return _run_on_ray(request, jobs, options, on_result, stops)
         return _run_locally(jobs, FileRestorer(restorer, options, stops), progress, overall, on_result)
 
 
@@ -212,7 +189,7 @@ def _finish(request: RestoreRequest, run: RestoreRun, planned: int, restorer: Re
     if run.disk_full is not None:
         print_error(err, f"disk full while writing {run.disk_full}; stopping")
     if not request.quiet:
-        (err if request.json_report == STDOUT else console).print(_summary(results, elapsed))
+        (err if is_stdout(request.json_report) else console).print(_summary(results, elapsed))
     report_lost = request.json_report is not None and not _report_written(request, restorer, results, elapsed, err)
     interrupted = run.interrupted or stops.exit_code  # a signal may come while the summary is shown
     if interrupted:
@@ -254,13 +231,13 @@ def _run_locally(jobs: list[Job], runner: FileRestorer, progress: Progress, over
         on_frame=lambda done, total: progress.update(frames, completed=done, total=total, visible=True))
 
 
-def _run_on_ray(request: RestoreRequest, jobs: list[Job], restorer_args: dict, options: OutputOptions,
+def _run_on_ray(request: RestoreRequest, jobs: list[Job], options: OutputOptions,
                 on_result: Callable[[FileResult], None], stops: StopSignals) -> RestoreRun:
     """Restore on Ray workers; results arrive as workers finish them."""
     from ..inference.ray_engine import RayOptions, restore_on_ray
 
     ray_options = RayOptions(request.address, request.workers, request.gpus_per_worker)
-    return restore_on_ray(jobs, restorer_args, options, ray_options, on_result, stops)
+    return restore_on_ray(jobs, request.spec, options, ray_options, on_result, stops)
 
 
 def _print_result(result: FileResult, request: RestoreRequest, console: Console) -> None:

@@ -1,18 +1,50 @@
-"""`restormixer serve`: start the web page and HTTP API with uvicorn."""
+"""`restormixer serve`: the web page and HTTP API, served with uvicorn."""
 
 from __future__ import annotations
 
 import contextlib
 import ipaddress
 import socket
+from typing import Annotated, Optional
 
+import typer
 from rich.console import Console
 
+from ..inference import DEFAULT_OVERLAP
 from ..inference.checks import check_device_and_precision, check_tiling
-from .app import USAGE_ERROR
-from .messages import print_error, print_note
+from ..serve.queue import DEFAULT_QUEUE
+from .common import DEVICE_HELP, USAGE_ERROR, Precision, Task, complete_device, err, print_error, print_note
 
 EXTRA = "pip install 'restormixer-cli[serve]'"
+EXAMPLES = """
+Examples:
+
+  restormixer serve                                   # http://127.0.0.1:7860, every available task
+
+  restormixer serve --task denoise --device cuda --port 8000
+
+  curl -F file=@photo.jpg 'http://127.0.0.1:7860/restore?task=denoise' -o restored.jpg
+"""
+
+
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on; 0.0.0.0 opens the server to the network.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.", min=1, max=65535)] = 7860,
+    task: Annotated[Optional[list[Task]], typer.Option(help="Task to serve (repeatable; default: every available task).")] = None,
+    device: Annotated[str, typer.Option(help=DEVICE_HELP, autocompletion=complete_device)] = "auto",
+    precision: Annotated[Precision, typer.Option(help="auto: fp16 on CUDA, fp32 elsewhere.")] = "auto",
+    tile: Annotated[Optional[int], typer.Option(help="Tile size in pixels; 0 = whole image; default: fit memory.")] = None,
+    tile_overlap: Annotated[int, typer.Option(help="Overlap between tiles in pixels.")] = DEFAULT_OVERLAP,
+    max_upload_mb: Annotated[float, typer.Option(help="Refuse request bodies larger than this many MiB.", min=0.001)] = 50,
+    max_pixels: Annotated[int, typer.Option(help="Refuse images with more pixels than this (0 = no limit).", min=0)] = 16_000_000,
+    queue: Annotated[int, typer.Option(help="Requests in progress at once: the running one and those waiting their turn; more get HTTP 429.", min=1)] = DEFAULT_QUEUE,
+    timeout: Annotated[float, typer.Option(help="Seconds a request may take (upload, wait, restore); then HTTP 503.", min=0.001)] = 300,
+) -> None:
+    """Serve a web page and an HTTP API that restore uploaded images (needs the serve extra)."""
+    limits = dict(max_upload_bytes=int(max_upload_mb * 2**20), max_pixels=max_pixels or None, queue=queue,
+                  timeout=timeout)
+    raise typer.Exit(run_serve(host, port, [t.value for t in task or []], device, Precision(precision).value, tile,
+                               tile_overlap, limits, err))
 
 
 def _loopback(host: str) -> bool:

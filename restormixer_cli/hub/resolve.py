@@ -9,8 +9,18 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..refusals import Refusal
 from .download import HubError, download_checkpoint
 from .registry import Task, get_task, load_registry
+
+
+class WeightsNeeded(Refusal, ValueError):
+    """No checkpoint can be found for what was asked: the caller names weights (or a task) instead."""
+
+
+class OfflineWithoutCopy(Refusal, HubError):
+    """A task's checkpoint is neither cached nor embedded, and the hub cannot be reached."""
+
 
 _REPO_SPEC = re.compile(r"^(?P<repo>[A-Za-z0-9][\w.-]*/[\w.-]+)(?:@(?P<revision>[\w./-]+))?$")
 
@@ -65,21 +75,22 @@ def locate_weights(task: str | None, weights: str | None = None, endpoint: str |
     if weights is not None:
         return locate_spec(weights, endpoint)
     if task is None:
-        raise ValueError("give --task or --weights")
+        raise WeightsNeeded("no task or weights given: {task_or_weights}")
     entry = get_task(task, registry)
     if entry.kind != "restormixer":
         raise ValueError(f"task {task!r} picks other tasks' checkpoints per image; it has no RestorMixer weights "
                          f"of its own")
     if not entry.available:
-        raise ValueError(f"no checkpoint exists for task {task!r} yet ({entry.note or 'see restormixer models'}); "
-                         "pass --weights FILE")
+        why = "({note})" if entry.note else "({see_registry})"
+        raise WeightsNeeded("no checkpoint exists for task {task!r} yet " + why + "; {weights}", task=task,
+                            note=entry.note)
     located = _from_hub(entry, endpoint, notice)
     if located is not None:
         return located
     embedded = entry.embedded_path
     if embedded is None:
-        raise HubError(f"task {task!r}: checkpoint not available offline and no embedded copy; "
-                       "run restormixer download-weights when online, or pass --weights FILE")
+        raise OfflineWithoutCopy("task {task!r}: checkpoint not available offline and no embedded copy; "
+                                 "{download} when online, or {weights}", task=task)
     return Location(embedded, f"embedded {task} checkpoint")
 
 

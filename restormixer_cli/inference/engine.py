@@ -16,11 +16,11 @@ import torch.nn as nn
 from ..io.images import ImageData
 from ..model import SIZE_MULTIPLE
 from ..resize import resize_to, upscaled_region
+from . import DEFAULT_OVERLAP
 from .checks import check_tiling
 from .kinds import restore_any
 from .tiling import Tile, blend_weights, plan_tiles
 
-DEFAULT_OVERLAP = 32
 MIN_TILE = 64
 #: Peak activation memory per tile pixel of the default model in fp32 on CPU (about 3 KiB measured,
 #: see BENCHMARKS.md; rounded up), used to size tiles automatically.

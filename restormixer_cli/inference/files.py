@@ -1,16 +1,15 @@
-"""Restoring image, video and animation files: inputs to mirrored outputs, safely, with per-file results.
+"""Restoring image, video and animation files, safely, with per-file results.
 
-The one restore pipeline: :func:`plan_restore` finds the inputs and plans every write before any
-work, :func:`restore_jobs` runs the plan file by file. The command line, the Python API and the
-demo all go through both; the Ray engine (:mod:`.ray_engine`) makes the same :meth:`Job.restore`
-call on its workers, and :mod:`.remote` plans jobs for files named by URI. :class:`FileRestorer`
-hands the frames of videos and animations to :mod:`.video` and treats their files as it treats
-images'."""
+The one restore pipeline: :mod:`.plan` finds the inputs and plans every write before any work,
+:func:`restore_jobs` runs the plan file by file. The command line, the Python API, the server and
+the demo all go through both; the Ray engine (:mod:`.ray_engine`) makes the same
+:meth:`Job.restore` call on its workers, and :mod:`.remote`'s jobs restore files named by URI.
+:class:`FileRestorer` hands the frames of videos and animations to :mod:`.video` and treats their
+files as it treats images'."""
 
 from __future__ import annotations
 
 import errno
-import json
 import os
 import time
 from collections.abc import Callable, Iterable
@@ -23,11 +22,10 @@ import torch
 
 from ..io import DEFAULT_QUALITY
 from ..io.atomic import remove_stale_parts
-from ..io.discovery import InputFile, Unreadable, expand_inputs
+from ..io.discovery import InputFile, Unreadable
 from ..io.formats import DEFAULT_CRF, FORMATS, MAX_CRF, OUTPUT_EXTENSIONS, VIDEO_CODECS
 from ..io.images import DEFAULT_MAX_PIXELS, ImageData, ImageReadError, read_image, write_image
-from ..io.video import ClipReadError, ClipWriteError, Encoding, clip_kind, is_clip_output
-from ..io.write_plan import PlanError, WritePlan, check_folder
+from ..io.video import ClipReadError, ClipWriteError, Encoding
 from ..metrics.evaluate import EvalSettings, find_ground_truth, score_files
 from ..signals import StopSignals
 from .compare import write_comparison, write_comparison_video
@@ -118,11 +116,10 @@ class FileResult:
 
 @dataclass
 class OutputOptions:
-    """How restored files are written: where (``restore_paths`` sets ``output_dir``), under which name
-    and format, what to do with existing outputs, the lossy formats' quality, videos' encoding, the
-    pixel limit, and the ground truth and comparison folders of a scored run."""
+    """How restored files are written: under which name and format, what to do with existing
+    outputs, the lossy formats' quality, videos' encoding, the pixel limit, and the ground truth and
+    comparison folders of a scored run. Where they go is the run's output (:mod:`.plan`)."""
 
-    output_dir: Path = Path("restored")
     suffix: str = ""
     ext: str = "same"
     existing: Existing = "error"
@@ -130,7 +127,6 @@ class OutputOptions:
     compare_dir: Path | None = None
     eval_settings: EvalSettings = field(default_factory=EvalSettings)
     max_pixels: int | None = DEFAULT_MAX_PIXELS
-    output_file: Path | None = None  # the one output of a single input, instead of a mirrored folder
     quality: int = DEFAULT_QUALITY  # lossy image formats (JPEG, WebP, ...), animated WebP
     crf: int = DEFAULT_CRF  # videos: constant rate factor, lower is better
     codec: str | None = None  # videos: encoder, where the container takes it (None: the container's default)
@@ -157,84 +153,6 @@ class OutputOptions:
         return Encoding(self.codec, self.crf, self.quality)
 
 
-def output_path(source: InputFile, options: OutputOptions, clip: bool = False) -> Path:
-    """Where an input's restored copy goes; videos and animations keep their container (``ext`` is for images)."""
-    if options.output_file is not None:
-        return options.output_file
-    suffix = source.path.suffix.lower() if options.ext == "same" or clip else f".{options.ext}"
-    if suffix not in FORMATS and not clip:
-        suffix = ".png"
-    relative = source.relative.with_name(source.relative.stem + options.suffix + suffix)
-    return options.output_dir / relative
-
-
-def is_restore_report(path: Path) -> bool:
-    """Whether ``path`` holds a JSON report that restore wrote (a resumed run may replace it)."""
-    try:
-        report = json.loads(Path(path).read_text())
-    except (OSError, ValueError):
-        return False
-    return isinstance(report, dict) and {"files", "summary", "settings"} <= report.keys()
-
-
-def comparison_path(source: InputFile, options: OutputOptions, clip: bool = False) -> Path | None:
-    """Where an input's side-by-side comparison goes: a PNG picture, or an MP4 video for a clip."""
-    if options.compare_dir is None:
-        return None
-    return options.compare_dir / source.relative.with_suffix(".mp4" if clip else ".png")
-
-
-def _job(source: InputFile, options: OutputOptions) -> FileJob:
-    """An input's job; PlanError if an output file was named whose format cannot hold that kind of input."""
-    clip = clip_kind(source.path) is not None
-    job = FileJob(source, output_path(source, options, clip), comparison_path(source, options, clip), clip)
-    fits = is_clip_output(job.output) if clip else job.output.suffix.lower() in FORMATS
-    if not fits:
-        raise PlanError(f"{source.path} is {'a video or animation' if clip else 'an image'}: "
-                        f"it cannot be written to {job.output}")
-    return job
-
-
-def plan_jobs(sources: list[InputFile], options: OutputOptions, reports: Iterable[Path] = ()) -> list[FileJob]:
-    """Map inputs to outputs and comparison pictures; raise PlanError if any write (``reports``
-    included) would replace an input, repeat, go to an unusable folder, or replace an existing file
-    without ``existing="overwrite"``. With ``existing="skip"`` existing outputs (and their
-    comparison pictures) are kept, and a previous restore report may be replaced."""
-    if options.output_file is not None and len(sources) != 1:
-        raise PlanError(f"an output file ({options.output_file}) takes exactly one input image, not {len(sources)}; "
-                        "give an output folder")
-    named = options.output_file is not None and FORMATS.get(options.output_file.suffix.lower())
-    if named and options.ext != "same" and FORMATS[f".{options.ext}"] != named:
-        raise PlanError(f"--ext {options.ext} and the output file {options.output_file} name different formats; "
-                        "give one of them")
-    check_folder(options.output_dir, "output folder")
-    if options.compare_dir is not None:
-        check_folder(options.compare_dir, "comparison folder")
-    jobs = [_job(s, options) for s in sources]
-    plan = WritePlan((s.path for s in sources), overwrite=options.existing == "overwrite")
-    for report in reports:
-        resumed = options.existing == "skip" and is_restore_report(report)
-        plan.claim(report, "the report", check_existing=not resumed)
-    for job in jobs:
-        plan.claim(job.output, f"the output of {job.source.path}", check_existing=False)
-        if job.comparison is not None:
-            resumed = options.existing == "skip" and job.output.exists()
-            plan.claim(job.comparison, f"the comparison {'video' if job.clip else 'picture'} of {job.source.path}",
-                       check_existing=not resumed)
-    if options.existing == "error":
-        check_no_existing_outputs([j.output for j in jobs if j.output.exists()])
-    return jobs
-
-
-def check_no_existing_outputs(existing: list[Path | str]) -> None:
-    """Raise PlanError naming the outputs of a run that exist already (none: nothing to say)."""
-    if len(existing) == 1:
-        raise PlanError(f"{existing[0]} already exists; pass --skip-existing to resume or --overwrite to replace it")
-    if existing:
-        raise PlanError(f"{existing[0]} and {len(existing) - 1} more already exist; "
-                        "pass --skip-existing to resume or --overwrite to replace them")
-
-
 @dataclass
 class UnreadableJob:
     """An input that could not be listed or read while the inputs were found: its job is a failed
@@ -255,17 +173,6 @@ class UnreadableJob:
     def restore(self, runner: FileRestorer, on_tile: Callable[[int, int], None] | None = None,
                 on_frame: FrameCallback | None = None) -> FileResult:
         return FileResult(self.input, None, "failed", error=self.reason)
-
-
-def plan_restore(inputs: Iterable[str | Path], options: OutputOptions, reports: Iterable[Path] = ()) -> list[Job]:
-    """Find the input images, videos and animations (files, folders, glob patterns; the run's own
-    output and comparison folders skipped) and plan their outputs with :func:`plan_jobs`. Folders
-    that cannot be listed (and files that cannot be looked at) come first, as :class:`UnreadableJob`."""
-    own = [] if options.output_file is not None else [options.output_dir]
-    own += [options.compare_dir] if options.compare_dir is not None else []
-    unreadable: list[Unreadable] = []
-    sources = expand_inputs([str(spec) for spec in inputs], exclude=own, on_unreadable=unreadable.append)
-    return [*map(UnreadableJob.of, unreadable), *plan_jobs(sources, options, reports)]
 
 
 @dataclass

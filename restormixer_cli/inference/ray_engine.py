@@ -16,7 +16,6 @@ import os
 import pickle
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, replace
-from pathlib import Path
 
 import numpy as np
 
@@ -24,6 +23,7 @@ from ..io.atomic import remove_parts_of
 from ..signals import StopSignals, handlers_kept
 from .files import (FileJob, FileRestorer, FileResult, Job, OutputOptions, RestoreRun, disk_full_result,
                     remove_stale_outputs)
+from .spec import RestorerSpec, build_restorer
 
 
 MAX_BLOCKS = 10_000  # beyond this many files, blocks hold several jobs (a block is a task and an object)
@@ -48,10 +48,8 @@ class RayOptions:
 class RestoreWorker:
     """A Ray Data actor: loads the model once, then restores the jobs of each batch it is given."""
 
-    def __init__(self, restorer_args: dict, options: OutputOptions):
-        from ..api import load_restorer
-
-        self.runner = FileRestorer(load_restorer(**restorer_args), options)
+    def __init__(self, spec: RestorerSpec, options: OutputOptions):
+        self.runner = FileRestorer(build_restorer(spec), options)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, list]:
         rows = [self._restore(pickle.loads(blob)) for blob in batch["job"]]
@@ -78,18 +76,9 @@ def _absolute(job: Job) -> Job:
                    comparison=comparison)
 
 
-def _absolute_weights(restorer_args: dict) -> dict:
-    """Workers may start in another folder: a local weights file is named by its absolute path."""
-    weights = restorer_args.get("weights")
-    if weights is None or not Path(weights).exists():
-        return restorer_args
-    return {**restorer_args, "weights": str(Path(weights).absolute())}
-
-
 def _absolute_options(options: OutputOptions) -> OutputOptions:
-    absolute = {name: getattr(options, name).absolute() for name in ("output_dir", "gt_dir", "compare_dir")
-                if getattr(options, name) is not None}
-    return replace(options, **absolute)
+    """``options`` with the ground-truth folder absolute, as jobs' paths are."""
+    return options if options.gt_dir is None else replace(options, gt_dir=options.gt_dir.absolute())
 
 
 @contextlib.contextmanager
@@ -116,10 +105,10 @@ def connect(ray_options: RayOptions) -> Iterator[None]:
             ray.shutdown()
 
 
-def restore_on_ray(jobs: list[Job], restorer_args: dict, options: OutputOptions, ray_options: RayOptions,
+def restore_on_ray(jobs: list[Job], spec: RestorerSpec, options: OutputOptions, ray_options: RayOptions,
                    on_result: Callable[[FileResult], None] = lambda result: None,
                    stops: StopSignals | None = None) -> RestoreRun:
-    """Restore planned ``jobs`` on Ray workers, each loading ``load_restorer(**restorer_args)`` once;
+    """Restore planned ``jobs`` on Ray workers, each building the restorer of ``spec`` once;
     the same results as :func:`~.files.restore_jobs`, in plan order, and the same stops (Ctrl-C,
     SIGTERM with ``stops``, a full disk)."""
     stops = stops or StopSignals()
@@ -143,8 +132,8 @@ def restore_on_ray(jobs: list[Job], restorer_args: dict, options: OutputOptions,
         restored = dataset.map_batches(
             RestoreWorker, batch_size=1, batch_format="numpy",
             compute=ray.data.ActorPoolStrategy(size=ray_options.workers),
-            fn_constructor_kwargs={"restorer_args": _absolute_weights(restorer_args),
-                                   "options": _absolute_options(options)},
+            # workers may start in another folder
+            fn_constructor_kwargs={"spec": spec.with_absolute_weights(), "options": _absolute_options(options)},
             num_cpus=ray_options.cpus_per_worker, num_gpus=ray_options.gpus_per_worker or None)
         rows = iter(restored.iter_rows())
         try:

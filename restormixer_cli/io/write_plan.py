@@ -7,9 +7,19 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
+from ..refusals import Refusal
+
 
 class PlanError(ValueError):
     """The run cannot start: a write would replace an input, collide, exist already, or cannot happen."""
+
+
+class PlanRefusal(Refusal, PlanError):
+    """A PlanError whose way out is an option of the caller's."""
+
+
+class AlreadyExists(PlanRefusal):
+    """A write would replace files that exist, which the run may not replace."""
 
 
 def check_folder(folder: Path, what: str) -> None:
@@ -49,6 +59,6 @@ class WritePlan:
             raise PlanError(f"{named} is a device, pipe or socket, not a file, and would be replaced; "
                             "give a file name, or - for standard output")
         if check_existing and not self.overwrite and target.exists():
-            raise PlanError(f"{named} already exists; pass --overwrite to replace it")
+            raise AlreadyExists("{named} already exists; {allow_overwrite} to replace it", named=named)
         self.claimed[target] = what
         check_folder(target.parent, f"folder of {what}")

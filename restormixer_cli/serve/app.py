@@ -18,13 +18,13 @@ import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Literal
 
 import torch
-from fastapi import FastAPI, HTTPException, Query, Request
+from fastapi import APIRouter, FastAPI, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -33,8 +33,12 @@ from starlette.requests import ClientDisconnect
 
 from .. import DESCRIPTION, __version__
 from ..hub.registry import default_task, load_registry, upscaling_factor
-from ..inference.engine import DEFAULT_OVERLAP, Restorer
-from ..inference.files import FileRestorer, FileResult, OutputOptions, plan_restore, restore_jobs
+from ..inference import DEFAULT_OVERLAP
+from ..inference.devices import resolve_device
+from ..inference.engine import Restorer
+from ..inference.files import FileRestorer, FileResult, OutputOptions, restore_jobs
+from ..inference.plan import plan_run
+from ..inference.spec import RestorerSpec, build_restorer
 from ..io import DEFAULT_QUALITY
 from ..io.formats import FORMATS, IMAGE_ACCEPT, IMAGE_FORMAT_NAMES, LOSSY_FORMAT_NAMES, OUTPUT_EXTENSIONS
 from ..io.images import ImageReadError, read_image, write_image
@@ -64,11 +68,34 @@ class ServeLimits:
 
 @dataclass
 class ServedModel:
+    """A served task's model, loaded in the background: its state, then its restorer or why it failed."""
+
     task: str
     description: str
+    scales: tuple[int, ...] = ()  # the upscaling factors of a super-resolution task (the first by default)
     state: Literal["loading", "ready", "failed"] = "loading"
     restorer: Restorer | None = None
     error: str | None = None
+
+
+@dataclass
+class Server:
+    """What a server holds while it runs (``app.state.server``): its models (the first serves requests
+    that name no task), the device they run on, its limits, the queue of model runs and the preview
+    renderer, and its scratch root, made at start-up and deleted at shutdown."""
+
+    models: dict[str, ServedModel]
+    device: str
+    limits: ServeLimits
+    loader: Callable[[str], Restorer]
+    queue: RunQueue
+    renderer: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(
+        max_workers=1, thread_name_prefix="restormixer-preview"))
+    scratch: Path | None = None
+
+    @property
+    def default(self) -> ServedModel:
+        return next(iter(self.models.values()))
 
 
 class ModelInfo(BaseModel):
@@ -144,10 +171,10 @@ def _load(model: ServedModel, loader: Callable[[str], Restorer]) -> None:
         model.state, model.error = "failed", f"the {model.task} model could not be loaded: {exc}"
 
 
-def _restore_file(model: ServedModel, scale: int, outscale: float | None, source: Path, options: OutputOptions,
-                  cancel: threading.Event) -> FileResult:
-    """Restore ``source`` with the CLI's pipeline, upscaling ``scale`` times (then to ``outscale``, if
-    given); runs on the queue's worker thread."""
+def _restore_file(model: ServedModel, scale: int, outscale: float | None, source: Path, output: Path,
+                  options: OutputOptions, cancel: threading.Event) -> FileResult:
+    """Restore ``source`` into the folder ``output`` with the CLI's pipeline, upscaling ``scale``
+    times (then to ``outscale``, if given); runs on the queue's worker thread."""
     if model.restorer is None:
         raise HTTPException(503, model.error or f"the {model.task} model is not loaded")
 
@@ -155,8 +182,8 @@ def _restore_file(model: ServedModel, scale: int, outscale: float | None, source
         if cancel.is_set():
             raise Cancelled
 
-    run = restore_jobs(plan_restore([source], options), FileRestorer(model.restorer.at_scale(scale, outscale), options),
-                       on_tile=on_tile)
+    run = restore_jobs(plan_run([source], output, options),
+                       FileRestorer(model.restorer.at_scale(scale, outscale), options), on_tile=on_tile)
     if run.disk_full is not None:
         raise HTTPException(503, "the server's disk is full")
     return run.results[0]
@@ -222,148 +249,169 @@ def create_app(tasks: Sequence[str] | None = None, device: str = "auto", precisi
     any ASGI server (``restormixer serve`` uses uvicorn). ``loader`` builds a task's restorer (default:
     :func:`restormixer_cli.load_restorer` with the device, precision and tile given). Raises
     ValueError for an unknown or unavailable task or device."""
-    from ..api import load_restorer
-    from ..inference.devices import resolve_device, resolve_precision
-    from ..inference.engine import InferenceSettings
-
     registry = load_registry()
+    names = _served_tasks(tasks, registry)
+    device_name = str(resolve_device(device))
+    specs = {name: RestorerSpec(name, device=device_name, precision=precision, tile=tile, tile_overlap=tile_overlap)
+             for name in names}  # bad settings fail here, not in a load
+    models = {name: ServedModel(name, registry[name].description, registry[name].scales) for name in specs}
+    app = FastAPI(title="restormixer", version=__version__, lifespan=_lifespan, docs_url=None, redoc_url=None,
+                  description=f"{DESCRIPTION} The restore command's pipeline over HTTP.")
+    app.state.server = Server(models, device_name, limits, loader or (lambda task: build_restorer(specs[task])),
+                              RunQueue(limits.queue))
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.add_exception_handler(RequestValidationError, _bad_parameters)
+    app.add_exception_handler(Exception, _internal_error)
+    app.include_router(router)
+    return app
+
+
+def _served_tasks(tasks: Sequence[str] | None, registry: dict) -> list[str]:
+    """The tasks to serve, once each: those named, or every available one with the default first;
+    ValueError for a task that cannot be served."""
     default = default_task(registry)
     names = list(tasks) if tasks else sorted((n for n, e in registry.items() if e.available), key=lambda n: n != default)
     for name in names:
         if name not in registry or not registry[name].available:
             raise ValueError(f"task {name!r} cannot be served; available tasks: "
                              f"{', '.join(n for n, e in registry.items() if e.available)}")
-    torch_device = resolve_device(device)
-    # bad settings fail here, not in a load
-    InferenceSettings(torch_device, resolve_precision(precision, torch_device), tile, tile_overlap)
-    device_name = str(torch_device)
-    loader = loader or (lambda task: load_restorer(task, device=device_name, precision=precision, tile=tile,
-                                                   tile_overlap=tile_overlap))
-    models = {name: ServedModel(name, registry[name].description) for name in dict.fromkeys(names)}
-    queue = RunQueue(limits.queue)
-    renderer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="restormixer-preview")
-    scratch: list[Path] = []  # the server's scratch root, made at start-up and deleted at shutdown
+    return list(dict.fromkeys(names))
 
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        scratch.append(Path(tempfile.mkdtemp(prefix="restormixer-serve-")))
-        for model in models.values():
-            queue.submit(_load, model, loader)
-        try:
-            yield
-        finally:
-            await asyncio.to_thread(queue.close)
-            await asyncio.to_thread(renderer.shutdown, cancel_futures=True)
-            shutil.rmtree(scratch.pop(), ignore_errors=True)
 
-    app = FastAPI(title="restormixer", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
-                  description=f"{DESCRIPTION} The restore command's pipeline over HTTP.")
-    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Make the scratch root and start loading the models; at shutdown, stop the runs and delete it."""
+    server: Server = app.state.server
+    server.scratch = Path(tempfile.mkdtemp(prefix="restormixer-serve-"))
+    for model in server.models.values():
+        server.queue.submit(_load, model, server.loader)
+    try:
+        yield
+    finally:
+        await asyncio.to_thread(server.queue.close)
+        await asyncio.to_thread(server.renderer.shutdown, cancel_futures=True)
+        shutil.rmtree(server.scratch, ignore_errors=True)
 
-    @app.exception_handler(RequestValidationError)
-    async def bad_parameters(request: Request, exc: RequestValidationError) -> JSONResponse:
-        return JSONResponse({"detail": _one_line(exc)}, status_code=422)
 
-    @app.exception_handler(Exception)
-    async def internal_error(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unexpected error on %s", request.url.path)
-        return JSONResponse({"detail": "internal server error"}, status_code=500)
+async def _bad_parameters(request: Request, exc: RequestValidationError) -> JSONResponse:
+    return JSONResponse({"detail": _one_line(exc)}, status_code=422)
 
-    @app.get("/", include_in_schema=False)
-    async def page() -> FileResponse:
-        return FileResponse(STATIC / "index.html", headers={"Content-Security-Policy": PAGE_POLICY})
 
-    @app.api_route("/models", methods=["GET", "HEAD"], response_model=Models,
-                   summary="The tasks served, and whether each model is loaded")
-    async def list_models() -> Models:
-        return Models(default=next(iter(models)), device=device_name,
-                      models=[ModelInfo(task=m.task, description=m.description, state=m.state, error=m.error,
-                                        scales=list(registry[m.task].scales)) for m in models.values()])
+async def _internal_error(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unexpected error on %s", request.url.path)
+    return JSONResponse({"detail": "internal server error"}, status_code=500)
 
-    @app.api_route("/health", methods=["GET", "HEAD"], response_model=Health, responses={503: {"model": Health}},
-                   summary="Whether the server can restore (503 while loading or when no model loaded)")
-    async def health() -> JSONResponse:
-        states = {m.state for m in models.values()}
-        status = ("loading" if "loading" in states else "ok" if states == {"ready"}
-                  else "degraded" if "ready" in states else "unavailable")
-        body = Health(status=status, version=__version__, device=device_name, admitted=queue.admitted,
-                      limits=Limits(max_upload_bytes=limits.max_upload_bytes, max_pixels=limits.max_pixels,
-                                    formats=IMAGE_FORMAT_NAMES, accept=IMAGE_ACCEPT,
-                                    extensions=list(OUTPUT_EXTENSIONS), queue=limits.queue,
-                                    timeout=limits.timeout))
-        return JSONResponse(body.model_dump(), status_code=200 if status in ("ok", "degraded") else 503)
 
-    @app.post("/restore", response_class=Response, openapi_extra={"requestBody": UPLOAD_BODY},
-              summary="Restore an image: the restored file comes back in the input's format, metadata kept",
-              responses={200: {"content": {kind: {} for kind in IMAGE_TYPES}, "description": "The restored image"},
-                         **_error_responses(ERRORS)})
-    async def restore(
-        request: Request,
-        task: Annotated[str | None, Query(description="Task to restore with (GET /models); default: the first served")] = None,
-        ext: Annotated[Extension, Query(description="Output format; same: the input's")] = Extension("same"),
-        quality: Annotated[int, Query(ge=1, le=100, description=f"{LOSSY_FORMAT_NAMES} quality")] = DEFAULT_QUALITY,
-        suffix: Annotated[str, Query(max_length=64, description="Appended to the file name's stem")] = "",
-        filename: Annotated[str | None, Query(max_length=255, description="The image's file name, for a raw body")] = None,
-        scale: Annotated[int | None, Query(description="Upscaling factor of a super-resolution task (GET /models "
-                                                       "lists them); default: its first")] = None,
-        outscale: Annotated[float | None, Query(gt=0, description="A super-resolution task's final factor, "
-                                                "any number (3.5): the model upscales by scale (default: its "
-                                                "smallest at or above it), then the result is resized")] = None,
-    ) -> Response:
-        model = models.get(task or next(iter(models)))
-        if model is None:
-            raise HTTPException(422, f"task {task!r} is not served here; served: {', '.join(models)}")
-        try:
-            factor = upscaling_factor(model.task, scale, outscale)
-        except ValueError as exc:
-            raise HTTPException(422, str(exc)) from None
-        if model.state == "failed":
-            raise HTTPException(503, model.error)
-        try:
-            options = OutputOptions(Path("out"), suffix=suffix, ext=ext.value, quality=quality,
-                                    max_pixels=limits.max_pixels)
-        except ValueError as exc:
-            raise HTTPException(422, str(exc)) from None
-        return await _admitted(lambda job: _serve(request, job, model, factor, outscale, options, filename))
+router = APIRouter()
 
-    @app.post("/preview", response_class=Response, openapi_extra={"requestBody": UPLOAD_BODY},
-              summary="An image as an 8-bit PNG of the same size, to show where a browser cannot decode its "
-                      "format: orientation applied, 16 bits scaled to 8, alpha and ICC profile kept",
-              responses={200: {"content": {"image/png": {}}, "description": "The image as a PNG"},
-                         **_error_responses(PREVIEW_ERRORS)})
-    async def preview(request: Request) -> Response:
-        return await _admitted(lambda job: _preview(request, job))
 
-    async def _admitted(serve: Callable[[_Request], Awaitable[Response]]) -> Response:
-        """``serve(job)`` in a place of the queue and within the time limit, its failures as HTTP errors."""
-        try:
-            job = _Request(queue.admit(), scratch[0])
-        except QueueFull as exc:
-            raise HTTPException(429, str(exc), headers={"Retry-After": "1"}) from None
-        except QueueClosed as exc:
-            raise HTTPException(503, str(exc)) from None
-        try:
-            return await asyncio.wait_for(serve(job), limits.timeout)
-        except asyncio.TimeoutError:
-            raise HTTPException(503, f"the request took longer than the limit of {limits.timeout:g} s") from None
-        except UploadError as exc:
-            raise HTTPException(exc.status, str(exc)) from None
-        except ClientDisconnect:
-            raise HTTPException(400, "the upload was cut off") from None
-        finally:
-            job.finish()
+@router.get("/", include_in_schema=False)
+async def page() -> FileResponse:
+    return FileResponse(STATIC / "index.html", headers={"Content-Security-Policy": PAGE_POLICY})
 
-    async def _serve(request: Request, job: _Request, model: ServedModel, scale: int, outscale: float | None,
-                     options: OutputOptions, filename: str | None) -> Response:
-        upload = await receive_upload(request, job.folder, limits.max_upload_bytes, limits.max_pixels, filename)
-        options.output_dir = job.folder / "out"
-        job.run = queue.submit(_restore_file, model, scale, outscale, upload.path, options, job.cancel)
-        result = await asyncio.wrap_future(job.run)
-        return _result_response(result, job.folder, model.task, upload.name, options.suffix)
 
-    async def _preview(request: Request, job: _Request) -> Response:
-        upload = await receive_upload(request, job.folder, limits.max_upload_bytes, limits.max_pixels)
-        job.run = renderer.submit(_render_preview, upload.path, limits.max_pixels)
-        return Response((await asyncio.wrap_future(job.run)).read_bytes(), media_type="image/png")
+@router.api_route("/models", methods=["GET", "HEAD"], response_model=Models,
+                  summary="The tasks served, and whether each model is loaded")
+async def list_models(request: Request) -> Models:
+    server: Server = request.app.state.server
+    return Models(default=server.default.task, device=server.device,
+                  models=[ModelInfo(task=m.task, description=m.description, state=m.state, error=m.error,
+                                    scales=list(m.scales)) for m in server.models.values()])
 
-    return app
+
+@router.api_route("/health", methods=["GET", "HEAD"], response_model=Health, responses={503: {"model": Health}},
+                  summary="Whether the server can restore (503 while loading or when no model loaded)")
+async def health(request: Request) -> JSONResponse:
+    server: Server = request.app.state.server
+    states = {m.state for m in server.models.values()}
+    status = ("loading" if "loading" in states else "ok" if states == {"ready"}
+              else "degraded" if "ready" in states else "unavailable")
+    limits = server.limits
+    body = Health(status=status, version=__version__, device=server.device, admitted=server.queue.admitted,
+                  limits=Limits(max_upload_bytes=limits.max_upload_bytes, max_pixels=limits.max_pixels,
+                                formats=IMAGE_FORMAT_NAMES, accept=IMAGE_ACCEPT, extensions=list(OUTPUT_EXTENSIONS),
+                                queue=limits.queue, timeout=limits.timeout))
+    return JSONResponse(body.model_dump(), status_code=200 if status in ("ok", "degraded") else 503)
+
+
+@router.post("/restore", response_class=Response, openapi_extra={"requestBody": UPLOAD_BODY},
+             summary="Restore an image: the restored file comes back in the input's format, metadata kept",
+             responses={200: {"content": {kind: {} for kind in IMAGE_TYPES}, "description": "The restored image"},
+                        **_error_responses(ERRORS)})
+async def restore(
+    request: Request,
+    task: Annotated[str | None, Query(description="Task to restore with (GET /models); default: the first served")] = None,
+    ext: Annotated[Extension, Query(description="Output format; same: the input's")] = Extension("same"),
+    quality: Annotated[int, Query(ge=1, le=100, description=f"{LOSSY_FORMAT_NAMES} quality")] = DEFAULT_QUALITY,
+    suffix: Annotated[str, Query(max_length=64, description="Appended to the file name's stem")] = "",
+    filename: Annotated[str | None, Query(max_length=255, description="The image's file name, for a raw body")] = None,
+    scale: Annotated[int | None, Query(description="Upscaling factor of a super-resolution task (GET /models "
+                                                   "lists them); default: its first")] = None,
+    outscale: Annotated[float | None, Query(gt=0, description="A super-resolution task's final factor, "
+                                            "any number (3.5): the model upscales by scale (default: its "
+                                            "smallest at or above it), then the result is resized")] = None,
+) -> Response:
+    server: Server = request.app.state.server
+    model = server.models.get(task) if task else server.default
+    if model is None:
+        raise HTTPException(422, f"task {task!r} is not served here; served: {', '.join(server.models)}")
+    try:
+        factor = upscaling_factor(model.task, scale, outscale)
+    except ValueError as exc:
+        raise HTTPException(422, str(exc)) from None
+    if model.state == "failed":
+        raise HTTPException(503, model.error)
+    try:
+        options = OutputOptions(suffix=suffix, ext=ext.value, quality=quality, max_pixels=server.limits.max_pixels)
+    except ValueError as exc:
+        raise HTTPException(422, str(exc)) from None
+    return await _admitted(server, lambda job: _serve(server, request, job, model, factor, outscale, options, filename))
+
+
+@router.post("/preview", response_class=Response, openapi_extra={"requestBody": UPLOAD_BODY},
+             summary="An image as an 8-bit PNG of the same size, to show where a browser cannot decode its "
+                     "format: orientation applied, 16 bits scaled to 8, alpha and ICC profile kept",
+             responses={200: {"content": {"image/png": {}}, "description": "The image as a PNG"},
+                        **_error_responses(PREVIEW_ERRORS)})
+async def preview(request: Request) -> Response:
+    server: Server = request.app.state.server
+    return await _admitted(server, lambda job: _preview(server, request, job))
+
+
+async def _admitted(server: Server, serve: Callable[[_Request], Awaitable[Response]]) -> Response:
+    """``serve(job)`` in a place of the queue and within the time limit, its failures as HTTP errors."""
+    try:
+        job = _Request(server.queue.admit(), server.scratch)
+    except QueueFull as exc:
+        raise HTTPException(429, str(exc), headers={"Retry-After": "1"}) from None
+    except QueueClosed as exc:
+        raise HTTPException(503, str(exc)) from None
+    try:
+        return await asyncio.wait_for(serve(job), server.limits.timeout)
+    except asyncio.TimeoutError:
+        raise HTTPException(503, f"the request took longer than the limit of {server.limits.timeout:g} s") from None
+    except UploadError as exc:
+        raise HTTPException(exc.status, str(exc)) from None
+    except ClientDisconnect:
+        raise HTTPException(400, "the upload was cut off") from None
+    finally:
+        job.finish()
+
+
+async def _serve(server: Server, request: Request, job: _Request, model: ServedModel, scale: int,
+                 outscale: float | None, options: OutputOptions, filename: str | None) -> Response:
+    """Receive the upload, restore it on the queue's worker thread and answer with the restored file."""
+    limits = server.limits
+    upload = await receive_upload(request, job.folder, limits.max_upload_bytes, limits.max_pixels, filename)
+    job.run = server.queue.submit(_restore_file, model, scale, outscale, upload.path, job.folder / "out", options,
+                                  job.cancel)
+    result = await asyncio.wrap_future(job.run)
+    return _result_response(result, job.folder, model.task, upload.name, options.suffix)
+
+
+async def _preview(server: Server, request: Request, job: _Request) -> Response:
+    """Receive the upload and answer with its PNG preview, rendered beside the model runs."""
+    limits = server.limits
+    upload = await receive_upload(request, job.folder, limits.max_upload_bytes, limits.max_pixels)
+    job.run = server.renderer.submit(_render_preview, upload.path, limits.max_pixels)
+    return Response((await asyncio.wrap_future(job.run)).read_bytes(), media_type="image/png")

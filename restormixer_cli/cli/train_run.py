@@ -1,4 +1,4 @@
-"""`restormixer train`: configuration from file and options, then the training run."""
+"""`restormixer train` at work: configuration from file and options, then the training run."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from rich.console import Console
 from ..inference.devices import resolve_device
 from ..training.config import TrainConfig
 from ..training.trainer import TrainingInterrupted, train
-from .messages import print_error, shown
+from .common import print_error, shown
 
 
 def build_train_config(task: str, train_dirs: list[Path], val: Path | None, config_file: Path | None,
