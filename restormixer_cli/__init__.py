@@ -1,7 +1,7 @@
 """restormixer: photo and video restoration with RestorMixer (see :data:`DESCRIPTION`).
 
 >>> import restormixer_cli
->>> clean = restormixer_cli.restore(image)                 # the all-in-one model, the default
+>>> clean = restormixer_cli.restore(image)                 # the default: the checkpoint this photo needs
 >>> clean = restormixer_cli.restore(image, task="derain")
 """
 
