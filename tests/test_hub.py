@@ -173,6 +173,13 @@ def test_the_packaged_registry_is_read_once_and_read_only():
     assert load_registry() is registry
     with pytest.raises(TypeError):
         registry["copy"] = registry["derain"]
+    derain = registry["derain"]
+    with pytest.raises(TypeError):
+        derain.config["base_channel"] = 64
+    with pytest.raises(TypeError):
+        derain.training["steps"] = 1
+    with pytest.raises(TypeError):
+        derain.scores[0]["psnr"] = 99.0
 
 
 def test_download_weights_of_an_unpublished_task_names_the_embedded_copy(cache):

@@ -52,15 +52,18 @@ class Task:
     published: bool = False
     embedded: str | None = None
     size_bytes: int | None = None
-    config: dict = field(default_factory=dict)
-    training: dict = field(default_factory=dict)
-    scores: list[dict] = field(default_factory=list)
+    config: Mapping[str, object] = field(default_factory=dict)
+    training: Mapping[str, object] = field(default_factory=dict)
+    scores: tuple[Mapping[str, object], ...] = ()
     note: str = ""
 
     def __post_init__(self) -> None:
         sets = tuple(v if isinstance(v, ValidationSet) else ValidationSet(**v) for v in self.validation)
         object.__setattr__(self, "validation", sets)
         object.__setattr__(self, "scales", tuple(self.scales))
+        object.__setattr__(self, "config", MappingProxyType(dict(self.config)))
+        object.__setattr__(self, "training", MappingProxyType(dict(self.training)))
+        object.__setattr__(self, "scores", tuple(MappingProxyType(dict(s)) for s in self.scores))
 
     @property
     def demo_degradation(self) -> str | None:

@@ -9,15 +9,15 @@ import json
 import math
 from collections.abc import Callable, Iterable
 from contextlib import closing
-from typing import TextIO
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TextIO
 
 import numpy as np
 import torch
 
-from ..io.atomic import write_text_atomic
 from ..io import DEFAULT_MAX_PIXELS
+from ..io.atomic import write_text_atomic
 from ..io.discovery import is_media_path, list_media
 from ..io.images import ImageData, ImageReadError, read_image
 from ..io.video import ClipReadError, clip_kind, probe_clip, read_clip
@@ -60,7 +60,7 @@ def format_score(value: float | None, digits: int) -> str:
     return "inf" if math.isinf(value) else f"{value:.{digits}f}"
 
 
-def inf_as_text(value):
+def inf_as_text(value: object) -> object:
     """JSON has no infinity: an infinite PSNR (alone or in a list) is written as the string "inf"."""
     if isinstance(value, list):
         return [inf_as_text(item) for item in value]
@@ -91,6 +91,8 @@ def frame_scores(scored: Iterable) -> tuple[list[float], list[float]]:
 
 @dataclass
 class EvalReport:
+    """Every scored pair of a run and the files that found no partner, with the settings they were scored with."""
+
     settings: EvalSettings
     images: list[ImageScore] = field(default_factory=list)
     unpaired_pred: list[str] = field(default_factory=list)
