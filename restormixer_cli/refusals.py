@@ -14,6 +14,7 @@ PLAIN_WORDS = {
     "gt_and_compare": "scoring against ground truth and comparison pictures",
     "task_or_weights": "name a task or give weights",
     "weights": "give weights (a weights file, a hub-layout folder or a hub repository id)",
+    "local_weights": "give local weights (a file or a hub-layout folder)",
     "download": "download it",
     "see_registry": "see the task registry",
 }
@@ -30,3 +31,31 @@ class Refusal(Exception):
     def worded(self, options: Mapping[str, str]) -> str:
         """The message with ``options`` naming the options."""
         return self.template.format_map({**options, **self.values})
+
+    def __reduce__(self):
+        # pickled by its template and values (Ray sends a worker's errors back), not by the plain
+        # message, which would be read as a template again
+        return _rebuilt, (type(self), self.template, self.values), self.__dict__
+
+
+def _rebuilt(cls: type[Refusal], template: str, values: dict[str, object]) -> Refusal:
+    refusal = cls.__new__(cls)
+    Refusal.__init__(refusal, template, **values)
+    return refusal
+
+
+class RefusalText(str):
+    """A refusal's plain wording passed on as text (a notice), which keeps the refusal: the command
+    line words it with its flags."""
+
+    refusal: Refusal
+
+    def __new__(cls, refusal: Refusal) -> RefusalText:
+        text = super().__new__(cls, str(refusal))
+        text.refusal = refusal
+        return text
+
+
+def as_text(error: Exception) -> str:
+    """``str(error)``; a refusal's as :class:`RefusalText`."""
+    return RefusalText(error) if isinstance(error, Refusal) else str(error)

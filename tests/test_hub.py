@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import io
 import json
 import os
+import pickle
 import socket
 import subprocess
 import sys
@@ -14,10 +16,12 @@ from pathlib import Path
 import pytest
 import torch
 from huggingface_hub import constants as hub_constants
+from rich.console import Console
 from safetensors.torch import load_file, save_file
 from typer.testing import CliRunner
 
 from restormixer_cli.cli import app
+from restormixer_cli.cli.common import print_note
 from restormixer_cli.cli.models_run import download_tasks, registry_rows
 from restormixer_cli.hub import download
 from restormixer_cli.hub.download import HubError, download_checkpoint
@@ -107,7 +111,36 @@ def test_wrong_checksum_is_removed_from_cache(hub, cache):
 def test_server_down(cache):
     with pytest.raises(HubError, match="cannot reach the hub|failed") as info:
         download_checkpoint(REPO, endpoint=free_port_url())
-    assert "--weights" in str(info.value) or "HF_ENDPOINT" in str(info.value)
+    message = str(info.value)  # a Python caller has no flags: the way out in plain words
+    assert "give local weights (a file or a hub-layout folder), or set HF_ENDPOINT" in message
+    assert "--" not in message and "\n" not in message
+    assert isinstance(info.value, RuntimeError)
+    copy = pickle.loads(pickle.dumps(info.value))  # as Ray sends a worker's error back
+    assert type(copy) is type(info.value) and str(copy) == message
+
+
+def test_server_down_names_the_weights_flag_on_the_command_line(cache, tmp_path):
+    down = free_port_url()
+    fetch = runner.invoke(app, ["download-weights", "--repo", REPO, "--endpoint", down])
+    assert fetch.exit_code == 1 and len(fetch.output.strip().splitlines()) == 1, fetch.output
+    assert "pass --weights FILE, or set HF_ENDPOINT to a reachable mirror" in fetch.output
+    save_rgb(tmp_path / "a.png", seed=1)
+    restore = runner.invoke(app, ["restore", str(tmp_path / "a.png"), "-o", str(tmp_path / "out"),
+                                  "--weights", REPO, "--endpoint", down])
+    assert restore.exit_code == 1 and "pass --weights FILE, or set HF_ENDPOINT" in restore.output, restore.output
+
+
+def test_a_notice_of_a_failed_download_is_plain_and_the_command_line_words_it(cache, tiny_weights, monkeypatch):
+    entry = Task(task="tiny", description="t", available=True, repo_id=REPO, published=True, embedded="tiny")
+    monkeypatch.setattr(Task, "embedded_path", property(lambda self: tiny_weights))
+    notices = []
+    loaded = resolve_weights("tiny", endpoint=free_port_url(), registry={"tiny": entry}, notice=notices.append)
+    assert loaded.source == "embedded tiny checkpoint"
+    (notice,) = notices
+    assert isinstance(notice, str) and "give local weights" in notice and "--" not in notice
+    console = Console(file=io.StringIO(), width=400)
+    print_note(console, notice)
+    assert "pass --weights FILE, or set HF_ENDPOINT" in console.file.getvalue()
 
 
 def test_truncated_transfer_is_not_used(hub, cache):

@@ -283,8 +283,9 @@ def test_train_resume_and_export(image_folders, tmp_path):
     assert steps == [1, 2, 3, 4, 5, 6]
     exported = export_run(run, tmp_path / "export")
     assert {p.name for p in exported.iterdir()} == {"model.safetensors", "config.json", "README.md"}
-    with pytest.raises(ValueError, match="already holds model.safetensors, config.json, README.md"):
+    with pytest.raises(ValueError, match="already holds model.safetensors, config.json, README.md") as refused:
         export_run(run, exported)  # a user's README.md or an earlier export is not replaced unasked
+    assert "allow overwriting" in str(refused.value) and "--" not in str(refused.value)  # no flag in Python
     assert export_run(run, exported, overwrite=True) == exported
     with pytest.raises(ValueError, match="is the run folder"):
         export_run(run, run, overwrite=True)
@@ -294,6 +295,24 @@ def test_train_resume_and_export(image_folders, tmp_path):
     assert "PSNR" in (exported / "README.md").read_text()
     model = build_model(load_weights_file(exported))
     assert model.config["base_channel"] == 8
+
+
+def test_export_command_names_its_overwrite_flag(tmp_path):
+    """The refusal to replace an earlier export comes before the run is read: the command line
+    names --overwrite where the Python API says "allow overwriting"."""
+    from typer.testing import CliRunner
+
+    from restormixer_cli.cli import app
+
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "checkpoint.pt").write_bytes(b"")
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "README.md").write_text("mine")
+    result = CliRunner().invoke(app, ["export", str(tmp_path / "run"), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 1
+    assert " ".join(result.output.split()) == (f"error: {tmp_path / 'out'} already holds README.md; "
+                                               "pass --overwrite to replace them")
+    assert (tmp_path / "out" / "README.md").read_text() == "mine"
 
 
 def test_a_run_that_enlarges_trains_its_tails_from_same_size_weights(image_folders, tmp_path):

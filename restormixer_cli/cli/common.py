@@ -16,7 +16,7 @@ from rich.markup import escape
 from ..hub.registry import load_registry
 from ..inference import PRECISIONS
 from ..io.formats import OUTPUT_EXTENSIONS, VIDEO_CODECS
-from ..refusals import Refusal
+from ..refusals import Refusal, RefusalText
 
 console = Console()
 err = Console(stderr=True, soft_wrap=True)
@@ -33,6 +33,7 @@ FLAG_WORDS = {
     "gt_and_compare": "--gt and --compare",
     "task_or_weights": "give --task (see `restormixer models`) or --weights",
     "weights": "pass --weights FILE",
+    "local_weights": "pass --weights FILE",
     "download": "run restormixer download-weights",
     "see_registry": "see restormixer models",
 }
@@ -70,17 +71,22 @@ def shown(value: object) -> str:
     return escape(text.translate(_CONTROL))
 
 
+def flag_worded(message: object) -> object:
+    """``message``; a refusal, or a refusal's text, worded with the flags that answer it."""
+    refusal = message.refusal if isinstance(message, RefusalText) else message
+    return refusal.worded(FLAG_WORDS) if isinstance(refusal, Refusal) else message
+
+
 def print_error(console: Console, message: object, code: int = 1) -> int:
     """Print ``error: message`` (a refusal names the flags that answer it); returns ``code``, the
     exit status to use."""
-    text = message.worded(FLAG_WORDS) if isinstance(message, Refusal) else message
-    console.print(f"[bold red]error:[/] {shown(text)}", highlight=False)
+    console.print(f"[bold red]error:[/] {shown(flag_worded(message))}", highlight=False)
     return code
 
 
 def print_note(console: Console, message: object) -> None:
-    """Print ``note: message``."""
-    console.print(f"[yellow]note:[/] {shown(message)}", highlight=False)
+    """Print ``note: message`` (a refusal's text names the flags that answer it)."""
+    console.print(f"[yellow]note:[/] {shown(flag_worded(message))}", highlight=False)
 
 
 def fail(message: object, code: int = 1) -> typer.Exit:

@@ -45,7 +45,7 @@ def download_weights(
     try:
         fetched = download_tasks([t.value for t in tasks or []], all_tasks, repo, filename, revision, endpoint)
     except (HubError, ValueError) as exc:
-        raise fail(str(exc))
+        raise fail(exc)
     for item in fetched:
         where = "" if item.downloaded else "not published on the hub yet; the embedded copy is used: "
         console.print(f"{shown(item.label)}: {where}{shown(item.path)}", highlight=False)

@@ -17,14 +17,20 @@ from huggingface_hub import errors as hub_errors
 from huggingface_hub import hf_hub_download
 from huggingface_hub.utils import HFValidationError, get_session, validate_repo_id
 
+from ..refusals import Refusal
 from .layout import CONFIG_NAME, WEIGHTS_NAME, sha256_of
 
-_HINT = "pass --weights FILE, or set HF_ENDPOINT to a reachable mirror"
+_HINT = "{local_weights}, or set HF_ENDPOINT to a reachable mirror"
 _CACHE_ERRNOS = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR, errno.ENOSPC}
 
 
 class HubError(RuntimeError):
     """A download that failed; the message is one line and names a remedy."""
+
+
+class DownloadFailed(Refusal, HubError):
+    """A download that the hub did not answer or broke off, not cached: weights given another way,
+    or a mirror, are the way out."""
 
 
 def _remove_cached(path: Path) -> None:
@@ -34,25 +40,28 @@ def _remove_cached(path: Path) -> None:
     blob.unlink(missing_ok=True)
 
 
-def _describe(exc: Exception, repo_id: str, filename: str, revision: str) -> str:
+def _described(exc: Exception, repo_id: str, filename: str, revision: str) -> HubError:
     where = f"{repo_id}@{revision}"
     if isinstance(exc, (hub_errors.OfflineModeIsEnabled, hub_errors.LocalEntryNotFoundError)):
         if hub_constants.is_offline_mode():
-            return f"{filename} from {where} is not in the local cache and HF_HUB_OFFLINE is set; unset it or {_HINT}"
-        return f"cannot reach the hub to fetch {filename} from {where} and it is not cached; check the network or {_HINT}"
+            return DownloadFailed("{filename} from {where} is not in the local cache and HF_HUB_OFFLINE is set; "
+                                  "unset it or " + _HINT, filename=filename, where=where)
+        return DownloadFailed("cannot reach the hub to fetch {filename} from {where} and it is not cached; "
+                              "check the network or " + _HINT, filename=filename, where=where)
     if isinstance(exc, hub_errors.GatedRepoError):
-        return f"{where} is gated: accept its terms on the hub and log in (hf auth login)"
+        return HubError(f"{where} is gated: accept its terms on the hub and log in (hf auth login)")
     if isinstance(exc, hub_errors.RevisionNotFoundError):
-        return f"revision {revision!r} does not exist in {repo_id}"
+        return HubError(f"revision {revision!r} does not exist in {repo_id}")
     if isinstance(exc, hub_errors.EntryNotFoundError):
-        return f"{where} has no file {filename!r}"
+        return HubError(f"{where} has no file {filename!r}")
     if isinstance(exc, hub_errors.RepositoryNotFoundError):
-        return f"repository {repo_id!r} not found on the hub (or private: log in with hf auth login)"
+        return HubError(f"repository {repo_id!r} not found on the hub (or private: log in with hf auth login)")
     if isinstance(exc, OSError) and exc.errno in _CACHE_ERRNOS:  # the network is not to blame
-        return (f"cannot store {filename} from {where} in the hub cache: {exc.strerror} ({exc.filename}); "
-                "set HF_HUB_CACHE (or HF_HOME) to a writable folder with free space")
+        return HubError(f"cannot store {filename} from {where} in the hub cache: {exc.strerror} ({exc.filename}); "
+                        "set HF_HUB_CACHE (or HF_HOME) to a writable folder with free space")
     first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return f"download of {filename} from {where} failed: {first_line}; {_HINT}"
+    return DownloadFailed("download of {filename} from {where} failed: {reason}; " + _HINT,
+                          filename=filename, where=where, reason=first_line)
 
 
 _GIT_REF_FORBIDDEN = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]|\.\.|//|@\{|^/|/$|\.lock$|^\.|/\.|^@$")
@@ -102,8 +111,9 @@ def _check_reachable(endpoint: str, where: str, filename: str) -> None:
             reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             if attempt == 0:
                 time.sleep(0.5)
-    raise HubError(f"cannot reach the hub at {endpoint} to fetch {filename} from {where} ({reason}); "
-                   f"check the network or {_HINT}")
+    raise DownloadFailed("cannot reach the hub at {endpoint} to fetch {filename} from {where} ({reason}); "
+                         "check the network or " + _HINT, endpoint=endpoint, filename=filename, where=where,
+                         reason=reason)
 
 
 def download_file(repo_id: str, filename: str = WEIGHTS_NAME, revision: str = "main", sha256: str | None = None,
@@ -119,7 +129,7 @@ def download_file(repo_id: str, filename: str = WEIGHTS_NAME, revision: str = "m
         path = Path(hf_hub_download(repo_id, filename, revision=revision, endpoint=endpoint,
                                     local_files_only=local_files_only))
     except Exception as exc:  # noqa: BLE001 - the HTTP stack's errors (httpx, h11, ...) vary across versions
-        raise HubError(_describe(exc, repo_id, filename, revision)) from None
+        raise _described(exc, repo_id, filename, revision) from None
     if sha256 and sha256_of(path) != sha256.lower():
         _remove_cached(path)
         raise HubError(f"{filename} from {repo_id}@{revision} failed its sha256 check and was removed from the cache; "

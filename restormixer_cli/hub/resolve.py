@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..refusals import Refusal
+from ..refusals import Refusal, as_text
 from .download import HubError, download_checkpoint
 from .registry import Task, get_task, load_registry
 
@@ -61,7 +61,7 @@ def _from_hub(entry: Task, endpoint: str | None, notice: Callable[[str], None]) 
             path = download_checkpoint(entry.repo_id, entry.revision, entry.filename, entry.sha256, endpoint, local_only)
         except HubError as exc:
             if not local_only:
-                notice(str(exc))
+                notice(as_text(exc))
             continue
         return Location(path, f"{entry.repo_id}@{entry.revision} ({'hub cache' if local_only else 'downloaded'})")
     return None

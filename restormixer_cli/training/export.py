@@ -12,6 +12,7 @@ from safetensors.torch import save_file
 
 from ..hub.layout import CONFIG_NAME, WEIGHTS_NAME
 from ..io.atomic import atomic_path
+from ..refusals import Refusal
 from .config import TrainConfig
 from .trainer import CHECKPOINT, CONFIG, read_metrics
 
@@ -68,6 +69,10 @@ def _scores_text(run_dir: Path, config: TrainConfig) -> tuple[str, dict | None]:
 
 
 EXPORTED = (WEIGHTS_NAME, CONFIG_NAME, "README.md")
+
+
+class ExportExists(Refusal, ValueError):
+    """The export folder holds files an export writes, and the export may not replace them."""
 _FP16_MAX = torch.finfo(torch.float16).max
 
 
@@ -95,7 +100,8 @@ def export_run(run_dir: Path, out: Path, overwrite: bool = False, fp16: bool = T
         raise ValueError(f"{out} is the run folder: its config.json would be replaced; export to another folder")
     existing = [name for name in EXPORTED if (out / name).exists()]
     if existing and not overwrite:
-        raise ValueError(f"{out} already holds {', '.join(existing)}; use --overwrite to replace them")
+        raise ExportExists("{out} already holds {files}; {allow_overwrite} to replace them", out=out,
+                           files=", ".join(existing))
     config = TrainConfig.load(run_dir / CONFIG)
     try:
         state = torch.load(checkpoint, map_location="cpu", weights_only=True)
