@@ -27,7 +27,7 @@ from restormixer_cli.hub import download
 from restormixer_cli.hub.download import HubError, download_checkpoint
 from restormixer_cli.hub.layout import sha256_of
 from restormixer_cli.hub.registry import Task, load_registry
-from restormixer_cli.hub.resolve import parse_repo_spec
+from restormixer_cli.hub.resolve import locate_spec, parse_repo_spec
 from restormixer_cli.model.checkpoint import WeightsError, canonicalize_state_dict, load_weights_file
 from restormixer_cli.model.pretrained import resolve_weights
 from restormixer_cli.model.restormixer import build_model
@@ -98,6 +98,13 @@ def test_missing_file_and_repo(hub, cache):
         download_checkpoint(REPO, filename="other.safetensors", endpoint=hub.url)
     with pytest.raises(HubError, match="not found"):
         download_checkpoint("nobody/nothing", endpoint=hub.url)
+
+
+@pytest.mark.parametrize("spec", ["owner/model.safetensors", "owner/model.bin", "owner/MODEL.PTH", "runs/last.ckpt"])
+def test_a_missing_weights_file_is_not_taken_for_a_repository(spec, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(FileNotFoundError, match="no such weights file or folder"):
+        locate_spec(spec, endpoint="http://127.0.0.1:9")  # nothing is asked of the hub
 
 
 def test_wrong_checksum_is_removed_from_cache(hub, cache):

@@ -7,6 +7,9 @@ from pathlib import Path
 
 WEIGHTS_NAME = "model.safetensors"
 CONFIG_NAME = "config.json"
+#: Weights files read as PyTorch pickles (tensors only); ``.safetensors`` is the other format.
+PICKLE_SUFFIXES = (".pth", ".pt", ".ckpt", ".bin")
+WEIGHTS_SUFFIXES = (".safetensors", *PICKLE_SUFFIXES)
 
 
 def sha256_of(path: Path) -> str:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from ..refusals import Refusal, as_text
 from .download import HubError, download_checkpoint
+from .layout import WEIGHTS_SUFFIXES
 from .registry import Task, get_task, load_registry
 
 
@@ -47,7 +48,7 @@ def locate_spec(spec: str, endpoint: str | None = None) -> Location:
     if path.exists():
         return Location(path)
     repo = parse_repo_spec(spec)
-    if repo is None or spec.endswith((".safetensors", ".pth", ".pt", ".ckpt")):
+    if repo is None or spec.lower().endswith(WEIGHTS_SUFFIXES):
         raise FileNotFoundError(f"{spec}: no such weights file or folder")
     repo_id, revision = repo
     return Location(download_checkpoint(repo_id, revision, endpoint=endpoint), f"{repo_id}@{revision}")

@@ -20,9 +20,8 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file
 
-from ..hub.layout import CONFIG_NAME, WEIGHTS_NAME, sha256_of
+from ..hub.layout import CONFIG_NAME, PICKLE_SUFFIXES, WEIGHTS_NAME, WEIGHTS_SUFFIXES, sha256_of
 
-PICKLE_SUFFIXES = (".pth", ".pt", ".ckpt", ".bin")
 #: Containers of the weights in training checkpoints, averaged (EMA) weights first: they are the ones to publish.
 _WRAPPER_KEYS = ("params_ema", "ema", "state_dict_ema", "model_ema", "params", "state_dict", "model", "net")
 _PREFIXES = ("module.", "_orig_mod.", "model.", "net.")
@@ -196,7 +195,7 @@ def load_weights_file(path: Path) -> LoadedWeights:
         elif suffix in PICKLE_SUFFIXES:
             state = torch.load(path, map_location="cpu", weights_only=True)
         else:
-            raise WeightsError(f"{path}: unsupported weights format {suffix!r} (use .safetensors, .pth, .pt or .ckpt)")
+            raise WeightsError(f"{path}: unsupported weights format {suffix!r} (use {', '.join(WEIGHTS_SUFFIXES)})")
     except WeightsError:
         raise
     except (SafetensorError, OSError, RuntimeError, EOFError) as exc:
