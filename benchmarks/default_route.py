@@ -8,7 +8,7 @@ often each route was taken, and the targets: the default within 0.5 dB of the be
 on single degradations, ahead of every single checkpoint on mixtures, clean photos at 40 dB or
 more, and no case worse than its input::
 
-    python benchmarks/default_route.py --clean DIR [--limit 12] [--crop 256] [--json out.json]
+    python benchmarks/default_route.py --clean DIR [--limit 12] [--crop 256] [--cases rain,snow] [--json out.json]
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> dict:
     restorers = {task: load_restorer(task, device="cpu") for task in CHECKPOINTS}
     default = load_restorer(device="cpu")
     results: dict = {}
-    for case in CASES:
+    for case in args.cases:
         degrade = make_degradation(case)
         table, routes = defaultdict(list), Counter()
         for i, (name, image) in enumerate(zip(names, images)):
@@ -110,6 +110,8 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=12)
     parser.add_argument("--crop", type=int, default=256, help="score the central crop of this size (0: whole photos)")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--cases", type=lambda text: text.split(","), default=list(CASES),
+                        help=f"comma-separated cases to run (default: all of {','.join(CASES)})")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     print(f"| case | {' | '.join(['input', *CHECKPOINTS, 'default'])} | routes |")

@@ -10,8 +10,17 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from restormixer_cli.inference.diagnosis import Diagnosis, blockiness, dark_channel, diagnose, luminance, noise_sigma
-from restormixer_cli.inference.router import HAZE_ABOVE
+from restormixer_cli.inference.diagnosis import (
+    Diagnosis,
+    Removal,
+    blockiness,
+    dark_channel,
+    diagnose,
+    luminance,
+    noise_sigma,
+    removal,
+)
+from restormixer_cli.inference.router import HAZE_ABOVE, Weather, probe_crops
 
 from .conftest import textured_image
 
@@ -50,8 +59,66 @@ def test_haze_lifts_the_dark_channel_and_jpeg_shows_block_edges():
     assert diagnose(photo * 0.2).brightness < 0.16 < diagnose(photo).brightness
 
 
+def _streaks(shape: tuple[int, ...], slant: float = 0.0, seed: int = 0) -> torch.Tensor:
+    """Bright thin streaks falling one way (``slant`` columns per row), as rain draws them, on black."""
+    height, width = shape[-2:]
+    rows = torch.arange(height)[:, None]
+    columns = torch.randperm(width, generator=torch.Generator().manual_seed(seed))[: width // 8]
+    layer = torch.zeros(height, width)
+    for column in columns.tolist():
+        layer[rows[:, 0], ((column + slant * rows[:, 0]).round().long() % width)] = 0.4
+    return layer.expand(3, height, width)
+
+
+@pytest.mark.parametrize("slant", [0.0, 0.3])
+def test_removed_rain_streaks_are_aligned_and_removed_texture_is_not(slant):
+    photo = _photo(3)
+    rainy = (photo + _streaks(photo.shape, slant)).clamp(0, 1)
+    streaks = removal(probe_crops(rainy), probe_crops(photo))
+    assert streaks.alignment > 0.8 and streaks.amount > 20
+    texture = removal(probe_crops(photo), probe_crops(F.avg_pool2d(photo[None], 3, stride=1, padding=1)[0]))
+    assert texture.alignment < 0.5
+    shifted = removal(probe_crops(photo), probe_crops(photo) - 0.1)
+    assert shifted.amount == pytest.approx(0, abs=1e-3)  # a shift of the whole crop is not taken for rain
+    clean_crops = probe_crops(photo)
+    one_rainy = torch.cat([probe_crops(rainy)[:1], clean_crops])
+    # what fills one crop of three is not weather
+    assert removal(one_rainy, torch.cat([clean_crops[:1], clean_crops])).amount == pytest.approx(0, abs=1e-3)
+
+
+def test_probe_crops_cover_the_photo_and_skip_photos_smaller_than_one():
+    image = torch.rand(3, 300, 500)
+    crops = probe_crops(image)
+    assert crops.shape == (6, 3, 128, 128)
+    assert torch.equal(crops[0], image[:, :128, :128]) and torch.equal(crops[-1], image[:, -128:, -128:])
+    assert probe_crops(torch.rand(3, 128, 128)).shape == (1, 3, 128, 128)
+    assert probe_crops(torch.rand(3, 256, 300)).shape == (4, 3, 128, 128)  # no more than fit side by side
+    assert probe_crops(torch.rand(3, 100, 500)) is None
+
+
+CLEAR = Weather(Removal(0.8, 0.3), Removal(1.0, 0.1))
+RAIN = Weather(Removal(9.0, 0.9), Removal(6.0, 0.4))
+UNALIGNED = Weather(Removal(9.0, 0.5), Removal(2.0, 0.2))
+SNOW = Weather(Removal(3.0, 0.2), Removal(12.0, 0.1))
+
+
+@pytest.mark.parametrize("measured, weather, tasks, found", [
+    (Diagnosis(0.5, 0.4, 0.1, 1.0), CLEAR, (), "no noise, rain, snow, low light or haze found"),
+    (Diagnosis(0.5, 0.4, 0.1, 1.0), RAIN, ("derain",), "rain streaks (90% aligned)"),
+    (Diagnosis(0.5, 0.4, 0.1, 1.0), UNALIGNED, (), "no noise, rain, snow, low light or haze found"),
+    (Diagnosis(0.5, 0.4, 0.1, 1.0), SNOW, ("desnow",), "snow"),
+    (Diagnosis(15.0, 0.4, 0.1, 1.0), RAIN, ("denoise", "derain"), "noise sigma ~15, rain streaks (90% aligned)"),
+    (Diagnosis(15.0, 0.4, 0.7, 1.0), RAIN, ("all-in-one",), "noise sigma ~15, haze"),
+])
+def test_rain_and_snow_join_the_route_after_denoising(measured, weather, tasks, found):
+    from restormixer_cli.inference.router import plan_route
+
+    route = plan_route(measured, weather)
+    assert route.tasks == tasks and route.found == found
+
+
 @pytest.mark.parametrize("measured, tasks, found", [
-    (Diagnosis(0.5, 0.4, 0.1, 1.0), (), "no noise, low light or haze found"),
+    (Diagnosis(0.5, 0.4, 0.1, 1.0), (), "no noise, rain, snow, low light or haze found"),
     (Diagnosis(24.2, 0.4, 0.1, 1.0), ("denoise",), "noise sigma ~24"),
     (Diagnosis(24.2, 0.4, 0.1, 1.6), ("denoise",), "noise sigma ~24, JPEG blocks (kept)"),
     (Diagnosis(0.2, 0.1, 0.0, 1.0), ("all-in-one",), "low light"),
@@ -66,7 +133,19 @@ def test_routes_name_the_checkpoints_and_why(measured, tasks, found):
     assert str(route).endswith("left unchanged" if not tasks else " then ".join(tasks))
 
 
-def test_the_default_restores_each_image_with_its_route_and_leaves_clean_ones_alone():
+class _Clamp:
+    """A stand-in derain checkpoint: takes out whatever is brighter than the photo (the streaks)."""
+
+    def restore_batch(self, images, on_tile=None):
+        return images.clamp(max=0.62)
+
+
+class _Unchanged:
+    def restore_batch(self, images, on_tile=None):
+        return images
+
+
+def test_the_default_probes_for_rain_and_snow_after_denoising_and_leaves_clean_photos_alone():
     from restormixer_cli.inference import router
     from restormixer_cli.inference.engine import InferenceSettings, Restorer
 
@@ -76,20 +155,34 @@ def test_the_default_restores_each_image_with_its_route_and_leaves_clean_ones_al
 
     def load_task(task):
         loaded.append(task)
-        return Restorer(make_tiny_model(seed=len(loaded)), InferenceSettings(tile=0))
+        if task == "denoise":
+            return Restorer(make_tiny_model(), InferenceSettings(tile=0))
+        return _Clamp() if task == "derain" else _Unchanged()
 
     auto = router.AutoRestorer(load_task, InferenceSettings(tile=0))
-    photo = _photo(2)
-    assert torch.equal(auto.restore(photo), photo)  # nothing found: not even a model runs
-    assert loaded == []
+    photo = _photo(2) * 0.6  # below the stand-in derain's clamp
+    assert torch.equal(auto.restore(photo), photo)  # nothing found: probed, left as it was
+    assert loaded == ["derain", "desnow"]
+    rainy = (photo + _streaks(photo.shape, 0.2)).clamp(0, 1)
+    chain, route = auto.routed(rainy)
+    assert route.tasks == ("derain",) and "rain streaks" in route.found
+    assert torch.equal(chain.restore(rainy), rainy.clamp(max=0.62))
     noisy = (photo + torch.randn(photo.shape, generator=torch.Generator().manual_seed(0)) * 0.1).clamp(0, 1)
     chain, route = auto.routed(noisy)
-    assert route.tasks == ("denoise",) and loaded == ["denoise"] and "noise sigma" in route.found
-    assert not torch.allclose(chain.restore(noisy), noisy)
-    auto.routed(noisy)
-    assert loaded == ["denoise"]  # each checkpoint is loaded once
+    assert route.tasks[0] == "denoise" and "noise sigma" in route.found
+    assert loaded == ["derain", "desnow", "denoise"]  # each checkpoint is loaded once
     with pytest.raises(ValueError, match="super-resolution"):
         auto.at_scale(2)
+
+
+def test_photos_too_small_to_probe_are_routed_on_their_other_measurements():
+    from restormixer_cli.inference import router
+    from restormixer_cli.inference.engine import InferenceSettings
+
+    loaded = []
+    auto = router.AutoRestorer(lambda task: loaded.append(task) or _Unchanged(), InferenceSettings(tile=0))
+    _, route = auto.routed(_photo(4)[:, :96, :96])
+    assert route.tasks == () and loaded == []
 
 
 def test_the_default_task_takes_no_weights():
@@ -97,3 +190,27 @@ def test_the_default_task_takes_no_weights():
 
     with pytest.raises(ValueError, match="takes no weights"):
         load_restorer("auto", weights="model.safetensors", device="cpu")
+
+
+def test_each_file_line_and_the_json_report_say_what_the_default_found_and_ran(tmp_path, tiny_weights, monkeypatch):
+    import json
+
+    from typer.testing import CliRunner
+
+    from restormixer_cli.cli import app
+    from restormixer_cli.hub import registry as registry_module
+    from restormixer_cli.hub.registry import Task
+
+    tasks = {"auto": Task(task="auto", description="a", available=True, kind="router", default=True)}
+    tasks |= {name: Task(task=name, description=name, available=True, embedded=name)
+              for name in ("denoise", "derain", "desnow", "all-in-one")}
+    monkeypatch.setattr(registry_module, "_packaged", lambda: tasks)
+    monkeypatch.setattr(Task, "embedded_path", property(lambda self: tiny_weights))
+    photo = _photo(5)[:, :128, :128] * 0.8 + torch.randn(3, 128, 128, generator=torch.Generator().manual_seed(5)) * 20 / 255
+    Image.fromarray((photo.clamp(0, 1).permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)).save(tmp_path / "noisy.png")
+    result = CliRunner().invoke(app, ["restore", str(tmp_path / "noisy.png"), "-o", str(tmp_path / "out"),
+                                      "--json", str(tmp_path / "report.json")], env={"COLUMNS": "250"})
+    assert result.exit_code == 0, result.output
+    route = json.loads((tmp_path / "report.json").read_text())["files"][0]["route"]
+    assert route.startswith("noise sigma ~") and " -> denoise" in route
+    assert f"({route})" in " ".join(result.output.split())

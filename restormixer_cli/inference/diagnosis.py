@@ -8,6 +8,9 @@
 - **haze**: the dark channel (He, Sun and Tang, CVPR 2009): in a clear photo most 15x15 windows hold
   a pixel that is dark in some colour; haze adds airlight, which lifts them all.
 - **JPEG**: how much larger the steps between 8x8 blocks are than the steps inside them.
+- **rain and snow**: what the derain and desnow checkpoints take out of a photo (:func:`removal`):
+  how much, and how much of it runs in one direction (the coherence of the structure tensor of the
+  change). Streaks of rain fall one way; the fine texture these checkpoints also touch runs every way.
 
 A learned classifier trained on the project's own syntheses was tried first: it saw the synthetic
 degradations but missed real camera noise (see BENCHMARKS.md); these estimators do not learn the
@@ -25,6 +28,9 @@ PATCH = 7
 #: Patches used for the noise estimate: enough for a stable covariance, few enough to stay fast.
 MAX_PATCHES = 60_000
 LUMA = (0.299, 0.587, 0.114)
+#: Pixels at each side of a probe crop left out of :func:`removal` (the networks pad there).
+PROBE_MARGIN = 4
+SOBEL = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]]) / 8
 
 
 @dataclass(frozen=True)
@@ -81,6 +87,30 @@ def blockiness(luma: torch.Tensor) -> float:
         at_edge[7::8] = True
         ratios.append(float(steps[:, at_edge].mean() / steps[:, ~at_edge].mean().clamp_min(1e-6)))
     return sum(ratios) / len(ratios) if ratios else 1.0
+
+
+@dataclass(frozen=True)
+class Removal:
+    """What a checkpoint took out of a photo's crops: the median over the crops of each one's RMS
+    change of luma (0-255 scale), and how much of the change runs in one direction (0: every way,
+    1: all one way)."""
+
+    amount: float
+    alignment: float
+
+
+def removal(before: torch.Tensor, after: torch.Tensor) -> Removal:
+    """What changed from ``before`` to ``after``, (N, 3, H, W) crops in [0, 1]. Each crop's median
+    change is taken off first (a checkpoint's slight shift of a whole crop is not rain), and the
+    amount is the median crop's: weather covers the whole frame, while a bright object that a
+    checkpoint takes for snow fills a few crops."""
+    m = PROBE_MARGIN
+    change = sum(w * c for w, c in zip(LUMA, (before - after).float().unbind(1)))[:, None, m:-m, m:-m] * 255
+    change = change - change.flatten(1).median(1).values[:, None, None, None]
+    gx, gy = F.conv2d(change, SOBEL[None, None]), F.conv2d(change, SOBEL.T[None, None])
+    jxx, jyy, jxy = (gx * gx).sum(), (gy * gy).sum(), (gx * gy).sum()
+    coherence = ((jxx - jyy) ** 2 + 4 * jxy**2).sqrt() / (jxx + jyy).clamp_min(1e-9)
+    return Removal(float(change.pow(2).mean((1, 2, 3)).sqrt().quantile(0.5)), float(coherence))
 
 
 @torch.inference_mode()
