@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
 from typing import Annotated, Optional
 
 import typer
@@ -18,7 +17,7 @@ def models(as_json: Annotated[bool, typer.Option("--json", help="Print the regis
     from .models_run import registry_rows
 
     if as_json:
-        print(json.dumps({name: asdict(entry) for name, entry in load_registry().items()}, indent=2))
+        print(json.dumps({name: entry.as_json() for name, entry in load_registry().items()}, indent=2))
         return
 
     table = Table(title="RestorMixer checkpoints")

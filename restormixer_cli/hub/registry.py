@@ -7,7 +7,7 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, is_dataclass
 from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
@@ -65,6 +65,10 @@ class Task:
         object.__setattr__(self, "training", MappingProxyType(dict(self.training)))
         object.__setattr__(self, "scores", tuple(MappingProxyType(dict(s)) for s in self.scores))
 
+    def as_json(self) -> dict:
+        """The record in plain JSON types (dicts and lists)."""
+        return _plain(self)
+
     @property
     def demo_degradation(self) -> str | None:
         """What a user's input looks like: the training degradation, or for super-resolution the
@@ -78,6 +82,16 @@ class Task:
             return None
         path = Path(str(resources.files("restormixer_cli") / "weights" / self.embedded))
         return path if path.exists() else None
+
+
+def _plain(value: object) -> object:
+    if is_dataclass(value):
+        return {f.name: _plain(getattr(value, f.name)) for f in fields(value)}
+    if isinstance(value, Mapping):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, (tuple, list)):
+        return [_plain(item) for item in value]
+    return value
 
 
 def _parse(text: str) -> Mapping[str, Task]:
