@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import math
 
 import numpy as np
 import pytest
@@ -76,6 +77,10 @@ def test_removed_rain_streaks_are_aligned_and_removed_texture_is_not(slant):
     rainy = (photo + _streaks(photo.shape, slant)).clamp(0, 1)
     streaks = removal(probe_crops(rainy), probe_crops(photo))
     assert streaks.alignment > 0.8 and streaks.amount > 20
+    assert streaks.tilt == pytest.approx(math.degrees(math.atan(slant)), abs=6)  # 1 px lines, stair-stepped
+    across = _streaks((3, 256, 192), slant).transpose(1, 2)
+    courses = removal(probe_crops((photo + across).clamp(0, 1)), probe_crops(photo))
+    assert courses.alignment > 0.8 and courses.tilt > 60  # lines across the frame
     texture = removal(probe_crops(photo), probe_crops(F.avg_pool2d(photo[None], 3, stride=1, padding=1)[0]))
     assert texture.alignment < 0.5
     shifted = removal(probe_crops(photo), probe_crops(photo) - 0.1)
@@ -97,7 +102,8 @@ def test_probe_crops_cover_the_photo_and_skip_photos_smaller_than_one():
 
 
 CLEAR = Weather(Removal(0.8, 0.3), Removal(1.0, 0.1))
-RAIN = Weather(Removal(9.0, 0.9), Removal(6.0, 0.4))
+RAIN = Weather(Removal(9.0, 0.9, 10.0), Removal(6.0, 0.4))
+ACROSS = Weather(Removal(9.0, 0.9, 80.0), Removal(2.0, 0.4))
 UNALIGNED = Weather(Removal(9.0, 0.5), Removal(2.0, 0.2))
 SNOW = Weather(Removal(3.0, 0.2), Removal(12.0, 0.1))
 
@@ -106,6 +112,7 @@ SNOW = Weather(Removal(3.0, 0.2), Removal(12.0, 0.1))
     (Diagnosis(0.5, 0.4, 0.1, 1.0), CLEAR, (), "no noise, rain, snow, low light or haze found"),
     (Diagnosis(0.5, 0.4, 0.1, 1.0), RAIN, ("derain",), "rain streaks (90% aligned)"),
     (Diagnosis(0.5, 0.4, 0.1, 1.0), UNALIGNED, (), "no noise, rain, snow, low light or haze found"),
+    (Diagnosis(0.5, 0.4, 0.1, 1.0), ACROSS, (), "no noise, rain, snow, low light or haze found"),
     (Diagnosis(0.5, 0.4, 0.1, 1.0), SNOW, ("desnow",), "snow"),
     (Diagnosis(15.0, 0.4, 0.1, 1.0), RAIN, ("denoise", "derain"), "noise sigma ~15, rain streaks (90% aligned)"),
     (Diagnosis(15.0, 0.4, 0.7, 1.0), RAIN, ("all-in-one",), "noise sigma ~15, haze"),

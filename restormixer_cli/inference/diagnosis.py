@@ -9,8 +9,9 @@
   a pixel that is dark in some colour; haze adds airlight, which lifts them all.
 - **JPEG**: how much larger the steps between 8x8 blocks are than the steps inside them.
 - **rain and snow**: what the derain and desnow checkpoints take out of a photo (:func:`removal`):
-  how much, and how much of it runs in one direction (the coherence of the structure tensor of the
-  change). Streaks of rain fall one way; the fine texture these checkpoints also touch runs every way.
+  how much, how much of it runs in one direction (the coherence of the structure tensor of the
+  change) and which. Streaks of rain fall one way, near the vertical; the fine texture these
+  checkpoints also touch runs every way, and brick courses or blinds run across.
 
 A learned classifier trained on the project's own syntheses was tried first: it saw the synthetic
 degradations but missed real camera noise (see BENCHMARKS.md); these estimators do not learn the
@@ -19,6 +20,7 @@ synthesis, so they carry over to real photos.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -97,6 +99,7 @@ class Removal:
 
     amount: float
     alignment: float
+    tilt: float = 0.0  # degrees between the change's dominant lines and the vertical (0-90)
 
 
 def removal(before: torch.Tensor, after: torch.Tensor) -> Removal:
@@ -110,7 +113,9 @@ def removal(before: torch.Tensor, after: torch.Tensor) -> Removal:
     gx, gy = F.conv2d(change, SOBEL[None, None]), F.conv2d(change, SOBEL.T[None, None])
     jxx, jyy, jxy = (gx * gx).sum(), (gy * gy).sum(), (gx * gy).sum()
     coherence = ((jxx - jyy) ** 2 + 4 * jxy**2).sqrt() / (jxx + jyy).clamp_min(1e-9)
-    return Removal(float(change.pow(2).mean((1, 2, 3)).sqrt().quantile(0.5)), float(coherence))
+    # the gradients' dominant angle from the horizontal is the lines' angle from the vertical
+    tilt = math.degrees(abs(0.5 * math.atan2(float(2 * jxy), float(jxx - jyy))))
+    return Removal(float(change.pow(2).mean((1, 2, 3)).sqrt().quantile(0.5)), float(coherence), tilt)
 
 
 @torch.inference_mode()

@@ -37,6 +37,9 @@ JPEG_BLOCKS_ABOVE = 1.3
 #: 1.8-11.5 / 21-46, aligned 0.82-0.97.
 RAIN_REMOVED_ABOVE = 4.5
 RAIN_ALIGNED_ABOVE = 0.75
+#: Rain falls within this many degrees of the vertical (the synthesis: up to 45); aligned lines
+#: across the frame (a brick wall's courses, which derain fades) are not rain.
+RAIN_TILT_AT_MOST = 45.0
 #: Snow: desnow takes out at least this much from the median probe crop. Clean photos, denoised
 #: first, gave at most 2.7 (a noisy astronaut photo enlarged to 1024 px, 3.5); the snow synthesis
 #: 7.3-21.5. Over all crops together (not the median) a clean photo's sky between branches or a
@@ -57,7 +60,8 @@ class Weather:
 
     @property
     def raining(self) -> bool:
-        return self.rain.amount >= RAIN_REMOVED_ABOVE and self.rain.alignment >= RAIN_ALIGNED_ABOVE
+        rain = self.rain
+        return rain.amount >= RAIN_REMOVED_ABOVE and rain.alignment >= RAIN_ALIGNED_ABOVE and rain.tilt <= RAIN_TILT_AT_MOST
 
     @property
     def snowing(self) -> bool:
