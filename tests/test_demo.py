@@ -17,6 +17,7 @@ def test_demo_restores_samples_and_prints_metrics(tmp_path, tiny_weights, monkey
             "all-in-one": Task(task="all-in-one", description="g", available=True, embedded="g"),
             "denoise": Task(task="denoise", description="d", available=True, embedded="d", degradation="noise:25"),
             "derain": Task(task="derain", description="r", available=True, embedded="r", degradation="rain", y_channel=True),
+            "desnow": Task(task="desnow", description="w", available=True, embedded="w", degradation="snow"),
             "sr": Task(task="sr", description="s", available=True, embedded="s", degradation="sr", y_channel=True,
                        scales=(2, 4))}
     monkeypatch.setattr(registry_module, "load_registry", lambda path=None: fake)
@@ -26,7 +27,7 @@ def test_demo_restores_samples_and_prints_metrics(tmp_path, tiny_weights, monkey
     assert result.exit_code == 0, result.output
     assert "PSNR Y (dB)" in result.output and "PSNR RGB (dB)" in result.output and "sr x2" in result.output
     assert result.output.count("default") >= 2 and "denoise x" in result.output  # noisy photos go to denoise
-    for task in ("denoise", "derain", "sr"):
+    for task in ("denoise", "derain", "desnow", "sr"):
         folder = tmp_path / "demo" / task
         assert len(list((folder / "restored").glob("*.png"))) == 4
         assert len(list((folder / "compare").glob("*.png"))) == 4
