@@ -114,6 +114,11 @@ def main() -> None:
                         help=f"comma-separated cases to run (default: all of {','.join(CASES)})")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
+    for case in args.cases:
+        try:
+            make_degradation(case)
+        except ValueError as exc:
+            parser.error(str(exc))
     print(f"| case | {' | '.join(['input', *CHECKPOINTS, 'default'])} | routes |")
     print("|" + "---|" * (len(CHECKPOINTS) + 4))
     results = run(args)

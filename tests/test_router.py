@@ -101,11 +101,11 @@ def test_probe_crops_cover_the_photo_and_skip_photos_smaller_than_one():
     assert probe_crops(torch.rand(3, 100, 500)) is None
 
 
-CLEAR = Weather(Removal(0.8, 0.3), Removal(1.0, 0.1))
-RAIN = Weather(Removal(9.0, 0.9, 10.0), Removal(6.0, 0.4))
-ACROSS = Weather(Removal(9.0, 0.9, 80.0), Removal(2.0, 0.4))
-UNALIGNED = Weather(Removal(9.0, 0.5), Removal(2.0, 0.2))
-SNOW = Weather(Removal(3.0, 0.2), Removal(12.0, 0.1))
+CLEAR = Weather(Removal(0.8, 0.3, 5.0), Removal(1.0, 0.1, 50.0))
+RAIN = Weather(Removal(9.0, 0.9, 10.0), Removal(6.0, 0.4, 20.0))
+ACROSS = Weather(Removal(9.0, 0.9, 80.0), Removal(2.0, 0.4, 80.0))
+UNALIGNED = Weather(Removal(9.0, 0.5, 5.0), Removal(2.0, 0.2, 30.0))
+SNOW = Weather(Removal(3.0, 0.2, 10.0), Removal(12.0, 0.1, 60.0))
 
 
 @pytest.mark.parametrize("measured, weather, tasks, found", [

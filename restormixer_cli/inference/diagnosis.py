@@ -65,8 +65,8 @@ def noise_sigma(image: torch.Tensor) -> float:
 
 
 def luminance(image: torch.Tensor) -> torch.Tensor:
-    """The (H, W) luma of a (3, H, W) image."""
-    return sum(weight * channel for weight, channel in zip(LUMA, image))
+    """The luma of a (..., 3, H, W) image: (..., H, W)."""
+    return sum(weight * channel for weight, channel in zip(LUMA, image.unbind(-3)))
 
 
 def dark_channel(image: torch.Tensor, window: int = 15) -> float:
@@ -99,7 +99,7 @@ class Removal:
 
     amount: float
     alignment: float
-    tilt: float = 0.0  # degrees between the change's dominant lines and the vertical (0-90)
+    tilt: float  # degrees between the change's dominant lines and the vertical (0-90)
 
 
 def removal(before: torch.Tensor, after: torch.Tensor) -> Removal:
@@ -108,7 +108,7 @@ def removal(before: torch.Tensor, after: torch.Tensor) -> Removal:
     amount is the median crop's: weather covers the whole frame, while a bright object that a
     checkpoint takes for snow fills a few crops."""
     m = PROBE_MARGIN
-    change = sum(w * c for w, c in zip(LUMA, (before - after).float().unbind(1)))[:, None, m:-m, m:-m] * 255
+    change = luminance((before - after).float())[:, None, m:-m, m:-m] * 255
     change = change - change.flatten(1).median(1).values[:, None, None, None]
     gx, gy = F.conv2d(change, SOBEL[None, None]), F.conv2d(change, SOBEL.T[None, None])
     jxx, jyy, jxy = (gx * gx).sum(), (gy * gy).sum(), (gx * gy).sum()

@@ -61,7 +61,8 @@ class Weather:
     @property
     def raining(self) -> bool:
         rain = self.rain
-        return rain.amount >= RAIN_REMOVED_ABOVE and rain.alignment >= RAIN_ALIGNED_ABOVE and rain.tilt <= RAIN_TILT_AT_MOST
+        falls = rain.alignment >= RAIN_ALIGNED_ABOVE and rain.tilt <= RAIN_TILT_AT_MOST
+        return falls and rain.amount >= RAIN_REMOVED_ABOVE
 
     @property
     def snowing(self) -> bool:
