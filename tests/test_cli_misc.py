@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 import typer
 from PIL import Image
@@ -126,6 +127,22 @@ def test_training_benchmark_runs_every_variant():
     assert done.returncode == 0, done.stderr
     rows = [line for line in done.stdout.splitlines() if line.startswith("tiny")]
     assert len(rows) == 4 and rows[0].endswith("1.00x")
+
+
+def test_noise_kinds_benchmark_tells_removed_noise_from_kept_noise(tmp_path):
+    for i in range(2):
+        Image.fromarray((textured_image(48, 64, seed=i) * 255).astype(np.uint8)).save(tmp_path / f"{i}.png")
+    done = subprocess.run([sys.executable, str(_benchmark("denoise_noise_kinds.py")), "--clean", str(tmp_path),
+                           "--sigmas", "15"], env=SUBPROCESS_ENV, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    rows = {line.split(" | ")[0].strip("| "): line for line in done.stdout.splitlines() if line.startswith("| ")}
+    assert set(rows) >= {"noise:15", "grey-noise:15", "camera-noise"}
+    spec = importlib.util.spec_from_file_location("denoise_noise_kinds", _benchmark("denoise_noise_kinds.py"))
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    clean, noise = np.full((8, 8, 3), 0.5), np.random.default_rng(0).normal(0, 0.1, (8, 8, 3))
+    assert bench.noise_kept(clean + noise, clean + noise, clean) == pytest.approx(1.0)
+    assert bench.noise_kept(clean + noise, clean, clean) == 0.0
 
 
 def test_sr_upsampler_benchmark_trains_and_scores_both_variants(tmp_path):

@@ -86,6 +86,19 @@ def test_blind_noise_covers_a_range_of_strengths():
     assert min(sigmas) < 8 and max(sigmas) > 30
 
 
+def test_blind_noise_is_sometimes_brightness_only():
+    """Noise the same in all channels (a camera's colour noise reduction, a grey photo) is part of the
+    mixture, as is noise independent per channel."""
+    flat = np.full((64, 64, 3), 0.5, np.float32)
+    degrade = make_degradation("blind-noise:50")
+    noises = [degrade(flat, np.random.default_rng([3, i])) - flat for i in range(60)]
+    correlations = [np.corrcoef(n[..., 0].ravel(), n[..., 1].ravel())[0, 1] for n in noises if n.std() > 0.01]
+    assert min(correlations) < 0.1 and max(correlations) > 0.8
+    grey = make_degradation("grey-noise:20")(flat, np.random.default_rng(0)) - flat
+    assert np.allclose(grey[..., 0], grey[..., 2]) and grey.std() * 255 == pytest.approx(20, rel=0.05)
+    assert grey.dtype == np.float32 and all(n.dtype == np.float32 for n in noises)
+
+
 def test_blind_noise_takes_its_largest_sigma():
     flat = np.full((64, 64, 3), 0.5, np.float32)
     def sigmas(name: str) -> list[float]:

@@ -3,6 +3,7 @@ strength."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -14,11 +15,17 @@ from .jpeg import jpeg_roundtrip
 from .kernels import gaussian_blur
 
 
-def gaussian_noise(sigma: float) -> Degradation:
-    """Additive white Gaussian noise with standard deviation ``sigma`` on the 0..255 scale, unclipped."""
+def gaussian_noise(sigma: float, grey_share: float = 0.0) -> Degradation:
+    """Additive white Gaussian noise with standard deviation ``sigma`` on the 0..255 scale, unclipped;
+    ``grey_share`` of its variance is the same in all three channels (noise of brightness only, as a
+    camera's colour noise reduction or a grey photo leaves it), the rest independent per channel."""
 
     def apply(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        return img + rng.normal(0.0, sigma / 255.0, img.shape).astype(np.float32)
+        noise = rng.normal(0.0, sigma / 255.0, img.shape).astype(np.float32)
+        if grey_share == 0:
+            return img + noise
+        grey = rng.normal(0.0, sigma / 255.0, (*img.shape[:-1], 1)).astype(np.float32)
+        return img + math.sqrt(1 - grey_share) * noise + math.sqrt(grey_share) * grey
 
     return apply
 
@@ -66,7 +73,7 @@ class CameraNoiseStyle:
     saturation: tuple[float, float] = (0.0, 0.5)
     chroma_chance: float = 0.7
     chroma_blur: tuple[float, float] = (0.5, 2.5)
-    chroma_kept: tuple[float, float] = (0.2, 0.8)
+    chroma_kept: tuple[float, float] = (0.0, 0.8)
     jpeg_chance: float = 0.6
     jpeg_quality: tuple[int, int] = (60, 96)
 
@@ -95,16 +102,20 @@ def camera_noise(style: CameraNoiseStyle | None = None) -> Degradation:
     return apply
 
 
-def blind_noise(max_sigma: float = 50.0, camera_chance: float = 0.5, clip_chance: float = 0.3) -> Degradation:
+def blind_noise(max_sigma: float = 50.0, camera_chance: float = 0.5, clip_chance: float = 0.3,
+                grey_chance: float = 0.5) -> Degradation:
     """Noise of unknown kind and strength: camera noise on ``camera_chance`` of the images, otherwise
     white Gaussian noise with sigma uniform in [0, max_sigma] (on ``clip_chance`` of those clipped and
-    quantised to 8 bits, as a saved file would be)."""
+    quantised to 8 bits, as a saved file would be), on ``grey_chance`` of them with a share of its
+    variance, uniform in [0, 1], the same in all channels: a model that only ever saw independent
+    channels leaves brightness-only noise in place as if it were texture."""
     camera = camera_noise()
 
     def apply(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         if rng.random() < camera_chance:
             return camera(img, rng)
-        noisy = gaussian_noise(rng.uniform(0, max_sigma))(img, rng)
+        grey_share = rng.uniform(0, 1) if rng.random() < grey_chance else 0.0
+        noisy = gaussian_noise(rng.uniform(0, max_sigma), grey_share)(img, rng)
         return as_8bit(noisy) if rng.random() < clip_chance else noisy
 
     return apply

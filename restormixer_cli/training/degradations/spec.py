@@ -18,6 +18,7 @@ from .snow import synthetic_snow
 
 DEGRADATIONS: dict[str, Callable[[], Degradation]] = {
     "noise": lambda: gaussian_noise(25.0),
+    "grey-noise": lambda: gaussian_noise(25.0, grey_share=1.0),
     "blind-noise": blind_noise,
     "camera-noise": camera_noise,
     "rain": synthetic_rain,
@@ -34,15 +35,16 @@ MAX_SCALE = 8  # beyond it a benchmark-sized image shrinks to a few pixels
 
 
 def make_degradation(name: str) -> Degradation:
-    """``noise`` / ``noise:SIGMA`` / ``blind-noise`` / ``blind-noise:MAX_SIGMA`` / ``camera-noise`` /
+    """``noise`` / ``noise:SIGMA`` / ``grey-noise`` / ``grey-noise:SIGMA`` (the same noise in all three
+    channels: brightness only) / ``blind-noise`` / ``blind-noise:MAX_SIGMA`` / ``camera-noise`` /
     ``rain`` / ``snow`` / ``haze`` / ``low-light`` / ``jpeg`` / ``mixed`` / ``mixed:CLEAN`` (the
     fraction left unchanged, 0.1 by default) / ``none`` / ``sr`` / ``sr:SCALE`` / ``downscale:SCALE``,
     or several joined by ``+`` (applied left to right, e.g. ``rain+haze``)."""
     if "+" in name:
         return compose(*(make_degradation(part) for part in name.split("+")))
     kind, _, arg = name.partition(":")
-    if kind == "noise" and arg:
-        return gaussian_noise(_number(name, arg, 0, 255))
+    if kind in ("noise", "grey-noise") and arg:
+        return gaussian_noise(_number(name, arg, 0, 255), grey_share=1.0 if kind == "grey-noise" else 0.0)
     if kind == "blind-noise" and arg:
         return blind_noise(max_sigma=_number(name, arg, 1, 255))
     if kind in ("sr", "downscale") and arg.isdigit() and int(arg) >= 2:
@@ -57,7 +59,7 @@ def make_degradation(name: str) -> Degradation:
 
 def _unknown(name: str) -> ValueError:
     """The error for a name no degradation has, listing the names there are."""
-    choices = ["noise[:SIGMA]", *list(DEGRADATIONS)[1:-1], "sr[:SCALE]", "downscale:SCALE"]
+    choices = ["noise[:SIGMA]", "grey-noise[:SIGMA]", *list(DEGRADATIONS)[2:-1], "sr[:SCALE]", "downscale:SCALE"]
     choices[choices.index("mixed")] = "mixed[:CLEAN]"
     choices[choices.index("blind-noise")] = "blind-noise[:MAX_SIGMA]"
     return ValueError(f"unknown degradation {name!r}: use {', '.join(choices)}, or several joined by +")
