@@ -31,7 +31,8 @@ def _eight_bit(image: np.ndarray) -> np.ndarray:
 
 
 def _psnr(image: np.ndarray, clean: np.ndarray) -> float:
-    return psnr(*(torch.from_numpy(x).permute(2, 0, 1) for x in (image, clean)), 0, False)
+    """RGB PSNR of two (H, W, 3) images in [0, 1], as 8-bit files."""
+    return psnr(*(torch.from_numpy(quantize(x).astype(np.float32)).permute(2, 0, 1) for x in (image, clean)), 0, False)
 
 
 def noise_kept(noisy: np.ndarray, restored: np.ndarray, clean: np.ndarray) -> float:

@@ -137,6 +137,8 @@ def test_noise_kinds_benchmark_tells_removed_noise_from_kept_noise(tmp_path):
     assert done.returncode == 0, done.stderr
     rows = {line.split(" | ")[0].strip("| "): line for line in done.stdout.splitlines() if line.startswith("| ")}
     assert set(rows) >= {"noise:15", "grey-noise:15", "camera-noise"}
+    noisy_psnr = float(rows["noise:15"].split(" | ")[1])
+    assert 20 < noisy_psnr < 30  # sigma 15 on the 0-255 scale: about 24.6 dB
     spec = importlib.util.spec_from_file_location("denoise_noise_kinds", _benchmark("denoise_noise_kinds.py"))
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
