@@ -73,7 +73,7 @@ class CameraNoiseStyle:
     saturation: tuple[float, float] = (0.0, 0.5)
     chroma_chance: float = 0.7
     chroma_blur: tuple[float, float] = (0.5, 2.5)
-    chroma_kept: tuple[float, float] = (0.0, 0.8)
+    chroma_kept: tuple[float, float] = (0.2, 0.8)
     jpeg_chance: float = 0.6
     jpeg_quality: tuple[int, int] = (60, 96)
 
@@ -114,7 +114,7 @@ def blind_noise(max_sigma: float = 50.0, camera_chance: float = 0.5, clip_chance
     def apply(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         if rng.random() < camera_chance:
             return camera(img, rng)
-        grey_share = rng.uniform(0, 1) if rng.random() < grey_chance else 0.0
+        grey_share = rng.uniform(0, 1) if grey_chance and rng.random() < grey_chance else 0.0
         noisy = gaussian_noise(rng.uniform(0, max_sigma), grey_share)(img, rng)
         return as_8bit(noisy) if rng.random() < clip_chance else noisy
 
