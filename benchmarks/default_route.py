@@ -22,8 +22,7 @@ import numpy as np
 import torch
 
 from restormixer_cli.api import load_restorer
-from restormixer_cli.io.formats import quantize
-from restormixer_cli.metrics import psnr, ssim
+from restormixer_cli.metrics import eight_bit_levels, psnr, ssim
 from restormixer_cli.training.data import clean_files, load_training_images
 from restormixer_cli.training.degradations import make_degradation
 
@@ -41,13 +40,8 @@ def _central(image: np.ndarray, size: int) -> np.ndarray:
     return image[top : top + size, left : left + size]
 
 
-def _8bit(image: np.ndarray) -> torch.Tensor:
-    """An (H, W, 3) float image as a (3, H, W) float tensor of its 8-bit levels (0-255)."""
-    return torch.from_numpy(quantize(image).astype(np.float32)).permute(2, 0, 1)
-
-
 def _scores(output: torch.Tensor, clean: torch.Tensor) -> tuple[float, float]:
-    restored = torch.from_numpy(quantize(output.permute(1, 2, 0).numpy()).astype(np.float32)).permute(2, 0, 1)
+    restored = eight_bit_levels(output.permute(1, 2, 0).numpy())
     return psnr(restored, clean, 0, False), ssim(restored, clean, 0, False)
 
 
@@ -63,8 +57,8 @@ def run(args: argparse.Namespace) -> dict:
         table, routes = defaultdict(list), Counter()
         for i, (name, image) in enumerate(zip(names, images)):
             clean = image.astype(np.float32) / 255
-            degraded = _8bit(degrade(clean, np.random.default_rng([0, i]))) / 255
-            target = _8bit(clean)
+            degraded = eight_bit_levels(degrade(clean, np.random.default_rng([0, i]))) / 255
+            target = eight_bit_levels(clean)
             table["input"].append(_scores(degraded, target))
             outputs = {task: restorer.restore(degraded) for task, restorer in restorers.items()}
             for task, output in outputs.items():

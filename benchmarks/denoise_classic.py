@@ -30,7 +30,7 @@ import torch
 
 from restormixer_cli.api import load_restorer
 from restormixer_cli.io.formats import quantize
-from restormixer_cli.metrics import psnr, ssim
+from restormixer_cli.metrics import eight_bit_levels, psnr, ssim
 from restormixer_cli.training.data import clean_files, load_training_images, paired_files
 from restormixer_cli.io.images import read_rgb
 
@@ -65,7 +65,7 @@ CLASSIC: dict[str, tuple[Denoiser, tuple[float, ...], tuple[float, ...]]] = {
 
 
 def _score(output: np.ndarray, clean: np.ndarray) -> tuple[float, float]:
-    a, b = (torch.from_numpy(quantize(x).astype(np.float32)).permute(2, 0, 1) for x in (output, clean))
+    a, b = eight_bit_levels(output), eight_bit_levels(clean)
     return psnr(a, b, 0, False), ssim(a, b, 0, False)
 
 

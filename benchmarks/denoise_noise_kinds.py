@@ -13,6 +13,7 @@ projected onto the input's noise: 0 removed, 1 left in place)::
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -21,18 +22,19 @@ import torch
 from restormixer_cli.api import load_restorer
 from restormixer_cli.hub.registry import load_registry
 from restormixer_cli.io.formats import quantize
-from restormixer_cli.metrics import psnr
+from restormixer_cli.metrics import eight_bit_levels, psnr
 from restormixer_cli.training.data import load_training_images
 from restormixer_cli.training.degradations import make_degradation
 
 
-def _eight_bit(image: np.ndarray) -> np.ndarray:
-    return quantize(image).astype(np.float32) / 255
-
-
 def _psnr(image: np.ndarray, clean: np.ndarray) -> float:
     """RGB PSNR of two (H, W, 3) images in [0, 1], as 8-bit files."""
-    return psnr(*(torch.from_numpy(quantize(x).astype(np.float32)).permute(2, 0, 1) for x in (image, clean)), 0, False)
+    return psnr(eight_bit_levels(image), eight_bit_levels(clean), 0, False)
+
+
+def _as_saved(image: np.ndarray) -> np.ndarray:
+    """An image in [0, 1] as an 8-bit file holds it, back in [0, 1]."""
+    return quantize(image).astype(np.float32) / 255
 
 
 def noise_kept(noisy: np.ndarray, restored: np.ndarray, clean: np.ndarray) -> float:
@@ -41,9 +43,9 @@ def noise_kept(noisy: np.ndarray, restored: np.ndarray, clean: np.ndarray) -> fl
     return float(((restored - clean) * noise).sum() / (noise * noise).sum())
 
 
-def measure(restorer, cases: list[tuple[np.ndarray, np.ndarray]]) -> dict:
+def measure(restorer: Callable[[np.ndarray], np.ndarray], cases: list[tuple[np.ndarray, np.ndarray]]) -> dict:
     """Mean output PSNR and mean share of noise kept over (noisy, clean) pairs."""
-    outputs = [(_eight_bit(np.clip(restorer(noisy), 0, 1)), noisy, clean) for noisy, clean in cases]
+    outputs = [(_as_saved(np.clip(restorer(noisy), 0, 1)), noisy, clean) for noisy, clean in cases]
     return {"psnr": np.mean([_psnr(out, clean) for out, _, clean in outputs]),
             "kept": np.mean([noise_kept(noisy, out, clean) for out, noisy, clean in outputs])}
 
@@ -68,7 +70,7 @@ def main() -> None:
     print("| noise | input | " + " | ".join(restorers) + " |\n|---|---|" + "---|" * len(restorers))
     for kind in [*kinds, "camera-noise"]:
         degrade = make_degradation(kind)
-        cases = [(_eight_bit(degrade(image, np.random.default_rng([0, i]))), image) for i, image in enumerate(clean)]
+        cases = [(_as_saved(degrade(image, np.random.default_rng([0, i]))), image) for i, image in enumerate(clean)]
         cells = [measure(restorer, cases) for restorer in restorers.values()]
         noisy = np.mean([_psnr(noisy, image) for noisy, image in cases])
         print(f"| {kind} | {noisy:.2f} | " + " | ".join(f"{c['psnr']:.2f} ({c['kept']:.2f})" for c in cells) + " |",

@@ -1,5 +1,5 @@
 """Image quality metrics and folder evaluation."""
 
-from .quality import psnr, ssim, to_y_channel
+from .quality import eight_bit_levels, psnr, ssim, to_y_channel
 
-__all__ = ["psnr", "ssim", "to_y_channel"]
+__all__ = ["eight_bit_levels", "psnr", "ssim", "to_y_channel"]

@@ -10,13 +10,22 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 import torch.nn.functional as F
+
+from ..io.formats import quantize
 
 #: BT.601 luma weights on 0..1 RGB, giving Y on the 0..255 scale (with the +16 offset).
 Y_WEIGHTS = (65.481, 128.553, 24.966)
 SSIM_WINDOW = 11
 SSIM_SIGMA = 1.5
+
+
+def eight_bit_levels(image: np.ndarray) -> torch.Tensor:
+    """An (H, W, 3) float image in [0, 1] as the (3, H, W) float tensor of the 8-bit levels (0-255) a
+    saved file holds: what PSNR and SSIM score."""
+    return torch.from_numpy(quantize(image).astype(np.float32)).permute(2, 0, 1)
 
 
 def to_y_channel(img: torch.Tensor) -> torch.Tensor:

@@ -31,6 +31,10 @@ DEGRADATIONS: dict[str, Callable[[], Degradation]] = {
     "sr": super_resolution,
 }
 
+#: How the error for an unknown name shows the degradations that take an argument.
+_WITH_ARGUMENT = {"noise": "noise[:SIGMA]", "grey-noise": "grey-noise[:SIGMA]",
+                  "blind-noise": "blind-noise[:MAX_SIGMA]", "mixed": "mixed[:CLEAN]", "sr": "sr[:SCALE]"}
+
 MAX_SCALE = 8  # beyond it a benchmark-sized image shrinks to a few pixels
 
 
@@ -59,9 +63,7 @@ def make_degradation(name: str) -> Degradation:
 
 def _unknown(name: str) -> ValueError:
     """The error for a name no degradation has, listing the names there are."""
-    choices = ["noise[:SIGMA]", "grey-noise[:SIGMA]", *list(DEGRADATIONS)[2:-1], "sr[:SCALE]", "downscale:SCALE"]
-    choices[choices.index("mixed")] = "mixed[:CLEAN]"
-    choices[choices.index("blind-noise")] = "blind-noise[:MAX_SIGMA]"
+    choices = [_WITH_ARGUMENT.get(kind, kind) for kind in DEGRADATIONS] + ["downscale:SCALE"]
     return ValueError(f"unknown degradation {name!r}: use {', '.join(choices)}, or several joined by +")
 
 
