@@ -17,6 +17,7 @@ from restormixer_cli.inference.diagnosis import (
     blockiness,
     dark_channel,
     diagnose,
+    highlights,
     luminance,
     noise_sigma,
     removal,
@@ -58,6 +59,14 @@ def test_haze_lifts_the_dark_channel_and_jpeg_shows_block_edges():
     compressed = torch.from_numpy(np.asarray(Image.open(buffer), dtype=np.float32) / 255).permute(2, 0, 1)
     assert blockiness(luminance(photo)) < 1.15 < 1.3 < blockiness(luminance(compressed))
     assert diagnose(photo * 0.2).brightness < 0.16 < diagnose(photo).brightness
+
+
+def test_highlights_are_the_level_the_brightest_pixels_reach():
+    levels = torch.linspace(0, 1, 1000)[:, None].expand(1000, 10)
+    image = torch.stack([levels * 0.5, levels * 0.9, levels * 0.2])  # the green channel is the brightest
+    assert highlights(image) == pytest.approx(0.9 * 0.995, abs=1 / 256)
+    assert highlights(image * 0.6) == pytest.approx(0.6 * 0.9 * 0.995, abs=1 / 256)
+    assert highlights(torch.ones(3, 4, 4) * 2.0) == 1.0
 
 
 def _streaks(shape: tuple[int, ...], slant: float = 0.0, seed: int = 0) -> torch.Tensor:
@@ -109,13 +118,13 @@ SNOW = Weather(Removal(3.0, 0.2, 10.0), Removal(12.0, 0.1, 60.0))
 
 
 @pytest.mark.parametrize("measured, weather, tasks, found", [
-    (Diagnosis(0.5, 0.4, 0.1, 1.0), CLEAR, (), "no noise, rain, snow, low light or haze found"),
-    (Diagnosis(0.5, 0.4, 0.1, 1.0), RAIN, ("derain",), "rain streaks (90% aligned)"),
-    (Diagnosis(0.5, 0.4, 0.1, 1.0), UNALIGNED, (), "no noise, rain, snow, low light or haze found"),
-    (Diagnosis(0.5, 0.4, 0.1, 1.0), ACROSS, (), "no noise, rain, snow, low light or haze found"),
-    (Diagnosis(0.5, 0.4, 0.1, 1.0), SNOW, ("desnow",), "snow"),
-    (Diagnosis(15.0, 0.4, 0.1, 1.0), RAIN, ("denoise", "derain"), "noise sigma ~15, rain streaks (90% aligned)"),
-    (Diagnosis(15.0, 0.4, 0.7, 1.0), RAIN, ("all-in-one",), "noise sigma ~15, haze"),
+    (Diagnosis(0.5, 0.4, 0.9, 0.1, 1.0), CLEAR, (), "no noise, rain, snow, low light or haze found"),
+    (Diagnosis(0.5, 0.4, 0.9, 0.1, 1.0), RAIN, ("derain",), "rain streaks (90% aligned)"),
+    (Diagnosis(0.5, 0.4, 0.9, 0.1, 1.0), UNALIGNED, (), "no noise, rain, snow, low light or haze found"),
+    (Diagnosis(0.5, 0.4, 0.9, 0.1, 1.0), ACROSS, (), "no noise, rain, snow, low light or haze found"),
+    (Diagnosis(0.5, 0.4, 0.9, 0.1, 1.0), SNOW, ("desnow",), "snow"),
+    (Diagnosis(15.0, 0.4, 0.9, 0.1, 1.0), RAIN, ("denoise", "derain"), "noise sigma ~15, rain streaks (90% aligned)"),
+    (Diagnosis(15.0, 0.4, 0.9, 0.7, 1.0), RAIN, ("all-in-one",), "noise sigma ~15, haze"),
 ])
 def test_rain_and_snow_join_the_route_after_denoising(measured, weather, tasks, found):
     from restormixer_cli.inference.router import plan_route
@@ -124,13 +133,27 @@ def test_rain_and_snow_join_the_route_after_denoising(measured, weather, tasks, 
     assert route.tasks == tasks and route.found == found
 
 
+@pytest.mark.parametrize("measured, brightened, tasks, found", [
+    (Diagnosis(3.0, 0.3, 0.55, 0.1, 1.0), 0.2, ("all-in-one",), "noise sigma ~3.0, low light (highlights at 55%)"),
+    (Diagnosis(3.0, 0.3, 0.55, 0.1, 1.0), 0.02, ("denoise",), "noise sigma ~3.0"),  # dim and meant to be
+    (Diagnosis(3.0, 0.3, 0.9, 0.1, 1.0), 0.2, ("denoise",), "noise sigma ~3.0"),  # highlights: exposed as meant
+    (Diagnosis(3.0, 0.5, 0.55, 0.1, 1.0), 0.2, ("denoise",), "noise sigma ~3.0"),
+])
+def test_a_dim_photo_without_highlights_is_low_light_when_the_all_in_one_brightens_it(measured, brightened, tasks, found):
+    from restormixer_cli.inference.router import looks_underexposed, plan_route
+
+    assert looks_underexposed(measured) == (measured.brightness < 0.35 and measured.highlights < 0.65)
+    route = plan_route(measured, CLEAR, brightened)
+    assert route.tasks == tasks and route.found == found
+
+
 @pytest.mark.parametrize("measured, tasks, found", [
-    (Diagnosis(0.5, 0.4, 0.1, 1.0), (), "no noise, rain, snow, low light or haze found"),
-    (Diagnosis(24.2, 0.4, 0.1, 1.0), ("denoise",), "noise sigma ~24"),
-    (Diagnosis(24.2, 0.4, 0.1, 1.6), ("denoise",), "noise sigma ~24, JPEG blocks (kept)"),
-    (Diagnosis(0.2, 0.1, 0.0, 1.0), ("all-in-one",), "low light"),
-    (Diagnosis(8.04, 0.6, 0.7, 1.0), ("all-in-one",), "noise sigma ~8.0, haze"),
-    (Diagnosis(0.6, 0.4, 0.1, 2.0), (), "JPEG blocks (kept)"),
+    (Diagnosis(0.5, 0.4, 0.9, 0.1, 1.0), (), "no noise, rain, snow, low light or haze found"),
+    (Diagnosis(24.2, 0.4, 0.9, 0.1, 1.0), ("denoise",), "noise sigma ~24"),
+    (Diagnosis(24.2, 0.4, 0.9, 0.1, 1.6), ("denoise",), "noise sigma ~24, JPEG blocks (kept)"),
+    (Diagnosis(0.2, 0.1, 0.3, 0.0, 1.0), ("all-in-one",), "low light"),
+    (Diagnosis(8.04, 0.6, 1.0, 0.7, 1.0), ("all-in-one",), "noise sigma ~8.0, haze"),
+    (Diagnosis(0.6, 0.4, 0.9, 0.1, 2.0), (), "JPEG blocks (kept)"),
 ])
 def test_routes_name_the_checkpoints_and_why(measured, tasks, found):
     from restormixer_cli.inference.router import plan_route
@@ -144,7 +167,7 @@ class _Clamp:
     """A stand-in derain checkpoint: takes out whatever is brighter than the photo (the streaks)."""
 
     def restore_batch(self, images, on_tile=None):
-        return images.clamp(max=0.62)
+        return images.clamp(max=0.7)
 
 
 class _Unchanged:
@@ -167,19 +190,38 @@ def test_the_default_probes_for_rain_and_snow_after_denoising_and_leaves_clean_p
         return _Clamp() if task == "derain" else _Unchanged()
 
     auto = router.AutoRestorer(load_task, InferenceSettings(tile=0))
-    photo = _photo(2) * 0.6  # below the stand-in derain's clamp
+    photo = 0.08 + _photo(2) * 0.6  # below the stand-in derain's clamp, not underexposed
     assert torch.equal(auto.restore(photo), photo)  # nothing found: probed, left as it was
     assert loaded == ["derain", "desnow"]
     rainy = (photo + _streaks(photo.shape, 0.2)).clamp(0, 1)
     chain, route = auto.routed(rainy)
     assert route.tasks == ("derain",) and "rain streaks" in route.found
-    assert torch.equal(chain.restore(rainy), rainy.clamp(max=0.62))
+    assert torch.equal(chain.restore(rainy), rainy.clamp(max=0.7))
     noisy = (photo + torch.randn(photo.shape, generator=torch.Generator().manual_seed(0)) * 0.1).clamp(0, 1)
     chain, route = auto.routed(noisy)
     assert route.tasks[0] == "denoise" and "noise sigma" in route.found
     assert loaded == ["derain", "desnow", "denoise"]  # each checkpoint is loaded once
     with pytest.raises(ValueError, match="super-resolution"):
         auto.at_scale(2)
+
+
+class _Brighten:
+    """A stand-in all-in-one checkpoint that brightens whatever it is given."""
+
+    def restore_batch(self, images, on_tile=None):
+        return (images * 1.5).clamp(0, 1)
+
+
+@pytest.mark.parametrize("all_in_one, tasks", [(_Brighten, ("all-in-one",)), (_Unchanged, ())])
+def test_a_dim_photo_is_probed_for_underexposure_with_the_all_in_one_checkpoint(all_in_one, tasks):
+    from restormixer_cli.inference import router
+    from restormixer_cli.inference.engine import InferenceSettings
+
+    auto = router.AutoRestorer(lambda task: all_in_one() if task == "all-in-one" else _Unchanged(), InferenceSettings(tile=0))
+    dim = _photo(2) * 0.5  # mean luminance ~0.25, nothing brighter than half of white
+    chain, route = auto.routed(dim)
+    assert route.tasks == tasks
+    assert auto.brightening(dim) == pytest.approx(0.0 if all_in_one is _Unchanged else 0.12, abs=0.03)
 
 
 def test_photos_too_small_to_probe_are_routed_on_their_other_measurements():

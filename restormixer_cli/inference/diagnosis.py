@@ -4,7 +4,9 @@
   photo's 7x7 patches (Chen, Zhu and Heng, ICCV 2015). Texture and edges live in a few large
   components; white noise spreads evenly over all of them, so the components that are left when the
   largest are removed until their mean equals their median measure the noise alone.
-- **low light**: the photo's mean luminance.
+- **low light**: the photo's mean luminance, and its highlights: the level that its brightest pixels
+  (0.5%, in their brightest colour) reach. An underexposed photo has none near white, while almost
+  every photo exposed as meant has some.
 - **haze**: the dark channel (He, Sun and Tang, CVPR 2009): in a clear photo most 15x15 windows hold
   a pixel that is dark in some colour; haze adds airlight, which lifts them all.
 - **JPEG**: how much larger the steps between 8x8 blocks are than the steps inside them.
@@ -32,16 +34,19 @@ MAX_PATCHES = 60_000
 LUMA = (0.299, 0.587, 0.114)
 #: Pixels at each side of a probe crop left out of :func:`removal` (the networks pad there).
 PROBE_MARGIN = 4
+#: The share of a photo's pixels that :func:`highlights` takes as its brightest.
+HIGHLIGHT_SHARE = 0.005
 SOBEL = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]]) / 8
 
 
 @dataclass(frozen=True)
 class Diagnosis:
-    """Measurements of one photo: noise sigma (0-255), mean luminance and dark channel (0-1), and
-    the JPEG blockiness ratio (1: no block edges)."""
+    """Measurements of one photo: noise sigma (0-255), mean luminance, highlights and dark channel
+    (0-1), and the JPEG blockiness ratio (1: no block edges)."""
 
     noise_sigma: float
     brightness: float
+    highlights: float
     dark_channel: float
     blockiness: float
 
@@ -67,6 +72,14 @@ def noise_sigma(image: torch.Tensor) -> float:
 def luminance(image: torch.Tensor) -> torch.Tensor:
     """The luma of a (..., 3, H, W) image: (..., H, W)."""
     return sum(weight * channel for weight, channel in zip(LUMA, image.unbind(-3)))
+
+
+def highlights(image: torch.Tensor, share: float = HIGHLIGHT_SHARE) -> float:
+    """The level (0-1, in steps of 1/256) that the brightest ``share`` of a (3, H, W) image's pixels
+    reach in their brightest colour."""
+    counts = torch.histc(image.amax(0).clamp(0, 1), bins=256, min=0, max=1)
+    below = counts.cumsum(0) < (1 - share) * counts.sum()
+    return float(below.sum() + 1) / 256
 
 
 def dark_channel(image: torch.Tensor, window: int = 15) -> float:
@@ -123,4 +136,4 @@ def diagnose(image: torch.Tensor) -> Diagnosis:
     """The measurements of a (3, H, W) float image in [0, 1]."""
     image = image.float().cpu()
     luma = luminance(image)
-    return Diagnosis(noise_sigma(image), float(luma.mean()), dark_channel(image), blockiness(luma))
+    return Diagnosis(noise_sigma(image), float(luma.mean()), highlights(image), dark_channel(image), blockiness(luma))

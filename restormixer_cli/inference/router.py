@@ -2,7 +2,8 @@
 
 :func:`~restormixer_cli.inference.diagnosis.diagnose` measures a photo's noise, brightness, haze and
 JPEG blocks with classic estimators; rain and snow are found by what the derain and desnow
-checkpoints take out of a few crops of the photo (:func:`~restormixer_cli.inference.diagnosis.removal`).
+checkpoints take out of a few crops of the photo (:func:`~restormixer_cli.inference.diagnosis.removal`),
+underexposure (a dim photo without highlights) by how much the all-in-one checkpoint brightens them.
 :func:`plan_route` turns the measurements into a :class:`Route`: the checkpoints that undo what was
 found, in the reverse of the order light met them (the sensor's noise last, so removed first), and why.
 """
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 import torch
 
 from ..io.images import ImageData
-from .diagnosis import Diagnosis, Removal, diagnose, removal
+from .diagnosis import Diagnosis, Removal, diagnose, luminance, removal
 from .engine import InferenceSettings, Restorer, TileCallback
 from .kinds import restore_any
 
@@ -26,6 +27,17 @@ from .kinds import restore_any
 NOISE_SHOWS = 0.75
 #: Mean luminance (0-1) below which a photo is taken as shot in low light.
 LOW_LIGHT_BELOW = 0.16
+#: A photo darker than this on average whose highlights stay below HIGHLIGHTS_BELOW may be
+#: underexposed: of 563 clean photos (CBSD68, Sun-Hays, BSDS500, the CC targets) 7 look so (2 by
+#: mean luminance alone), of 32 real rain and snow photos none; of the same 548 photos darkened by the
+#: low-light synthesis (exposure / 3 to / 25) 545, where mean luminance alone finds 330.
+UNDEREXPOSED_BELOW = 0.35
+HIGHLIGHTS_BELOW = 0.65
+#: Such a photo is taken as underexposed when the all-in-one checkpoint brightens its probe crops by
+#: at least this much (mean luminance, 0-1). It keeps dim photos that are meant to be dim (clean ones
+#: above: +0.001 to +0.021; a real noisy one, a CC pair it would denoise 4 dB worse than the denoise
+#: checkpoint: +0.022).
+BRIGHTENED_ABOVE = 0.05
 #: Mean dark channel (0-1) above which a photo is taken as hazy: above the brightest clean photos
 #: measured (0.57), which the all-in-one checkpoint would denoise less well; faint haze is missed.
 HAZE_ABOVE = 0.6
@@ -80,21 +92,31 @@ class Route:
         return f"{self.found} -> {' then '.join(self.tasks) if self.tasks else 'left unchanged'}"
 
 
-def plan_route(diagnosis: Diagnosis, weather: Weather | None = None) -> Route:
+def looks_underexposed(diagnosis: Diagnosis) -> bool:
+    """Dim, with no highlights: underexposed, or a dim scene meant to stay so (the all-in-one
+    checkpoint's brightening of it decides, see :data:`BRIGHTENED_ABOVE`)."""
+    dim = LOW_LIGHT_BELOW <= diagnosis.brightness < UNDEREXPOSED_BELOW
+    return dim and diagnosis.highlights < HIGHLIGHTS_BELOW
+
+
+def plan_route(diagnosis: Diagnosis, weather: Weather | None = None, brightened: float = 0.0) -> Route:
     """Low light or haze go to the all-in-one checkpoint (the only one trained on them, and on noise,
     rain and snow too); otherwise noise to the denoise checkpoint, then rain to derain or snow to
-    desnow (``weather``: measured after denoising). JPEG blocks are named, not removed: no checkpoint
-    removes them without losing detail."""
+    desnow (``weather``: measured after denoising). ``brightened``: how much the all-in-one
+    checkpoint brightens a photo that :func:`looks_underexposed`. JPEG blocks are named, not removed:
+    no checkpoint removes them without losing detail."""
     found = []
     if diagnosis.noise_sigma >= NOISE_SHOWS:
         found.append(f"noise sigma ~{diagnosis.noise_sigma:.{0 if diagnosis.noise_sigma >= 10 else 1}f}")
     if diagnosis.brightness < LOW_LIGHT_BELOW:
         found.append("low light")
+    elif looks_underexposed(diagnosis) and brightened >= BRIGHTENED_ABOVE:
+        found.append(f"low light (highlights at {diagnosis.highlights:.0%})")
     if diagnosis.dark_channel > HAZE_ABOVE:
         found.append("haze")
     if diagnosis.blockiness > JPEG_BLOCKS_ABOVE:
         found.append("JPEG blocks (kept)")
-    if "low light" in found or "haze" in found:
+    if any(finding.startswith(("low light", "haze")) for finding in found):
         return Route((GENERALIST,), ", ".join(found))
     tasks: tuple[str, ...] = ("denoise",) if diagnosis.noise_sigma >= NOISE_SHOWS else ()
     if weather is not None and weather.raining:
@@ -191,12 +213,21 @@ class AutoRestorer:
         crops = self._chain(restored_before).restore_batch(crops)
         return Weather(*(removal(crops, self._restorer(task).restore_batch(crops)) for task in ("derain", "desnow")))
 
+    def brightening(self, image: torch.Tensor) -> float:
+        """How much the all-in-one checkpoint raises the mean luminance of a (3, H, W) image's probe
+        crops (0 for an image smaller than one crop)."""
+        crops = probe_crops(image)
+        if crops is None:
+            return 0.0
+        return float(luminance(self._restorer(GENERALIST).restore_batch(crops).float()).mean() - luminance(crops).mean())
+
     def routed(self, image: torch.Tensor) -> tuple[Chain, Route]:
         """The chain of restorers for a (3, H, W) image in [0, 1] (a clip's first frame), and its route."""
         diagnosis = diagnose(image)
-        route = plan_route(diagnosis)
+        brightened = self.brightening(image) if looks_underexposed(diagnosis) else 0.0
+        route = plan_route(diagnosis, brightened=brightened)
         if route.tasks != (GENERALIST,):
-            route = plan_route(diagnosis, self.weather(image, route.tasks))
+            route = plan_route(diagnosis, self.weather(image, route.tasks), brightened)
         return self._chain(route.tasks), route
 
     def restore_data(self, image: ImageData, on_tile: TileCallback | None = None) -> ImageData:
