@@ -108,15 +108,17 @@ def plan_route(diagnosis: Diagnosis, weather: Weather | None = None, brightened:
     found = []
     if diagnosis.noise_sigma >= NOISE_SHOWS:
         found.append(f"noise sigma ~{diagnosis.noise_sigma:.{0 if diagnosis.noise_sigma >= 10 else 1}f}")
+    underexposed = looks_underexposed(diagnosis) and brightened >= BRIGHTENED_ABOVE
     if diagnosis.brightness < LOW_LIGHT_BELOW:
         found.append("low light")
-    elif looks_underexposed(diagnosis) and brightened >= BRIGHTENED_ABOVE:
+    elif underexposed:
         found.append(f"low light (highlights at {diagnosis.highlights:.0%})")
-    if diagnosis.dark_channel > HAZE_ABOVE:
+    hazy = diagnosis.dark_channel > HAZE_ABOVE
+    if hazy:
         found.append("haze")
     if diagnosis.blockiness > JPEG_BLOCKS_ABOVE:
         found.append("JPEG blocks (kept)")
-    if any(finding.startswith(("low light", "haze")) for finding in found):
+    if diagnosis.brightness < LOW_LIGHT_BELOW or underexposed or hazy:
         return Route((GENERALIST,), ", ".join(found))
     tasks: tuple[str, ...] = ("denoise",) if diagnosis.noise_sigma >= NOISE_SHOWS else ()
     if weather is not None and weather.raining:
