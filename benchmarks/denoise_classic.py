@@ -15,6 +15,8 @@ The checkpoint is blind: it gets no parameter. RGB PSNR/SSIM on 8-bit outputs. N
 extra (``bm3d`` is free for non-commercial use only)::
 
     python benchmarks/denoise_classic.py --clean CBSD68_DIR --real CC_DIR [--limit N] [--json out.json]
+
+After a new checkpoint, ``--checkpoint-only`` rescores it alone.
 """
 
 from __future__ import annotations
@@ -82,13 +84,14 @@ def _run(pairs: list[tuple[np.ndarray, np.ndarray]], denoise: Callable[[np.ndarr
             "cpu_s_per_mp": cpu / (pixels / 1e6)}
 
 
-def compare(pairs: list[tuple[np.ndarray, np.ndarray]], sigma: float | None) -> dict:
-    """Every method on ``pairs``; a classic method's parameter is the best of its grid (scaled by
-    ``sigma`` for Gaussian noise, absolute for real noise when ``sigma`` is None)."""
+def compare(pairs: list[tuple[np.ndarray, np.ndarray]], sigma: float | None, classic: bool = True) -> dict:
+    """Every method on ``pairs`` (the classic ones only if ``classic``); a classic method's parameter
+    is the best of its grid (scaled by ``sigma`` for Gaussian noise, absolute for real noise when
+    ``sigma`` is None)."""
     restorer = load_restorer("denoise", device="cpu")
     results = {"noisy input": _run(pairs, lambda x: x),
                "restormixer denoise (blind)": _run(pairs, lambda x: restorer(x))}
-    for name, (method, relative, absolute) in CLASSIC.items():
+    for name, (method, relative, absolute) in CLASSIC.items() if classic else ():
         grid = [sigma * r for r in relative] if sigma else list(absolute)
         tried = {p: _run(pairs, lambda x, p=p: method(x, p)) for p in grid}
         best = max(tried, key=lambda p: tried[p]["psnr"])
@@ -124,6 +127,8 @@ def main() -> None:
     parser.add_argument("--sigmas", default="15,25,50")
     parser.add_argument("--limit", type=int, default=0, help="images per set (0: all)")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--checkpoint-only", action="store_true",
+                        help="score the checkpoint alone (the classic methods' scores do not change with it)")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -132,10 +137,11 @@ def main() -> None:
     if args.clean:
         print(f"{len(clean_files(args.clean)[:limit])} images of {args.clean.name}")
         for sigma in map(float, args.sigmas.split(",")):
-            report[f"gaussian {sigma:g}"] = compare(gaussian_pairs(args.clean, sigma, limit), sigma)
+            report[f"gaussian {sigma:g}"] = compare(gaussian_pairs(args.clean, sigma, limit), sigma,
+                                                     not args.checkpoint_only)
             _print(f"Gaussian noise, sigma {sigma:g}", report[f"gaussian {sigma:g}"])
     if args.real:
-        report["real"] = compare(real_pairs(args.real, limit), None)
+        report["real"] = compare(real_pairs(args.real, limit), None, not args.checkpoint_only)
         _print(f"Real camera noise, {args.real.name}", report["real"])
     if args.json:
         args.json.write_text(json.dumps(report, indent=2) + "\n")

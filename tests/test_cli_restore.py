@@ -359,6 +359,8 @@ USAGE_ERRORS = [  # INPUT stands for an image that exists
     ["restore", "INPUT", "--device", "banana"], ["restore", "INPUT", "--device", "cpu", "--precision", "fp16"],
     ["restore", "INPUT", "--y-channel"], ["restore", "INPUT", "--crop-border", "4"],
     ["serve", "--device", "banana"], ["serve", "--tile", "-1"],
+    ["restore", "INPUT", "--threads", "-1"], ["restore", "INPUT", "--engine", "ray", "--threads", "2"],
+    ["serve", "--threads", "-1"],
 ]
 _RUN_EACH = """
 import json, sys
@@ -385,6 +387,19 @@ def test_usage_errors_answer_before_pytorch_loads(tmp_path):
     errors = done.stderr.strip().splitlines()
     assert len(errors) == len(cases) and all(line.startswith("error: ") for line in errors), errors
     assert "--gt" in errors[6] and "--gt" in errors[7] and "banana" in errors[4] and "fp16" in errors[5]
+
+def test_threads_limit_the_model_to_that_many_cpu_threads(photos, tiny_weights, tmp_path):
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        result = restore(str(photos), "-o", str(tmp_path / "out"), "--weights", str(tiny_weights), "--threads", "1",
+                         "--json", str(tmp_path / "report.json"))
+        assert result.exit_code == 0, result.output
+        assert torch.get_num_threads() == 1
+        assert json.loads((tmp_path / "report.json").read_text())["settings"]["threads"] == 1
+    finally:
+        torch.set_num_threads(before)
+
 
 def test_an_output_file_and_ext_that_disagree_are_refused(photos, tiny_weights, tmp_path):
     conflict = restore(str(photos / "a.png"), "--weights", str(tiny_weights), "-o", str(tmp_path / "x.png"),

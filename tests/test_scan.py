@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 import torch
 
@@ -108,6 +112,27 @@ def test_numba_backward_keeps_the_callers_thread_count(monkeypatch):
     finally:
         torch.set_num_threads(before)
     assert seen == [1]
+
+
+_FIRST_SCAN = """
+import torch
+from restormixer_cli.scan import selective_scan
+torch.set_num_threads(1)
+u = torch.rand(1, 4, 16)
+selective_scan(u, u, -torch.rand(4, 2), torch.rand(1, 1, 2, 16), torch.rand(1, 1, 2, 16), backend="numba")
+print(torch.get_num_threads())
+"""
+
+
+def test_a_numba_scan_leaves_pytorchs_thread_count_as_it_was():
+    """Numba's OpenMP layer, when it starts its threads (the first scan of a process), sets the
+    calling thread's OpenMP count to its pool's size: without putting it back, `restore --threads 1`
+    ran everything after the first scan on every core."""
+    pytest.importorskip("numba")
+    env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"} | {"NUMBA_NUM_THREADS": "2"}
+    done = subprocess.run([sys.executable, "-c", _FIRST_SCAN], env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["1"]
 
 
 def test_extreme_step_sizes_stay_finite():

@@ -8,6 +8,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -23,6 +24,8 @@ err = Console(stderr=True, soft_wrap=True)
 USAGE_ERROR = 2  # the exit status of a command line that cannot work, as Click's own
 STDOUT = Path("-")  # standard input or output: `restore - -o -`, `--json -`
 DEVICE_HELP = "auto, cpu, cuda, cuda:N or mps."
+#: The --threads option of the commands that run a model on this process's CPU.
+Threads = Annotated[int, typer.Option(help="CPU threads (0 = PyTorch's default: every core).")]
 
 #: The flags that answer the library's refusals (see :data:`~restormixer_cli.refusals.PLAIN_WORDS`).
 FLAG_WORDS = {

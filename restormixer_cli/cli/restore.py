@@ -22,8 +22,8 @@ from ..io import DEFAULT_MAX_PIXELS, DEFAULT_QUALITY
 from ..io.formats import DEFAULT_CRF, FORMATS, IMAGE_FORMAT_NAMES, LOSSY_FORMAT_NAMES, MAX_CRF, extension_for
 from ..io.video import clip_kind
 from ..signals import StopSignals
-from .common import (DEVICE_HELP, USAGE_ERROR, Codec, Engine, Extension, Precision, Task, complete_device, console,
-                     err, fail, is_stdout, print_error)
+from .common import (DEVICE_HELP, USAGE_ERROR, Codec, Engine, Extension, Precision, Task, Threads, complete_device,
+                     console, err, fail, is_stdout, print_error)
 from .restore_request import RestoreRequest
 
 EXAMPLES = """
@@ -61,6 +61,7 @@ def restore(
     device: Annotated[str, typer.Option(help=DEVICE_HELP, autocompletion=complete_device)] = "auto",
     precision: Annotated[Precision, typer.Option(help="auto: fp16 on CUDA, fp32 elsewhere.")] = "auto",
     batch_size: Annotated[int, typer.Option(help="Tiles (or whole video frames) per forward pass.")] = 1,
+    threads: Threads = 0,
     self_ensemble: Annotated[bool, typer.Option("--self-ensemble", help="Average over 8 flips/rotations (8x slower, slightly better).")] = False,
     suffix: Annotated[str, typer.Option(help="Appended to output file stems.")] = "",
     ext: Annotated[Extension, typer.Option(help="Output format of images (same: the input's); videos keep theirs.", case_sensitive=False)] = "same",
@@ -93,7 +94,7 @@ def restore(
             inputs, output, spec, suffix, Extension(ext).value,
             "skip" if skip_existing else "overwrite" if overwrite else "error", gt, y_channel, crop_border, compare,
             json_report, quiet, max_pixels, quality, crf, Codec(codec).value if codec else None, Engine(engine).value,
-            address, workers, gpus_per_worker)
+            address, workers, gpus_per_worker, threads)
     except ValueError as exc:
         raise fail(exc, USAGE_ERROR)
     raise typer.Exit(run_restore(request, console, err))

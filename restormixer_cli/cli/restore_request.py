@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..inference.checks import check_threads
 from ..inference.spec import RestorerSpec
 from ..io import DEFAULT_MAX_PIXELS, DEFAULT_QUALITY
 from ..io.formats import DEFAULT_CRF
@@ -40,10 +41,14 @@ class RestoreRequest:
     address: str | None = None
     workers: int = 1
     gpus_per_worker: float = 0.0
+    threads: int = 0  # this process's CPU threads; 0: PyTorch's default
 
     def __post_init__(self) -> None:
         if self.engine == "local" and (self.address is not None or self.workers != 1 or self.gpus_per_worker):
             raise ValueError("--address, --workers and --gpus-per-worker need --engine ray")
+        if self.engine == "ray" and self.threads:
+            raise ValueError("--threads is for --engine local: each Ray worker runs on the CPU Ray gives it")
+        check_threads(self.threads)
         if is_stdout(self.output) and is_stdout(self.json_report):
             raise ValueError("-o - and --json - both write to standard output: give the report a file name")
         if self.gt is None and (self.y_channel or self.crop_border):

@@ -18,6 +18,7 @@ from rich.text import Text
 
 from .. import __version__
 from ..hub.download import HubError
+from ..inference.devices import use_cpu_threads
 from ..inference.engine import Restorer
 from ..inference.files import FileRestorer, FileResult, Job, OutputOptions, RestoreRun, restore_jobs
 from ..inference.plan import plan_run
@@ -123,6 +124,7 @@ def run_files(request: RestoreRequest, console: Console, err: Console, stops: St
     report written. ``labels`` name a piped run's scratch files (standard input and output) in its
     results."""
     if request.engine == "local":  # Ray workers pick their own devices
+        use_cpu_threads(request.threads)
         try:
             request.spec.resolve()
         except ValueError as exc:  # a device this machine lacks, or a precision it cannot run

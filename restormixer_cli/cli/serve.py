@@ -11,9 +11,9 @@ import typer
 from rich.console import Console
 
 from ..inference import DEFAULT_OVERLAP
-from ..inference.checks import check_device_and_precision, check_tiling
+from ..inference.checks import check_device_and_precision, check_threads, check_tiling
 from ..serve.queue import DEFAULT_QUEUE
-from .common import DEVICE_HELP, USAGE_ERROR, Precision, Task, complete_device, err, print_error, print_note
+from .common import DEVICE_HELP, USAGE_ERROR, Precision, Task, Threads, complete_device, err, print_error, print_note
 
 EXTRA = "pip install 'restormixer-cli[serve]'"
 EXAMPLES = """
@@ -35,6 +35,7 @@ def serve(
     precision: Annotated[Precision, typer.Option(help="auto: fp16 on CUDA, fp32 elsewhere.")] = "auto",
     tile: Annotated[Optional[int], typer.Option(help="Tile size in pixels; 0 = whole image; default: fit memory.")] = None,
     tile_overlap: Annotated[int, typer.Option(help="Overlap between tiles in pixels.")] = DEFAULT_OVERLAP,
+    threads: Threads = 0,
     max_upload_mb: Annotated[float, typer.Option(help="Refuse request bodies larger than this many MiB.", min=0.001)] = 50,
     max_pixels: Annotated[int, typer.Option(help="Refuse images with more pixels than this (0 = no limit).", min=0)] = 16_000_000,
     queue: Annotated[int, typer.Option(help="Requests in progress at once: the running one and those waiting their turn; more get HTTP 429.", min=1)] = DEFAULT_QUEUE,
@@ -44,7 +45,7 @@ def serve(
     limits = dict(max_upload_bytes=int(max_upload_mb * 2**20), max_pixels=max_pixels or None, queue=queue,
                   timeout=timeout)
     raise typer.Exit(run_serve(host, port, [t.value for t in task or []], device, Precision(precision).value, tile,
-                               tile_overlap, limits, err))
+                               tile_overlap, limits, err, threads))
 
 
 def _loopback(host: str) -> bool:
@@ -69,19 +70,23 @@ def _listening_socket(host: str, port: int) -> socket.socket:
 
 
 def run_serve(host: str, port: int, tasks: list[str], device: str, precision: str, tile: int | None,
-              tile_overlap: int, limits: dict[str, float | int | None], err: Console) -> int:
-    """Serve until Ctrl-C or SIGTERM; returns the process exit code. ``limits``: ServeLimits' fields."""
+              tile_overlap: int, limits: dict[str, float | int | None], err: Console, threads: int = 0) -> int:
+    """Serve until Ctrl-C or SIGTERM; returns the process exit code. ``limits``: ServeLimits' fields;
+    ``threads``: CPU threads (0: PyTorch's default)."""
     try:  # before FastAPI and PyTorch load, so that a usage error answers at once
         check_device_and_precision(device, precision)
         check_tiling(tile, tile_overlap, batch_size=1)
+        check_threads(threads)
     except ValueError as exc:
         return print_error(err, exc, USAGE_ERROR)
     try:
         import uvicorn
 
+        from ..inference.devices import use_cpu_threads
         from ..serve import ServeLimits, create_app
     except ImportError as exc:
         return print_error(err, f"restormixer serve needs the serve extra ({exc.name} is missing): {EXTRA}")
+    use_cpu_threads(threads)
     try:
         app = create_app(tasks, device, precision, tile, ServeLimits(**limits), tile_overlap=tile_overlap)
     except ValueError as exc:

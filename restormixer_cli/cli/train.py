@@ -7,7 +7,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from .common import DEVICE_HELP, USAGE_ERROR, Task, complete_device, console, err, fail
+from ..inference.checks import check_threads
+from .common import DEVICE_HELP, USAGE_ERROR, Task, Threads, complete_device, console, err, fail
 
 
 def train(
@@ -29,7 +30,7 @@ def train(
     ckpt_every: Annotated[Optional[int], typer.Option(help="Checkpoint every N steps.")] = None,
     time_limit: Annotated[Optional[float], typer.Option(help="Stop (resumably) after this many minutes.")] = None,
     device: Annotated[str, typer.Option(help=DEVICE_HELP, autocompletion=complete_device)] = "auto",
-    threads: Annotated[int, typer.Option(help="CPU threads (0 = PyTorch default).")] = 0,
+    threads: Threads = 0,
     workers: Annotated[Optional[int], typer.Option(help="Processes that synthesise batches ahead of the GPU (default 0).")] = None,
 ) -> None:
     """Train (or resume) a RestorMixer checkpoint. Under torchrun, trains with DDP."""
@@ -39,6 +40,7 @@ def train(
                      num_blocks=num_blocks, val_every=val_every, val_limit=val_limit, ckpt_every=ckpt_every,
                      time_limit_min=time_limit, workers=workers)
     try:
+        check_threads(threads)
         cfg = build_train_config(task, train_dirs, val, config, overrides)
     except (ValueError, OSError) as exc:
         raise fail(exc, USAGE_ERROR)

@@ -6,10 +6,9 @@ import json
 from dataclasses import fields
 from pathlib import Path
 
-import torch
 from rich.console import Console
 
-from ..inference.devices import resolve_device
+from ..inference.devices import resolve_device, use_cpu_threads
 from ..training.config import TrainConfig
 from ..training.trainer import TrainingInterrupted, train
 from .common import print_error, shown
@@ -47,8 +46,7 @@ def build_train_config(task: str, train_dirs: list[Path], val: Path | None, conf
 
 
 def run_training(config: TrainConfig, out: Path, device: str, threads: int, console: Console, err: Console) -> int:
-    if threads:
-        torch.set_num_threads(threads)
+    use_cpu_threads(threads)
     try:
         scores = train(config, out, resolve_device(device), err)
     except TrainingInterrupted as exc:

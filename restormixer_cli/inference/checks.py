@@ -27,6 +27,12 @@ def check_precision(name: str, device_type: str | None = None) -> None:
         raise ValueError("fp16 is not supported on CPU; use bf16 or fp32")
 
 
+def check_threads(threads: int) -> None:
+    """ValueError unless ``threads`` is a CPU thread count: 0 (PyTorch's default, every core) or more."""
+    if threads < 0:
+        raise ValueError(f"threads must be 0 (every core) or more, not {threads}")
+
+
 def check_device_and_precision(device: str, precision: str) -> None:
     """:func:`check_device`, then :func:`check_precision` for that kind of device (for ``auto``, any)."""
     check_device(device)

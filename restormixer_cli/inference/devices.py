@@ -5,9 +5,17 @@ from __future__ import annotations
 import torch
 
 from . import PRECISIONS
-from .checks import check_device, check_precision
+from .checks import check_device, check_precision, check_threads
 
 _DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+
+
+def use_cpu_threads(threads: int) -> None:
+    """Run this process's CPU work (PyTorch, and the CPU selective scan, which follows it) on
+    ``threads`` threads; 0 keeps PyTorch's default, every core."""
+    check_threads(threads)
+    if threads:
+        torch.set_num_threads(threads)
 
 
 def mps_available() -> bool:

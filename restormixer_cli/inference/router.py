@@ -55,7 +55,9 @@ RAIN_TILT_AT_MOST = 45.0
 #: Snow: desnow takes out at least this much from the median probe crop. Clean photos, denoised
 #: first, gave at most 2.7 (a noisy astronaut photo enlarged to 1024 px, 3.5); the snow synthesis
 #: 7.3-21.5. Over all crops together (not the median) a clean photo's sky between branches or a
-#: white space suit reached 6-10: a bright object fills a few crops, snow all of them.
+#: white space suit reached 6-10: a bright object fills a few crops, snow all of them. Measured
+#: with the previous denoise checkpoint; with the current one the first 14 CBSD68 photos gave at
+#: most 2.8, and faint snow it partly removes itself can fall below (BENCHMARKS.md, the default).
 SNOW_REMOVED_ABOVE = 5.0
 #: Side of the probe crops, and how many (rows x columns) spread over the photo.
 PROBE_SIZE = 128

@@ -11,6 +11,9 @@ during the forward pass.
 from __future__ import annotations
 
 
+import contextlib
+from collections.abc import Iterator
+
 import numba
 import numpy as np
 import torch
@@ -146,8 +149,16 @@ def _numpy(*tensors: torch.Tensor):
     return [t.numpy() for t in tensors]
 
 
-def _match_threads(threads: int) -> None:
+@contextlib.contextmanager
+def _on_threads(threads: int) -> Iterator[None]:
+    """Numba's kernels on ``threads`` threads. Numba's OpenMP layer leaves the calling thread's
+    OpenMP thread count at the size of its own pool, which would widen PyTorch's (the count that
+    torch.set_num_threads asked for) for everything after the scan: it is put back."""
     numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 class _SelectiveScan(torch.autograd.Function):
@@ -162,8 +173,8 @@ class _SelectiveScan(torch.autograd.Function):
         # Autograd runs backward on a thread of its own, where torch's thread count is the default:
         # the count asked for (torch.set_num_threads) is read here, on the caller's thread.
         ctx.threads = torch.get_num_threads()
-        _match_threads(ctx.threads)
-        _forward_kernel(*_numpy(*prepared, y))
+        with _on_threads(ctx.threads):
+            _forward_kernel(*_numpy(*prepared, y))
         ctx.save_for_backward(*prepared)
         return y
 
@@ -175,9 +186,9 @@ class _SelectiveScan(torch.autograd.Function):
         grad_B, grad_C = torch.zeros_like(B), torch.zeros_like(C)
         grad_A = u.new_empty(batch, *A.shape)
         grad_D = u.new_empty(batch, dim)
-        _match_threads(ctx.threads)
-        _backward_kernel(*_numpy(u, dt, A, B, C, D, grad_y.float().contiguous(),
-                                 grad_u, grad_dt, grad_A, grad_B, grad_C, grad_D))
+        with _on_threads(ctx.threads):
+            _backward_kernel(*_numpy(u, dt, A, B, C, D, grad_y.float().contiguous(),
+                                     grad_u, grad_dt, grad_A, grad_B, grad_C, grad_D))
         return grad_u, grad_dt, grad_A.sum(0), grad_B.transpose(2, 3), grad_C.transpose(2, 3), grad_D.sum(0)
 
 
