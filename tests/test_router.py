@@ -22,7 +22,8 @@ from restormixer_cli.inference.diagnosis import (
     noise_sigma,
     removal,
 )
-from restormixer_cli.inference.router import HAZE_ABOVE, Weather, probe_crops
+from restormixer_cli.hub.registry import load_registry
+from restormixer_cli.inference.router import HAZE_ABOVE, MEASURED_WITH, Weather, probe_crops
 
 from .conftest import textured_image
 
@@ -263,3 +264,9 @@ def test_each_file_line_and_the_json_report_say_what_the_default_found_and_ran(t
     route = json.loads((tmp_path / "report.json").read_text())["files"][0]["route"]
     assert route.startswith("noise sigma ~") and " -> denoise" in route
     assert f"({route})" in " ".join(result.output.split())
+
+
+def test_the_probe_thresholds_were_measured_with_the_shipped_checkpoints():
+    """A new denoise, derain, desnow or all-in-one checkpoint changes what the probes measure: the
+    router's thresholds are measured again with it before MEASURED_WITH names it."""
+    assert {task: load_registry()[task].sha256[:12] for task in MEASURED_WITH} == MEASURED_WITH
