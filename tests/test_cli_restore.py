@@ -388,6 +388,7 @@ def test_usage_errors_answer_before_pytorch_loads(tmp_path):
     assert len(errors) == len(cases) and all(line.startswith("error: ") for line in errors), errors
     assert "--gt" in errors[6] and "--gt" in errors[7] and "banana" in errors[4] and "fp16" in errors[5]
 
+
 def test_threads_limit_the_model_to_that_many_cpu_threads(photos, tiny_weights, tmp_path):
     before = torch.get_num_threads()
     try:

@@ -82,10 +82,11 @@ def run_serve(host: str, port: int, tasks: list[str], device: str, precision: st
     try:
         import uvicorn
 
-        from ..inference.devices import use_cpu_threads
         from ..serve import ServeLimits, create_app
     except ImportError as exc:
         return print_error(err, f"restormixer serve needs the serve extra ({exc.name} is missing): {EXTRA}")
+    from ..inference.devices import use_cpu_threads  # PyTorch, loaded by the serve extra above anyway
+
     use_cpu_threads(threads)
     try:
         app = create_app(tasks, device, precision, tile, ServeLimits(**limits), tile_overlap=tile_overlap)
