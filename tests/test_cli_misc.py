@@ -147,6 +147,20 @@ def test_noise_kinds_benchmark_tells_removed_noise_from_kept_noise(tmp_path):
     assert bench.noise_kept(clean + noise, clean, clean) == 0.0
 
 
+def test_probe_threshold_benchmark_finds_synthetic_snow_and_not_on_clean_photos(tmp_path):
+    for i in range(2):
+        Image.fromarray((textured_image(160, 200, seed=i) * 255).astype(np.uint8)).save(tmp_path / f"{i}.png")
+    done = subprocess.run([sys.executable, str(_benchmark("probe_thresholds.py")), "--clean", str(tmp_path),
+                           "--degrade", "snow", "--json", str(tmp_path / "out.json")],
+                          env=SUBPROCESS_ENV, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    results = json.loads((tmp_path / "out.json").read_text())
+    clean, snowy = results[tmp_path.name], results[f"{tmp_path.name} snow"]
+    assert clean["probed"] == snowy["probed"] == 2
+    assert clean["snowy"] == clean["rainy"] == 0
+    assert min(snowy["snow_amounts"]) > max(clean["snow_amounts"])
+
+
 def test_sr_upsampler_benchmark_trains_and_scores_both_variants(tmp_path):
     spec = importlib.util.spec_from_file_location("sr_upsampler", _benchmark("sr_upsampler.py"))
     bench = importlib.util.module_from_spec(spec)

@@ -47,8 +47,8 @@ def image_folders(tmp_path_factory) -> dict[str, Path]:
     return {name: root / name for name in ("clean", "val", "paired")}
 
 
-@pytest.mark.parametrize("name", ["noise:25", "blind-noise", "camera-noise", "rain", "snow", "haze", "low-light", "jpeg",
-                                  "mixed", "rain+haze"])
+@pytest.mark.parametrize("name", ["noise:25", "blind-noise", "camera-noise", "rain", "light-rain", "snow", "haze",
+                                  "low-light", "jpeg", "mixed", "rain+haze"])
 def test_degradations_are_seeded_and_sane(name):
     clean = textured_image(64, 64)
     degrade = make_degradation(name)
@@ -59,9 +59,9 @@ def test_degradations_are_seeded_and_sane(name):
     assert np.array_equal(a, b) and not np.array_equal(a, c)
     strength = np.mean([np.abs(degrade(clean, np.random.default_rng(i)) - clean).mean() for i in range(4)])
     assert strength > 0.005  # some draws are light on purpose (a few flakes, sigma near 0)
-    if name in ("rain", "snow", "camera-noise", "haze", "low-light", "jpeg", "rain+haze"):
+    if name in ("rain", "light-rain", "snow", "camera-noise", "haze", "low-light", "jpeg", "rain+haze"):
         assert a.min() >= 0 and a.max() <= 1
-    if name in ("rain", "snow", "haze", "rain+haze"):
+    if name in ("rain", "light-rain", "snow", "haze", "rain+haze"):
         assert (a - clean).mean() > 0  # rain, snow and haze add light
     if name == "low-light":
         assert a.mean() < 0.6 * clean.mean()
@@ -118,6 +118,14 @@ def test_rain_shows_over_dark_backgrounds_more_than_bright_ones():
     dark = np.mean([d[8:, :64].mean() for d in diffs])
     bright = np.mean([np.abs(d[8:, 64:]).mean() for d in diffs])
     assert dark > 2 * bright
+
+
+def test_light_rain_covers_less_of_the_image_than_rain():
+    """light-rain draws only the light classic preset: fewer streaked pixels than the full rain mixture."""
+    img = np.full((96, 96, 3), 0.3, np.float32)
+    covered = {name: np.mean([(make_degradation(name)(img, np.random.default_rng(i)) - img > 0.05).mean()
+                              for i in range(24)]) for name in ("rain", "light-rain")}
+    assert 0 < covered["light-rain"] < 0.6 * covered["rain"]
 
 
 def test_haze_veils_the_far_more_than_the_near_and_keeps_contrast_order():

@@ -57,7 +57,8 @@ RAIN_TILT_AT_MOST = 45.0
 #: 7.3-21.5. Over all crops together (not the median) a clean photo's sky between branches or a
 #: white space suit reached 6-10: a bright object fills a few crops, snow all of them. Measured
 #: with the previous denoise checkpoint; with the current one the first 14 CBSD68 photos gave at
-#: most 2.8, and faint snow it partly removes itself can fall below (BENCHMARKS.md, the default).
+#: most 2.8, and faint snow falls below (4.5, as on the crops not denoised; the previous denoise
+#: raised it to 5.1): BENCHMARKS.md, the default. ``benchmarks/probe_thresholds.py`` measures them.
 SNOW_REMOVED_ABOVE = 5.0
 #: Side of the probe crops, and how many (rows x columns) spread over the photo.
 PROBE_SIZE = 128
@@ -231,13 +232,20 @@ class AutoRestorer:
             return 0.0
         return float(luminance(self._restorer(GENERALIST).restore_batch(crops).float()).mean() - luminance(crops).mean())
 
-    def routed(self, image: torch.Tensor) -> tuple[Chain, Route]:
-        """The chain of restorers for a (3, H, W) image in [0, 1] (a clip's first frame), and its route."""
+    def findings(self, image: torch.Tensor) -> tuple[Route, Weather | None]:
+        """The route of a (3, H, W) image in [0, 1] and the weather measured for it (None where the
+        photo goes to the generalist, which needs none, or is smaller than a probe crop)."""
         diagnosis = diagnose(image)
         brightened = self.brightening(image) if looks_underexposed(diagnosis) else 0.0
         route = plan_route(diagnosis, brightened=brightened)
-        if route.tasks != (GENERALIST,):
-            route = plan_route(diagnosis, self.weather(image, route.tasks), brightened)
+        if route.tasks == (GENERALIST,):
+            return route, None
+        weather = self.weather(image, route.tasks)
+        return plan_route(diagnosis, weather, brightened), weather
+
+    def routed(self, image: torch.Tensor) -> tuple[Chain, Route]:
+        """The chain of restorers for a (3, H, W) image in [0, 1] (a clip's first frame), and its route."""
+        route, _ = self.findings(image)
         return self._chain(route.tasks), route
 
     def restore_data(self, image: ImageData, on_tile: TileCallback | None = None) -> ImageData:

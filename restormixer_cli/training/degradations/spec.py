@@ -12,7 +12,7 @@ from .haze import haze
 from .jpeg import jpeg_artifacts
 from .mixtures import compose, mixed, unchanged
 from .noise import blind_noise, camera_noise, gaussian_noise
-from .rain import synthetic_rain
+from .rain import RainStyle, synthetic_rain
 from .resolution import downscale, super_resolution
 from .snow import synthetic_snow
 
@@ -22,6 +22,7 @@ DEGRADATIONS: dict[str, Callable[[], Degradation]] = {
     "blind-noise": blind_noise,
     "camera-noise": camera_noise,
     "rain": synthetic_rain,
+    "light-rain": lambda: synthetic_rain(RainStyle(classic_chance=1.0, light_share=1.0)),
     "snow": synthetic_snow,
     "haze": haze,
     "low-light": low_light,
@@ -41,7 +42,7 @@ MAX_SCALE = 8  # beyond it a benchmark-sized image shrinks to a few pixels
 def make_degradation(name: str) -> Degradation:
     """``noise`` / ``noise:SIGMA`` / ``grey-noise`` / ``grey-noise:SIGMA`` (the same noise in all three
     channels: brightness only) / ``blind-noise`` / ``blind-noise:MAX_SIGMA`` / ``camera-noise`` /
-    ``rain`` / ``snow`` / ``haze`` / ``low-light`` / ``jpeg`` / ``mixed`` / ``mixed:CLEAN`` (the
+    ``rain`` / ``light-rain`` / ``snow`` / ``haze`` / ``low-light`` / ``jpeg`` / ``mixed`` / ``mixed:CLEAN`` (the
     fraction left unchanged, 0.1 by default) / ``none`` / ``sr`` / ``sr:SCALE`` / ``downscale:SCALE``,
     or several joined by ``+`` (applied left to right, e.g. ``rain+haze``)."""
     if "+" in name:
