@@ -44,12 +44,15 @@ def _photos(folder: Path, limit: int) -> list[np.ndarray]:
     return ([degraded for degraded, _ in paired] or clean)[: limit or None]
 
 
+def _as_tensors(photos: list[np.ndarray]) -> list[torch.Tensor]:
+    return [torch.from_numpy(p.astype(np.float32) / 255).permute(2, 0, 1) for p in photos]
+
+
 def _sets(args: argparse.Namespace) -> Iterator[tuple[str, str, list[torch.Tensor]]]:
     """(name, weather expected: none, rain or snow, photos as (3, H, W) floats in [0, 1])."""
-    as_tensors = lambda photos: [torch.from_numpy(p.astype(np.float32) / 255).permute(2, 0, 1) for p in photos]
     for folder in args.clean:
         photos = _photos(folder, args.limit)
-        yield folder.name, "none", as_tensors(photos)
+        yield folder.name, "none", _as_tensors(photos)
         for name in args.degrade:
             degrade = make_degradation(name)
             degraded = [eight_bit_levels(degrade(p.astype(np.float32) / 255, np.random.default_rng([0, i]))) / 255
@@ -57,7 +60,7 @@ def _sets(args: argparse.Namespace) -> Iterator[tuple[str, str, list[torch.Tenso
             yield f"{folder.name} {name}", "snow" if "snow" in name else "rain", degraded
     for expected, folders in (("rain", args.rainy), ("snow", args.snowy)):
         for folder in folders:
-            yield folder.name, expected, as_tensors(_photos(folder, args.limit))
+            yield folder.name, expected, _as_tensors(_photos(folder, args.limit))
 
 
 def _falling_lines(weather: Weather) -> bool:
